@@ -1,0 +1,78 @@
+//! `railyard`: the command-line client for a Railyard server.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use railyard_shared::{ComponentStatus, ErrorBody, HealthResponse};
+
+#[derive(Debug, Parser)]
+#[command(name = "railyard", version, about = "Deploy and run apps on a Railyard server")]
+struct Cli {
+    /// Base URL of the Railyard server.
+    #[arg(long, global = true, env = "RAILYARD_URL", default_value = "http://127.0.0.1:7070")]
+    url: String,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show whether the server and its database are healthy.
+    Status,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Status => status(&cli.url, cli.json).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Exit code 0 when healthy, 1 when the server answers but is unhealthy, 2 when it
+/// cannot be reached.
+#[allow(clippy::print_stdout)]
+async fn status(base: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let url = format!("{}/api/v1/health", base.trim_end_matches('/'));
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let response = client.get(&url).send().await.with_context(|| format!("cannot reach {base}"))?;
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    let health: HealthResponse = match serde_json::from_slice(&bytes) {
+        Ok(health) => health,
+        Err(_) => {
+            if let Ok(err) = serde_json::from_slice::<ErrorBody>(&bytes) {
+                anyhow::bail!("{} answered {status}: {} (request {})", base, err.error.message, err.error.request_id);
+            }
+            anyhow::bail!("{base} answered {status} with something that is not a Railyard health report");
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&health)?);
+    } else {
+        let word = |c: ComponentStatus| match c {
+            ComponentStatus::Ok => "ok",
+            ComponentStatus::Unavailable => "unavailable",
+            ComponentStatus::Disabled => "disabled",
+        };
+        println!("Server:    {base}");
+        println!("Status:    {}", if health.is_ok() { "ok" } else { "unavailable" });
+        println!("Version:   {}", health.version);
+        println!("Database:  {}", word(health.database));
+        println!("Redis:     {}", word(health.redis));
+    }
+    Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,303 @@
+//! Configuration from the environment, one struct per area.
+//!
+//! Every variable is listed in `.env.example`. Parsing fails fast, naming the variable and
+//! what was expected, before anything starts.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}={value:?} is invalid: {expected}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub expected: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub dashboard: DashboardConfig,
+    pub log: LogConfig,
+    /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Dashboard + API (`RAILYARD_LISTEN`).
+    pub listen: SocketAddr,
+    /// The app router (`RAILYARD_ROUTER_LISTEN`).
+    pub router_listen: SocketAddr,
+    /// Upper bound for one API request (`RAILYARD_REQUEST_TIMEOUT_SECS`).
+    pub request_timeout: Duration,
+    /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
+    pub body_limit: usize,
+    /// Base URL printed for humans (`RAILYARD_PUBLIC_URL`); derived from `listen` when unset.
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`; `None` starts the embedded PostgreSQL cluster.
+    pub url: Option<String>,
+    pub pool_size: u32,
+    /// Set as `statement_timeout` on every new pooled connection.
+    pub statement_timeout: Duration,
+    /// How long to wait for a pooled connection before answering 503.
+    pub acquire_timeout: Duration,
+    /// Directory holding `initdb` and `pg_ctl` for the embedded cluster (`RAILYARD_PG_BIN_DIR`).
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `REDIS_URL`; `None` keeps the log bus in-process.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DashboardConfig {
+    /// Trunk's output directory (`RAILYARD_DASHBOARD_DIR`).
+    pub dist_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// `RUST_LOG`-style filter.
+    pub filter: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Parses configuration from any variable source (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let listen = env.parse("RAILYARD_LISTEN", "127.0.0.1:7070", "a socket address such as 127.0.0.1:7070")?;
+        let router_listen = env.parse(
+            "RAILYARD_ROUTER_LISTEN",
+            "127.0.0.1:8080",
+            "a socket address such as 127.0.0.1:8080",
+        )?;
+        let public_url = match env.get("RAILYARD_PUBLIC_URL") {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                url.trim_end_matches('/').to_owned()
+            }
+            Some(url) => return Err(invalid("RAILYARD_PUBLIC_URL", &url, "an http:// or https:// URL")),
+            None => default_public_url(listen),
+        };
+        let http = HttpConfig {
+            listen,
+            router_listen,
+            request_timeout: Duration::from_secs(env.parse_in(
+                "RAILYARD_REQUEST_TIMEOUT_SECS",
+                30,
+                1..=3600,
+            )?),
+            body_limit: env.parse_in("RAILYARD_BODY_LIMIT_BYTES", 1024 * 1024, 1024..=1024 * 1024 * 1024)?,
+            public_url,
+        };
+
+        let database = DatabaseConfig {
+            url: match env.get("DATABASE_URL") {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Some(url),
+                Some(url) => {
+                    return Err(invalid(
+                        "DATABASE_URL",
+                        &redact_url(&url),
+                        "a postgres:// URL (unset it to use the embedded PostgreSQL)",
+                    ));
+                }
+                None => None,
+            },
+            pool_size: env.parse_in("RAILYARD_DB_POOL_SIZE", 10, 1..=500)?,
+            statement_timeout: Duration::from_millis(env.parse_in(
+                "RAILYARD_DB_STATEMENT_TIMEOUT_MS",
+                15_000,
+                100..=3_600_000,
+            )?),
+            acquire_timeout: Duration::from_millis(env.parse_in(
+                "RAILYARD_DB_ACQUIRE_TIMEOUT_MS",
+                3_000,
+                100..=120_000,
+            )?),
+            pg_bin_dir: env.get("RAILYARD_PG_BIN_DIR").map(PathBuf::from),
+        };
+
+        let redis = RedisConfig {
+            url: match env.get("REDIS_URL") {
+                Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url),
+                Some(url) => return Err(invalid("REDIS_URL", &redact_url(&url), "a redis:// or rediss:// URL")),
+                None => None,
+            },
+        };
+
+        let log = LogConfig {
+            format: match env.get("RAILYARD_LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => return Err(invalid("RAILYARD_LOG_FORMAT", other, "`text` or `json`")),
+            },
+            filter: env
+                .get("RUST_LOG")
+                .unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
+        };
+
+        Ok(Self {
+            http,
+            database,
+            redis,
+            dashboard: DashboardConfig {
+                dist_dir: env.get("RAILYARD_DASHBOARD_DIR").map_or_else(|| PathBuf::from("dist"), PathBuf::from),
+            },
+            log,
+            data_dir: env.get("RAILYARD_DATA_DIR").map_or_else(|| PathBuf::from(".railyard"), PathBuf::from),
+        })
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "localhost".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+/// Hides the password of a connection URL so it can appear in an error message.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "<not a URL>".to_owned();
+    };
+    let (authority, tail) = rest.split_once('/').map_or((rest, ""), |(a, t)| (a, t));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let slash = if rest.contains('/') { "/" } else { "" };
+            format!("{scheme}://{user}:*****@{host}{slash}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+fn invalid(var: &'static str, value: &str, expected: &str) -> ConfigError {
+    ConfigError { var, value: value.to_owned(), expected: expected.to_owned() }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    /// A variable's value; empty counts as unset so `VAR=` in a .env file means "default".
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: &str, expected: &str) -> Result<T, ConfigError> {
+        let value = self.get(var).unwrap_or_else(|| default.to_owned());
+        value.trim().parse().map_err(|_| invalid(var, &value, expected))
+    }
+
+    fn parse_in<T>(&self, var: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let Some(value) = self.get(var) else { return Ok(default) };
+        let expected = || format!("a whole number from {} to {}", range.start(), range.end());
+        let parsed: T = value.trim().parse().map_err(|_| invalid(var, &value, &expected()))?;
+        if range.contains(&parsed) { Ok(parsed) } else { Err(invalid(var, &value, &expected())) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:7070");
+        assert_eq!(config.http.router_listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.http.public_url, "http://127.0.0.1:7070");
+        assert_eq!(config.data_dir, PathBuf::from(".railyard"));
+        assert!(config.database.url.is_none(), "no DATABASE_URL means the embedded cluster");
+        assert!(config.redis.url.is_none());
+        assert_eq!(config.log.format, LogFormat::Text);
+        assert_eq!(config.database.statement_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn reads_every_area() {
+        let config = parse(&[
+            ("RAILYARD_LISTEN", "0.0.0.0:9000"),
+            ("RAILYARD_ROUTER_LISTEN", "[::1]:9080"),
+            ("RAILYARD_DATA_DIR", "/var/lib/railyard"),
+            ("DATABASE_URL", "postgres://u:p@db:5432/railyard"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("RAILYARD_DB_POOL_SIZE", "4"),
+            ("RAILYARD_LOG_FORMAT", "json"),
+            ("RAILYARD_DASHBOARD_DIR", "/srv/dist"),
+        ])
+        .unwrap();
+        assert_eq!(config.http.listen.port(), 9000);
+        assert_eq!(config.http.public_url, "http://localhost:9000");
+        assert_eq!(config.http.router_listen.to_string(), "[::1]:9080");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/railyard"));
+        assert_eq!(config.database.url.as_deref(), Some("postgres://u:p@db:5432/railyard"));
+        assert_eq!(config.database.pool_size, 4);
+        assert_eq!(config.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.dashboard.dist_dir, PathBuf::from("/srv/dist"));
+    }
+
+    #[test]
+    fn empty_values_mean_default() {
+        let config = parse(&[("DATABASE_URL", ""), ("RAILYARD_LISTEN", " ")]).unwrap();
+        assert!(config.database.url.is_none());
+        assert_eq!(config.http.listen.port(), 7070);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_hide_passwords() {
+        let err = parse(&[("RAILYARD_LISTEN", "localhost")]).unwrap_err();
+        assert_eq!(err.var, "RAILYARD_LISTEN");
+        assert!(err.to_string().contains("socket address"), "{err}");
+
+        let err = parse(&[("RAILYARD_DB_POOL_SIZE", "0")]).unwrap_err();
+        assert_eq!(err.var, "RAILYARD_DB_POOL_SIZE");
+        assert!(err.to_string().contains("from 1 to 500"), "{err}");
+
+        let err = parse(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+
+        let err = parse(&[("RAILYARD_LOG_FORMAT", "yaml")]).unwrap_err();
+        assert_eq!(err.var, "RAILYARD_LOG_FORMAT");
+    }
+
+    #[test]
+    fn redacts_urls() {
+        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://u:*****@h:5/db");
+        assert_eq!(redact_url("redis://:secret@h"), "redis://:*****@h");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("garbage"), "<not a URL>");
+    }
+}

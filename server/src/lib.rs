@@ -1,0 +1,25 @@
+//! The Railyard control plane.
+//!
+//! `railyard-server serve` runs everything in one process: the HTTP API and dashboard
+//! ([`router`]), the app router ([`edge`]) and, in later milestones, the job workers and
+//! the process runtime. See `docs/ARCHITECTURE.md` for the map.
+
+pub mod app;
+pub mod config;
+pub mod dashboard;
+pub mod db;
+pub mod edge;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod postgres;
+pub mod redis;
+pub mod router;
+pub mod routes;
+pub mod serve;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use config::Config;
+pub use error::{AppError, AppResult};

@@ -1,0 +1,111 @@
+//! Every HTTP middleware, in one place, in the order it runs.
+
+use std::{any::Any, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use railyard_shared::{ErrorBody, ErrorCode, ErrorDetail};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::error::{AppError, default_message};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wraps every route of `router` (axum applies `Router::layer` after routing, so the
+/// matched path is known to the trace span). Outermost first:
+/// request id → trace span → propagate id → compression → error envelope → timeout →
+/// panic catcher → body limit → handler.
+pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, request_timeout: Duration, body_limit: usize) -> Router<S> {
+    router
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(axum::middleware::from_fn(error_envelope))
+        .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http().make_span_with(make_span))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+fn make_span(req: &Request<Body>) -> tracing::Span {
+    let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "http.request",
+        http.method = %req.method(),
+        http.route = route.unwrap_or("<unmatched>"),
+        request_id,
+    )
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("<non-string panic payload>");
+    tracing::error!(panic = detail, "handler panicked");
+    AppError::new(ErrorCode::Internal, default_message(ErrorCode::Internal)).into_response()
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Renders every error as the one envelope, with the request id:
+/// - responses built from [`AppError`] (handlers, extractors, panics);
+/// - any other 4xx/5xx under `/api` that is not already JSON (axum's 405, the body limit,
+///   the timeout), so clients never see a bare status or a text body.
+pub async fn error_envelope(req: Request, next: Next) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let is_api = is_api_path(req.uri().path());
+    let response = next.run(req).await;
+
+    let status = response.status();
+    if let Some(err) = response.extensions().get::<AppError>().cloned() {
+        return envelope(response, err, request_id);
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_api && (status.is_client_error() || status.is_server_error()) && !is_json {
+        let code = ErrorCode::from_status(status.as_u16());
+        return envelope(response, AppError::new(code, default_message(code)), request_id);
+    }
+    response
+}
+
+fn envelope(response: Response, err: AppError, request_id: String) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let body = ErrorBody {
+        error: ErrorDetail { code: err.code, message: err.message.into_owned(), request_id },
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.extensions.remove::<AppError>();
+    Response::from_parts(parts, Body::from(bytes))
+}

@@ -1,0 +1,17 @@
+//! The OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations
+//! as [`crate::router`] registers them.
+
+use railyard_shared::{ErrorBody, ErrorCode, ErrorDetail};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Railyard API",
+        description = "Self-hosted platform-as-a-service. Every error is the envelope \
+                       `{\"error\":{\"code\",\"message\",\"request_id\"}}`.",
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    tags((name = "system", description = "Health and metadata")),
+)]
+pub struct ApiDoc;

@@ -1,0 +1,50 @@
+//! Every route of the control plane's HTTP listener, in one list.
+
+use axum::{
+    Router,
+    extract::Request,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    app::AppState,
+    dashboard::Dashboard,
+    error::AppError,
+    middleware,
+    openapi::ApiDoc,
+    routes::health,
+};
+
+/// The API routes with their OpenAPI description.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(health::find_health))
+}
+
+/// The full application: API, OpenAPI document and docs UI, the dashboard, and the
+/// middleware stack. `extra` lets tests mount routes of their own under the same stack.
+pub fn build(state: AppState, extra: Router<AppState>) -> Router {
+    let (api, openapi) = api_routes().split_for_parts();
+    let openapi_json = serde_json::to_value(&openapi).unwrap_or_default();
+    let dashboard = Dashboard::new(&state.config.dashboard);
+    let router = api
+        .merge(extra)
+        .route("/api/openapi.json", get(move || async move { axum::Json(openapi_json) }))
+        .merge(SwaggerUi::new("/api/docs").config(
+            utoipa_swagger_ui::Config::from("/api/openapi.json").try_it_out_enabled(true),
+        ))
+        .fallback(move |req: Request| async move { fallback(&dashboard, req).await });
+    middleware::apply(router, state.config.http.request_timeout, state.config.http.body_limit).with_state(state)
+}
+
+/// Unknown `/api` paths get the 404 envelope; everything else is the dashboard.
+async fn fallback(dashboard: &Dashboard, req: Request) -> Response {
+    let path = req.uri().path();
+    if path == "/api" || path.starts_with("/api/") {
+        return AppError::not_found(format!("no API route for {} {path}", req.method())).into_response();
+    }
+    dashboard.serve(req).await
+}

@@ -1,0 +1,108 @@
+//! `railyard-server serve`: API, dashboard and app router in one process.
+
+use anyhow::Context as _;
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{
+    app::{App, AppState},
+    config::{Config, redact_url},
+    db, edge,
+    postgres::EmbeddedPostgres,
+    redis::RedisBus,
+    router,
+};
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
+
+    // The embedded cluster lives as long as this function; dropping it stops PostgreSQL,
+    // on the error paths below too.
+    let mut embedded = None;
+    let database_url = match &config.database.url {
+        Some(url) => {
+            tracing::info!(url = %redact_url(url), "using the configured PostgreSQL");
+            url.clone()
+        }
+        None => {
+            let cluster = EmbeddedPostgres::start(&config.data_dir, config.database.pg_bin_dir.as_deref()).await?;
+            let url = cluster.url();
+            embedded = Some(cluster);
+            url
+        }
+    };
+
+    db::run_migrations(&database_url).await?;
+    let pool = db::connect_pool(&config.database, &database_url).await?;
+    let redis = match &config.redis.url {
+        Some(url) => Some(RedisBus::connect(url).await?),
+        None => {
+            tracing::info!("no REDIS_URL: the log bus stays in-process");
+            None
+        }
+    };
+
+    let api_listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on RAILYARD_LISTEN={}", config.http.listen))?;
+    let router_listener = TcpListener::bind(config.http.router_listen)
+        .await
+        .with_context(|| format!("cannot listen on RAILYARD_ROUTER_LISTEN={}", config.http.router_listen))?;
+
+    let public_url = config.http.public_url.clone();
+    let router_addr = router_listener.local_addr()?;
+    let state = AppState::new(App { config, db: pool, redis: redis.clone() });
+    let app = router::build(state, axum::Router::new());
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+    let apps = axum::serve(router_listener, edge::router()).with_graceful_shutdown(wait_for(shutdown_rx));
+
+    tracing::info!(dashboard = %public_url, router = %router_addr, "railyard is up");
+    #[allow(clippy::print_stdout)]
+    {
+        println!("Railyard is running.");
+        println!("  Dashboard:  {public_url}");
+        println!("  API docs:   {public_url}/api/docs");
+        println!("  App router: http://{router_addr}");
+    }
+
+    let signals = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        let _ = shutdown_tx.send(true);
+    });
+    let (api_result, apps_result) = tokio::join!(api, apps);
+    signals.abort();
+    api_result.context("API server failed")?;
+    apps_result.context("app router failed")?;
+
+    if let Some(redis) = redis {
+        redis.close().await;
+    }
+    if let Some(mut cluster) = embedded {
+        tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    }
+    tracing::info!("railyard stopped");
+    Ok(())
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

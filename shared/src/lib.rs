@@ -1,0 +1,13 @@
+//! Types that cross the wire between the Railyard server, the dashboard and the CLI.
+//!
+//! Everything here builds for `wasm32-unknown-unknown` and native targets alike, so it
+//! depends on nothing but serde (and utoipa behind the `openapi` feature, for the server).
+
+pub mod error;
+pub mod health;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use health::{ComponentStatus, HealthResponse, HealthStatus};
+
+/// Prefix of every versioned API path.
+pub const API_V1: &str = "/api/v1";
