@@ -19,6 +19,8 @@ pub mod router;
 pub mod routes;
 pub mod serve;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -1,0 +1,236 @@
+//! Test support (feature `test-support`): each test gets its own PostgreSQL database,
+//! created from a template that is migrated once per migration set, so tests run in
+//! parallel (nextest runs each in its own process) against a real server.
+//!
+//! The server under test is `TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); Redis is `TEST_REDIS_URL`.
+
+use std::{
+    collections::HashMap,
+    hash::{Hash as _, Hasher as _},
+    path::Path,
+};
+
+use axum::{Router, body::Body, http::Request};
+use diesel::{OptionalExtension as _, QueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+use crate::{
+    app::{App, AppState},
+    config::Config,
+    db,
+    redis::RedisBus,
+    router,
+};
+
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Replaces the database name of a `postgres://` URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{base}/{name}?{query}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+diesel::table! {
+    pg_database (datname) {
+        datname -> Text,
+    }
+}
+
+/// A throwaway database, dropped (with its connections) when this value is dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    pub url: String,
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let admin = admin_url();
+        let template = ensure_template(&admin).await;
+        let name = format!("railyard_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = AsyncPgConnection::establish(&admin).await.expect("connect to TEST_DATABASE_URL");
+        conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await
+            .expect("create the test database");
+        Self { url: with_database(&admin, &name), name }
+    }
+
+    /// Drops the database now (terminating its connections), e.g. to see the server
+    /// cope with a database that went away.
+    pub async fn drop_now(&self) {
+        drop_database(&self.name).await;
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside or outside a runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                rt.block_on(drop_database(&name));
+            }
+        })
+        .join();
+    }
+}
+
+async fn drop_database(name: &str) {
+    if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
+        let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+}
+
+/// Creates `railyard_template_<hash of migrations>` once, under an advisory lock, and
+/// returns its name. Needs the multi-thread runtime (the migration harness blocks).
+async fn ensure_template(admin: &str) -> String {
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+    let template = format!("railyard_template_{:016x}", hash_dir(&migrations));
+    let mut conn = AsyncPgConnection::establish(admin).await.expect("connect to TEST_DATABASE_URL");
+    conn.batch_execute("SELECT pg_advisory_lock(727274)").await.expect("take the template lock");
+    let exists: Option<String> = pg_database::table
+        .select(pg_database::datname)
+        .filter(diesel::ExpressionMethods::eq(pg_database::datname, &template))
+        .first(&mut conn)
+        .await
+        .optional()
+        .expect("look up the template");
+    if exists.is_none() {
+        let building = format!("{template}_building");
+        // Left behind by a run that died mid-way.
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .await
+            .expect("drop a half-built template");
+        conn.batch_execute(&format!("CREATE DATABASE {building}")).await.expect("create the template database");
+        db::run_migrations(&with_database(admin, &building)).await.expect("migrate the template");
+        conn.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
+            .await
+            .expect("publish the template");
+    }
+    conn.batch_execute("SELECT pg_advisory_unlock(727274)").await.expect("release the template lock");
+    template
+}
+
+fn hash_dir(dir: &Path) -> u64 {
+    let mut files: Vec<_> = walk(dir);
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in files {
+        file.hash(&mut hasher);
+        std::fs::read(&file).unwrap_or_default().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+    }
+    out
+}
+
+/// Configuration for a test: the given database, ports chosen by the OS, and `vars`
+/// on top (same names as the real environment).
+pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("RAILYARD_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("RAILYARD_ROUTER_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("RAILYARD_DASHBOARD_DIR".to_owned(), "/nonexistent-railyard-dist".to_owned()),
+    ]);
+    for (key, value) in vars {
+        map.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Config::from_lookup(|name| map.get(name).cloned()).expect("valid test configuration")
+}
+
+/// An app on its own database, called in-process.
+#[derive(Debug)]
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with(&[], Router::new()).await
+    }
+
+    /// `vars` as in [`config`]; `extra` routes are mounted under the full middleware stack.
+    pub async fn with(vars: &[(&str, &str)], extra: Router<AppState>) -> Self {
+        let db = TestDb::new().await;
+        let config = config(&db.url, vars);
+        let pool = db::connect_pool(&config.database, &db.url).await.expect("pool for the test database");
+        let redis = match &config.redis.url {
+            Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
+            None => None,
+        };
+        let state = AppState::new(App { config, db: pool, redis });
+        Self { router: router::build(state.clone(), extra), state, db }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.router.clone().oneshot(request).await.expect("router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("read the body").to_bytes().to_vec();
+        TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::get(path).body(Body::empty()).expect("valid request")).await
+    }
+}
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn swaps_the_database_name() {
+        assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
+        assert_eq!(with_database("postgres://u@h:5/postgres?sslmode=disable", "x"), "postgres://u@h:5/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
+    }
+}

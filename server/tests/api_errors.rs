@@ -1,0 +1,157 @@
+//! Every failure reaches the client as the one envelope, with a 4xx for bad input.
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, header},
+    routing::{get, post},
+};
+use railyard_server::{AppState, extract::Json, testing::TestApp};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+struct Named {
+    #[allow(dead_code)]
+    name: String,
+}
+
+/// Routes that exercise the shared extractor and the panic catcher under the real stack.
+fn probe_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/_probe/json", post(|Json(_): Json<Named>| async { "accepted" }))
+        .route(
+            "/api/v1/_probe/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("secret internal detail 0xdeadbeef");
+                }
+                "unreachable"
+            }),
+        )
+}
+
+async fn app() -> TestApp {
+    TestApp::with(&[("RAILYARD_BODY_LIMIT_BYTES", "2048")], probe_routes()).await
+}
+
+fn post_json(path: &str, content_type: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut builder = Request::post(path);
+    if let Some(content_type) = content_type {
+        builder = builder.header(header::CONTENT_TYPE, content_type);
+    }
+    builder.body(body.into()).unwrap()
+}
+
+/// Asserts the envelope shape and that `request_id` matches the `x-request-id` header.
+fn assert_envelope(res: &railyard_server::testing::TestResponse, status: u16, code: &str) -> String {
+    assert_eq!(res.status, status, "{}", res.text());
+    assert_eq!(res.header("content-type"), Some("application/json"));
+    let body = res.json();
+    let error = body.get("error").unwrap_or_else(|| panic!("no envelope: {body}"));
+    assert_eq!(error["code"], code, "{body}");
+    let message = error["message"].as_str().unwrap();
+    assert!(!message.is_empty());
+    let request_id = error["request_id"].as_str().unwrap();
+    assert_eq!(Some(request_id), res.header("x-request-id"), "envelope and header carry the same id");
+    assert_eq!(body.as_object().unwrap().len(), 1, "nothing besides `error`: {body}");
+    message.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_api_paths_are_404_envelopes() {
+    let app = app().await;
+    for path in ["/api/v1/x", "/api/v1/projects/123/nothing", "/api", "/api/v2/health"] {
+        let res = app.get(path).await;
+        let message = assert_envelope(&res, 404, "not_found");
+        assert!(message.contains(path), "{message}");
+    }
+    let res = app.send(post_json("/api/v1/x", Some("application/json"), "{}")).await;
+    assert_envelope(&res, 404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_json_is_a_400_envelope() {
+    let app = app().await;
+    for body in ["{", "{\"name\":", "not json", "{\"name\":\"a\"}}"] {
+        let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), body)).await;
+        let message = assert_envelope(&res, 400, "invalid_json");
+        assert!(message.starts_with("malformed JSON"), "{message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_of_the_wrong_shape_is_a_422_envelope() {
+    let app = app().await;
+    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), r#"{"name": 5}"#)).await;
+    assert_envelope(&res, 422, "validation_failed");
+    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), "{}")).await;
+    let message = assert_envelope(&res, 422, "validation_failed");
+    assert!(message.contains("name"), "names the missing field: {message}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_content_type_is_a_415_envelope() {
+    let app = app().await;
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+        let res = app.send(post_json("/api/v1/_probe/json", content_type, r#"{"name":"a"}"#)).await;
+        assert_envelope(&res, 415, "unsupported_media_type");
+    }
+    // The happy path, so the checks above fail for the right reason.
+    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), r#"{"name":"a"}"#)).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.text(), "accepted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_are_a_413_envelope() {
+    let app = app().await;
+    let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(4096));
+    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), big)).await;
+    assert_envelope(&res, 413, "payload_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_method_is_a_405_envelope() {
+    let app = app().await;
+    let res = app.send(post_json("/api/v1/health", Some("application/json"), "{}")).await;
+    assert_envelope(&res, 405, "method_not_allowed");
+    assert_eq!(res.header("allow"), Some("GET,HEAD"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_handler_is_a_generic_500_envelope() {
+    let app = app().await;
+    let res = app.get("/api/v1/_probe/panic").await;
+    let message = assert_envelope(&res, 500, "internal");
+    assert!(!res.text().contains("deadbeef"), "panic detail must not leak: {}", res.text());
+    assert!(!message.contains("secret"));
+    // The server keeps serving.
+    assert_eq!(app.get("/api/v1/health").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_request_id_is_kept_and_echoed() {
+    let app = app().await;
+    let req = Request::get("/api/v1/nope").header("x-request-id", "trace-abc-123").body(Body::empty()).unwrap();
+    let res = app.send(req).await;
+    assert_envelope(&res, 404, "not_found");
+    assert_eq!(res.json()["error"]["request_id"], "trace-abc-123");
+
+    let first = app.get("/api/v1/health").await;
+    let second = app.get("/api/v1/health").await;
+    let (a, b) = (first.header("x-request-id").unwrap(), second.header("x-request-id").unwrap());
+    assert_ne!(a, b, "each request gets its own id");
+    assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn error_envelopes_are_compressed_when_asked() {
+    let app = app().await;
+    let req = Request::get(format!("/api/v1/{}", "x".repeat(2000)))
+        .header("accept-encoding", "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.send(req).await;
+    assert_eq!(res.status, 404);
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+}
