@@ -1,5 +1,7 @@
 //! Tracing set-up: a `RUST_LOG` filter, text or JSON lines on stderr.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::config::{LogConfig, LogFormat};
@@ -10,8 +12,9 @@ pub fn init(config: &LogConfig) {
         EnvFilter::new("info")
     });
     let registry = tracing_subscriber::registry().with(filter);
+    let ansi = std::io::stderr().is_terminal();
     let result = match config.format {
-        LogFormat::Text => registry.with(fmt::layer().with_writer(std::io::stderr)).try_init(),
+        LogFormat::Text => registry.with(fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init(),
         LogFormat::Json => registry.with(fmt::layer().json().with_writer(std::io::stderr)).try_init(),
     };
     // A second init (tests) keeps the first subscriber.

@@ -1,0 +1,255 @@
+//! The real `railyard-server serve` binary: embedded PostgreSQL life cycle, configuration
+//! errors, graceful shutdown.
+
+use std::{
+    fs,
+    net::TcpListener,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+use railyard_server::testing::TestDb;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Server {
+    child: Child,
+    api: u16,
+    router: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        let (api, router) = (free_port(), free_port());
+        let log = data_dir.join(format!("server-{api}.log"));
+        let file = fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_railyard-server"));
+        cmd.arg("serve")
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("RAILYARD_DATA_DIR", data_dir)
+            .env("RAILYARD_LISTEN", format!("127.0.0.1:{api}"))
+            .env("RAILYARD_ROUTER_LISTEN", format!("127.0.0.1:{router}"))
+            .env("RAILYARD_DASHBOARD_DIR", data_dir.join("no-dist"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file);
+        if let Some(url) = database_url {
+            cmd.env("DATABASE_URL", url);
+        }
+        Self { child: cmd.spawn().unwrap(), api, router, log }
+    }
+
+    fn output(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_healthy(&mut self) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/api/v1/health", self.api);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(res) = reqwest::get(&url).await {
+                if res.status() == 200 {
+                    return res.json().await.unwrap();
+                }
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("server exited with {status}:\n{}", self.output());
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A data directory the unprivileged `postgres` user can reach when tests run as root.
+fn data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+fn postmaster(data: &Path) -> Option<(i32, u16)> {
+    let text = fs::read_to_string(data.join("postgres/data/postmaster.pid")).ok()?;
+    let mut lines = text.lines();
+    let pid = lines.next()?.trim().parse().ok()?;
+    let port = lines.nth(2)?.trim().parse().ok()?;
+    Some((pid, port))
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+fn embedded_url(data: &Path, port: u16) -> String {
+    let password = fs::read_to_string(data.join("postgres/credentials")).unwrap();
+    format!("postgres://railyard:{}@127.0.0.1:{port}/railyard", password.trim())
+}
+
+async fn wait_gone(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "postgres {pid} still running");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_postgres_stops_with_the_server_and_keeps_its_data() {
+    let data = data_dir();
+    let mut server = Server::start(data.path(), None);
+    let health = server.wait_healthy().await;
+    assert_eq!(health["database"], "ok");
+    let out = server.output();
+    assert!(out.contains("initialising the embedded PostgreSQL cluster"), "{out}");
+    assert!(out.contains(&format!("Dashboard:  http://127.0.0.1:{}", server.api)), "prints the URL:\n{out}");
+
+    // The private cluster is password-protected and listens on the loopback only.
+    let (pg_pid, pg_port) = postmaster(data.path()).expect("postmaster.pid while running");
+    assert!(alive(pg_pid));
+    let anonymous = format!("postgres://railyard@127.0.0.1:{pg_port}/railyard");
+    assert!(AsyncPgConnection::establish(&anonymous).await.is_err(), "no trust auth");
+    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port)).await.unwrap();
+    diesel::sql_query("INSERT INTO instance_settings (key, value) VALUES ('test.marker', '\"kept\"')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+
+    // The app router answers on its own listener.
+    let res = reqwest::get(format!("http://127.0.0.1:{}/", server.router)).await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("No app is deployed"));
+
+    server.signal(Signal::SIGTERM);
+    let status = server.wait_exit().await;
+    assert!(status.success(), "clean exit on SIGTERM: {status}\n{}", server.output());
+    assert!(postmaster(data.path()).is_none(), "postmaster.pid removed: PostgreSQL stopped");
+    wait_gone(pg_pid).await;
+
+    // A second start reuses the cluster and its data.
+    let mut again = Server::start(data.path(), None);
+    again.wait_healthy().await;
+    assert!(!again.output().contains("initialising"), "{}", again.output());
+    let (_, pg_port) = postmaster(data.path()).unwrap();
+    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port)).await.unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Value {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let row: Value = diesel::sql_query("SELECT value::text AS value FROM instance_settings WHERE key = 'test.marker'")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(row.value, "\"kept\"");
+    drop(conn);
+    again.signal(Signal::SIGINT);
+    assert!(again.wait_exit().await.success());
+    assert!(postmaster(data.path()).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_server_re_adopts_its_running_postgres() {
+    let data = data_dir();
+    let mut server = Server::start(data.path(), None);
+    server.wait_healthy().await;
+    let (pg_pid, _) = postmaster(data.path()).unwrap();
+    server.signal(Signal::SIGKILL);
+    server.wait_exit().await;
+    assert!(alive(pg_pid), "PostgreSQL outlives a crash of the server");
+
+    let mut again = Server::start(data.path(), None);
+    again.wait_healthy().await;
+    assert!(again.output().contains("re-using the embedded PostgreSQL"), "{}", again.output());
+    assert_eq!(postmaster(data.path()).unwrap().0, pg_pid, "the same postmaster, not a second one");
+    again.signal(Signal::SIGTERM);
+    assert!(again.wait_exit().await.success());
+    wait_gone(pg_pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_url_uses_that_server() {
+    let db = TestDb::new().await;
+    let data = data_dir();
+    let mut server = Server::start(data.path(), Some(&db.url));
+    assert_eq!(server.wait_healthy().await["status"], "ok");
+    assert!(!data.path().join("postgres").exists(), "no embedded cluster when DATABASE_URL is set");
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_configuration_fails_fast_naming_the_variable() {
+    let data = data_dir();
+    for (var, value) in [
+        ("RAILYARD_LISTEN", "not-an-address"),
+        ("DATABASE_URL", "mysql://root:hunter2@db/x"),
+        ("RAILYARD_DB_POOL_SIZE", "-3"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_railyard-server"))
+            .arg("serve")
+            .env("RAILYARD_DATA_DIR", data.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{var}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(var), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "passwords are not echoed: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_port_is_a_clear_error() {
+    let db = TestDb::new().await;
+    let data = data_dir();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_railyard-server"))
+        .arg("serve")
+        .env("RAILYARD_DATA_DIR", data.path())
+        .env("DATABASE_URL", &db.url)
+        .env("RAILYARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RAILYARD_ROUTER_LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("cannot listen on RAILYARD_LISTEN=127.0.0.1:{port}")), "{stderr}");
+}
