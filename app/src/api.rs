@@ -28,7 +28,12 @@ impl std::error::Error for ApiError {}
 
 impl ApiError {
     fn network(err: &gloo_net::Error) -> Self {
-        Self { status: 0, message: format!("cannot reach the server: {err}"), request_id: None }
+        leptos::logging::warn!("request failed: {err}");
+        Self {
+            status: 0,
+            message: "The browser could not reach the Railyard server. Is it running at this address?".to_owned(),
+            request_id: None,
+        }
     }
 }
 
@@ -56,11 +61,8 @@ async fn get_json<T: DeserializeOwned>(path: &str, accepted: &[u16]) -> Result<T
         .send()
         .await
         .map_err(|err| ApiError::network(&err))?;
-    let result = if accepted.contains(&response.status()) {
-        decode(response).await
-    } else {
-        Err(error_from(response).await)
-    };
+    let result =
+        if accepted.contains(&response.status()) { decode(response).await } else { Err(error_from(response).await) };
     drop(guard);
     result
 }

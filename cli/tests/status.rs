@@ -1,5 +1,7 @@
 //! `railyard status` against a real server on a real database.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::process::{Command, Output};
 
 use railyard_server::testing::TestApp;

@@ -85,11 +85,8 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let listen = env.parse("RAILYARD_LISTEN", "127.0.0.1:7070", "a socket address such as 127.0.0.1:7070")?;
-        let router_listen = env.parse(
-            "RAILYARD_ROUTER_LISTEN",
-            "127.0.0.1:8080",
-            "a socket address such as 127.0.0.1:8080",
-        )?;
+        let router_listen =
+            env.parse("RAILYARD_ROUTER_LISTEN", "127.0.0.1:8080", "a socket address such as 127.0.0.1:8080")?;
         let public_url = match env.get("RAILYARD_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_owned()
@@ -100,11 +97,7 @@ impl Config {
         let http = HttpConfig {
             listen,
             router_listen,
-            request_timeout: Duration::from_secs(env.parse_in(
-                "RAILYARD_REQUEST_TIMEOUT_SECS",
-                30,
-                1..=3600,
-            )?),
+            request_timeout: Duration::from_secs(env.parse_in("RAILYARD_REQUEST_TIMEOUT_SECS", 30, 1..=3600)?),
             body_limit: env.parse_in("RAILYARD_BODY_LIMIT_BYTES", 1024 * 1024, 1024..=1024 * 1024 * 1024)?,
             public_url,
         };
@@ -149,9 +142,7 @@ impl Config {
                 Some("json") => LogFormat::Json,
                 Some(other) => return Err(invalid("RAILYARD_LOG_FORMAT", other, "`text` or `json`")),
             },
-            filter: env
-                .get("RUST_LOG")
-                .unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
+            filter: env.get("RUST_LOG").unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
         };
 
         Ok(Self {

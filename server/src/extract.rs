@@ -32,10 +32,9 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => AppError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected a JSON body with `Content-Type: application/json`",
-        ),
+        JsonRejection::MissingJsonContentType(_) => {
+            AppError::new(ErrorCode::UnsupportedMediaType, "expected a JSON body with `Content-Type: application/json`")
+        }
         JsonRejection::JsonSyntaxError(err) => {
             AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {}", err.body_text()))
         }

@@ -27,7 +27,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// matched path is known to the trace span). Outermost first:
 /// request id → trace span → propagate id → compression → error envelope → timeout →
 /// panic catcher → body limit → handler.
-pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, request_timeout: Duration, body_limit: usize) -> Router<S> {
+pub fn apply<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    request_timeout: Duration,
+    body_limit: usize,
+) -> Router<S> {
     router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
@@ -41,11 +45,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(router: Router<S>, request_timeou
 
 fn make_span(req: &Request<Body>) -> tracing::Span {
     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-");
+    let request_id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
     tracing::info_span!(
         "http.request",
         http.method = %req.method(),
@@ -100,9 +100,7 @@ pub async fn error_envelope(req: Request, next: Next) -> Response {
 
 fn envelope(response: Response, err: AppError, request_id: String) -> Response {
     let (mut parts, _) = response.into_parts();
-    let body = ErrorBody {
-        error: ErrorDetail { code: err.code, message: err.message.into_owned(), request_id },
-    };
+    let body = ErrorBody { error: ErrorDetail { code: err.code, message: err.message.into_owned(), request_id } };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

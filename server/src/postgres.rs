@@ -78,15 +78,7 @@ impl EmbeddedPostgres {
             check_reachable(&root, uid)?;
         }
         let password = load_or_create_password(&root.join("credentials"))?;
-        let mut cluster = Self {
-            pgdata: root.join("data"),
-            root,
-            bin,
-            owner,
-            port: 0,
-            password,
-            running: false,
-        };
+        let mut cluster = Self { pgdata: root.join("data"), root, bin, owner, port: 0, password, running: false };
         if !cluster.pgdata.join("PG_VERSION").is_file() {
             cluster.initdb()?;
         }
@@ -102,10 +94,7 @@ impl EmbeddedPostgres {
 
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
-        cmd.env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("LC_ALL", "C")
-            .current_dir(&self.root);
+        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").env("LC_ALL", "C").current_dir(&self.root);
         if let Some((uid, gid)) = self.owner {
             cmd.uid(uid.as_raw()).gid(gid.as_raw());
         }
@@ -271,14 +260,11 @@ fn find_bin_dir(bin_override: Option<&Path>) -> anyhow::Result<PathBuf> {
         .flatten()
         .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path().join("bin"))))
         .collect();
-    debian.sort_by(|a, b| b.0.cmp(&a.0));
-    on_path
-        .chain(debian.into_iter().map(|(_, dir)| dir))
-        .find(|dir| has_tools(dir))
-        .context(
-            "PostgreSQL server programs (initdb, pg_ctl) not found: install Debian's `postgresql` package, \
+    debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
+    on_path.chain(debian.into_iter().map(|(_, dir)| dir)).find(|dir| has_tools(dir)).context(
+        "PostgreSQL server programs (initdb, pg_ctl) not found: install Debian's `postgresql` package, \
              set RAILYARD_PG_BIN_DIR, or set DATABASE_URL to use an existing server",
-        )
+    )
 }
 
 /// As root, the cluster runs as the `postgres` system user; otherwise as ourselves.

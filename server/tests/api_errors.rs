@@ -1,5 +1,7 @@
 //! Every failure reaches the client as the one envelope, with a 4xx for bad input.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use axum::{
     Router,
     body::Body,
@@ -17,17 +19,15 @@ struct Named {
 
 /// Routes that exercise the shared extractor and the panic catcher under the real stack.
 fn probe_routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/_probe/json", post(|Json(_): Json<Named>| async { "accepted" }))
-        .route(
-            "/api/v1/_probe/panic",
-            get(|| async {
-                if std::hint::black_box(true) {
-                    panic!("secret internal detail 0xdeadbeef");
-                }
-                "unreachable"
-            }),
-        )
+    Router::new().route("/api/v1/_probe/json", post(|Json(_): Json<Named>| async { "accepted" })).route(
+        "/api/v1/_probe/panic",
+        get(|| async {
+            if std::hint::black_box(true) {
+                panic!("secret internal detail 0xdeadbeef");
+            }
+            "unreachable"
+        }),
+    )
 }
 
 async fn app() -> TestApp {

@@ -1,5 +1,7 @@
 //! The dashboard shell: precompressed assets, SPA fallback, cache headers.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::{fs, path::Path};
 
 use axum::{body::Body, http::Request};

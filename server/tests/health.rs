@@ -1,3 +1,7 @@
+//! `GET /api/v1/health` against real PostgreSQL and Redis, up and down.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use railyard_server::testing::{TestApp, redis_url};
 use serde_json::json;
 
@@ -52,17 +56,14 @@ async fn migrations_ran_and_are_idempotent() {
         n: i64,
     }
     let mut conn = AsyncPgConnection::establish(&app.db.url).await.unwrap();
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT count(*) AS n FROM instance_settings WHERE key = 'instance.created_at'",
-    )
-    .load(&mut conn)
-    .await
-    .unwrap();
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT count(*) AS n FROM instance_settings WHERE key = 'instance.created_at'")
+            .load(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(rows[0].n, 1);
-    let rows: Vec<Row> = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
-        .load(&mut conn)
-        .await
-        .unwrap();
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations").load(&mut conn).await.unwrap();
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().is_dir())
@@ -80,8 +81,7 @@ async fn statement_timeout_is_set_on_pooled_connections() {
         statement_timeout: String,
     }
     let mut conn = app.state.db.get().await.unwrap();
-    let setting: Setting = diesel_async::RunQueryDsl::get_result(diesel::sql_query("SHOW statement_timeout"), &mut conn)
-        .await
-        .unwrap();
+    let setting: Setting =
+        diesel_async::RunQueryDsl::get_result(diesel::sql_query("SHOW statement_timeout"), &mut conn).await.unwrap();
     assert_eq!(setting.statement_timeout, "1234ms");
 }

@@ -1,3 +1,7 @@
+//! The OpenAPI 3.1 document and the interactive docs, served from the binary.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use railyard_server::testing::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,8 @@
 //! The real `railyard-server serve` binary: embedded PostgreSQL life cycle, configuration
 //! errors, graceful shutdown.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
 use std::{
     fs,
     net::TcpListener,
@@ -59,10 +61,10 @@ impl Server {
         let url = format!("http://127.0.0.1:{}/api/v1/health", self.api);
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            if let Ok(res) = reqwest::get(&url).await {
-                if res.status() == 200 {
-                    return res.json().await.unwrap();
-                }
+            if let Ok(res) = reqwest::get(&url).await
+                && res.status() == 200
+            {
+                return res.json().await.unwrap();
             }
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("server exited with {status}:\n{}", self.output());

@@ -55,7 +55,7 @@ impl ErrorCode {
             415 => Self::UnsupportedMediaType,
             422 => Self::ValidationFailed,
             429 => Self::TooManyRequests,
-            503 | 502 | 504 => Self::ServiceUnavailable,
+            502..=504 => Self::ServiceUnavailable,
             s if (400..500).contains(&s) => Self::BadRequest,
             _ => Self::Internal,
         }
@@ -138,11 +138,7 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: ErrorCode::NotFound,
-                message: "no such route".into(),
-                request_id: "r-1".into(),
-            },
+            error: ErrorDetail { code: ErrorCode::NotFound, message: "no such route".into(), request_id: "r-1".into() },
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
