@@ -31,7 +31,8 @@ impl ApiError {
         leptos::logging::warn!("request failed: {err}");
         Self {
             status: 0,
-            message: "The browser could not reach the Railyard server. Is it running at this address?".to_owned(),
+            message: "The browser could not reach the Railyard server. Is it running at this address?"
+                .to_owned(),
             request_id: None,
         }
     }
@@ -61,8 +62,11 @@ async fn get_json<T: DeserializeOwned>(path: &str, accepted: &[u16]) -> Result<T
         .send()
         .await
         .map_err(|err| ApiError::network(&err))?;
-    let result =
-        if accepted.contains(&response.status()) { decode(response).await } else { Err(error_from(response).await) };
+    let result = if accepted.contains(&response.status()) {
+        decode(response).await
+    } else {
+        Err(error_from(response).await)
+    };
     drop(guard);
     result
 }
@@ -79,8 +83,16 @@ async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> 
 async fn error_from(response: Response) -> ApiError {
     let status = response.status();
     match response.json::<ErrorBody>().await {
-        Ok(body) => ApiError { status, message: body.error.message, request_id: Some(body.error.request_id) },
-        Err(_) => ApiError { status, message: format!("the server answered {status}"), request_id: None },
+        Ok(body) => ApiError {
+            status,
+            message: body.error.message,
+            request_id: Some(body.error.request_id),
+        },
+        Err(_) => ApiError {
+            status,
+            message: format!("the server answered {status}"),
+            request_id: None,
+        },
     }
 }
 

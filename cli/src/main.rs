@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use railyard_shared::{ComponentStatus, ErrorBody, HealthResponse};
 
 #[derive(Debug, Parser)]
-#[command(name = "railyard", version, about = "Deploy and run apps on a Railyard server")]
+#[command(
+    name = "railyard",
+    version,
+    about = "Deploy and run apps on a Railyard server"
+)]
 struct Cli {
     /// Base URL of the Railyard server.
-    #[arg(long, global = true, env = "RAILYARD_URL", default_value = "http://127.0.0.1:7070")]
+    #[arg(
+        long,
+        global = true,
+        env = "RAILYARD_URL",
+        default_value = "http://127.0.0.1:7070"
+    )]
     url: String,
 
     /// Print machine-readable JSON instead of text.
@@ -47,15 +56,26 @@ async fn main() -> ExitCode {
 #[allow(clippy::print_stdout)]
 async fn status(base: &str, json: bool) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/health", base.trim_end_matches('/'));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let response = client.get(&url).send().await.with_context(|| format!("cannot reach {base}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {base}"))?;
     let status = response.status();
     let bytes = response.bytes().await?;
     let health: HealthResponse = match serde_json::from_slice(&bytes) {
         Ok(health) => health,
         Err(_) => {
             if let Ok(err) = serde_json::from_slice::<ErrorBody>(&bytes) {
-                anyhow::bail!("{} answered {status}: {} (request {})", base, err.error.message, err.error.request_id);
+                anyhow::bail!(
+                    "{} answered {status}: {} (request {})",
+                    base,
+                    err.error.message,
+                    err.error.request_id
+                );
             }
             anyhow::bail!("{base} answered {status} with something that is not a Railyard health report");
         }
@@ -74,5 +94,9 @@ async fn status(base: &str, json: bool) -> anyhow::Result<ExitCode> {
         println!("Database:  {}", word(health.database));
         println!("Redis:     {}", word(health.redis));
     }
-    Ok(if health.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if health.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -18,7 +18,11 @@ async fn serve(app: &TestApp) -> String {
 /// Runs the CLI off the async runtime's threads (it blocks until the binary exits).
 async fn railyard(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_railyard")).args(args).env_remove("RAILYARD_URL").output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_railyard"))
+            .args(args)
+            .env_remove("RAILYARD_URL")
+            .output()
+            .unwrap()
     })
     .await
     .unwrap()
@@ -34,11 +38,18 @@ async fn status_reports_a_healthy_server() {
     let url = serve(&app).await;
     let out = railyard(args(&["status", "--url", &url])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("Status:    ok"), "{stdout}");
     assert!(stdout.contains("Database:  ok"), "{stdout}");
     assert!(stdout.contains("Redis:     disabled"), "{stdout}");
-    assert!(stdout.contains(&format!("Version:   {}", env!("CARGO_PKG_VERSION"))), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Version:   {}", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
 
     let out = railyard(args(&["status", "--json", "--url", &url])).await;
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -59,7 +70,11 @@ async fn status_exits_1_when_the_database_is_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_exits_2_when_the_server_is_unreachable() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = railyard(args(&["status", "--url", &format!("http://127.0.0.1:{port}")])).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach"));

@@ -84,9 +84,16 @@ impl Config {
     /// Parses configuration from any variable source (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
-        let listen = env.parse("RAILYARD_LISTEN", "127.0.0.1:7070", "a socket address such as 127.0.0.1:7070")?;
-        let router_listen =
-            env.parse("RAILYARD_ROUTER_LISTEN", "127.0.0.1:8080", "a socket address such as 127.0.0.1:8080")?;
+        let listen = env.parse(
+            "RAILYARD_LISTEN",
+            "127.0.0.1:7070",
+            "a socket address such as 127.0.0.1:7070",
+        )?;
+        let router_listen = env.parse(
+            "RAILYARD_ROUTER_LISTEN",
+            "127.0.0.1:8080",
+            "a socket address such as 127.0.0.1:8080",
+        )?;
         let public_url = match env.get("RAILYARD_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_owned()
@@ -97,8 +104,16 @@ impl Config {
         let http = HttpConfig {
             listen,
             router_listen,
-            request_timeout: Duration::from_secs(env.parse_in("RAILYARD_REQUEST_TIMEOUT_SECS", 30, 1..=3600)?),
-            body_limit: env.parse_in("RAILYARD_BODY_LIMIT_BYTES", 1024 * 1024, 1024..=1024 * 1024 * 1024)?,
+            request_timeout: Duration::from_secs(env.parse_in(
+                "RAILYARD_REQUEST_TIMEOUT_SECS",
+                30,
+                1..=3600,
+            )?),
+            body_limit: env.parse_in(
+                "RAILYARD_BODY_LIMIT_BYTES",
+                1024 * 1024,
+                1024..=1024 * 1024 * 1024,
+            )?,
             public_url,
         };
 
@@ -131,7 +146,13 @@ impl Config {
         let redis = RedisConfig {
             url: match env.get("REDIS_URL") {
                 Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url),
-                Some(url) => return Err(invalid("REDIS_URL", &redact_url(&url), "a redis:// or rediss:// URL")),
+                Some(url) => {
+                    return Err(invalid(
+                        "REDIS_URL",
+                        &redact_url(&url),
+                        "a redis:// or rediss:// URL",
+                    ));
+                }
                 None => None,
             },
         };
@@ -142,7 +163,9 @@ impl Config {
                 Some("json") => LogFormat::Json,
                 Some(other) => return Err(invalid("RAILYARD_LOG_FORMAT", other, "`text` or `json`")),
             },
-            filter: env.get("RUST_LOG").unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
+            filter: env
+                .get("RUST_LOG")
+                .unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
         };
 
         Ok(Self {
@@ -150,10 +173,14 @@ impl Config {
             database,
             redis,
             dashboard: DashboardConfig {
-                dist_dir: env.get("RAILYARD_DASHBOARD_DIR").map_or_else(|| PathBuf::from("dist"), PathBuf::from),
+                dist_dir: env
+                    .get("RAILYARD_DASHBOARD_DIR")
+                    .map_or_else(|| PathBuf::from("dist"), PathBuf::from),
             },
             log,
-            data_dir: env.get("RAILYARD_DATA_DIR").map_or_else(|| PathBuf::from(".railyard"), PathBuf::from),
+            data_dir: env
+                .get("RAILYARD_DATA_DIR")
+                .map_or_else(|| PathBuf::from(".railyard"), PathBuf::from),
         })
     }
 }
@@ -184,7 +211,11 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn invalid(var: &'static str, value: &str, expected: &str) -> ConfigError {
-    ConfigError { var, value: value.to_owned(), expected: expected.to_owned() }
+    ConfigError {
+        var,
+        value: value.to_owned(),
+        expected: expected.to_owned(),
+    }
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -195,19 +226,38 @@ impl Env<'_> {
         (self.0)(name).filter(|value| !value.trim().is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(&self, var: &'static str, default: &str, expected: &str) -> Result<T, ConfigError> {
+    fn parse<T: std::str::FromStr>(
+        &self,
+        var: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
         let value = self.get(var).unwrap_or_else(|| default.to_owned());
         value.trim().parse().map_err(|_| invalid(var, &value, expected))
     }
 
-    fn parse_in<T>(&self, var: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    fn parse_in<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
     {
-        let Some(value) = self.get(var) else { return Ok(default) };
+        let Some(value) = self.get(var) else {
+            return Ok(default);
+        };
         let expected = || format!("a whole number from {} to {}", range.start(), range.end());
-        let parsed: T = value.trim().parse().map_err(|_| invalid(var, &value, &expected()))?;
-        if range.contains(&parsed) { Ok(parsed) } else { Err(invalid(var, &value, &expected())) }
+        let parsed: T = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid(var, &value, &expected()))?;
+        if range.contains(&parsed) {
+            Ok(parsed)
+        } else {
+            Err(invalid(var, &value, &expected()))
+        }
     }
 }
 
@@ -218,7 +268,10 @@ mod tests {
     use super::*;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -229,7 +282,10 @@ mod tests {
         assert_eq!(config.http.router_listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.http.public_url, "http://127.0.0.1:7070");
         assert_eq!(config.data_dir, PathBuf::from(".railyard"));
-        assert!(config.database.url.is_none(), "no DATABASE_URL means the embedded cluster");
+        assert!(
+            config.database.url.is_none(),
+            "no DATABASE_URL means the embedded cluster"
+        );
         assert!(config.redis.url.is_none());
         assert_eq!(config.log.format, LogFormat::Text);
         assert_eq!(config.database.statement_timeout, Duration::from_secs(15));
@@ -252,7 +308,10 @@ mod tests {
         assert_eq!(config.http.public_url, "http://localhost:9000");
         assert_eq!(config.http.router_listen.to_string(), "[::1]:9080");
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/railyard"));
-        assert_eq!(config.database.url.as_deref(), Some("postgres://u:p@db:5432/railyard"));
+        assert_eq!(
+            config.database.url.as_deref(),
+            Some("postgres://u:p@db:5432/railyard")
+        );
         assert_eq!(config.database.pool_size, 4);
         assert_eq!(config.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(config.log.format, LogFormat::Json);
@@ -286,7 +345,10 @@ mod tests {
 
     #[test]
     fn redacts_urls() {
-        assert_eq!(redact_url("postgres://u:secret@h:5/db"), "postgres://u:*****@h:5/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5/db"),
+            "postgres://u:*****@h:5/db"
+        );
         assert_eq!(redact_url("redis://:secret@h"), "redis://:*****@h");
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(redact_url("garbage"), "<not a URL>");

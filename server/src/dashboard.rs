@@ -26,7 +26,9 @@ pub struct Dashboard {
 
 impl Dashboard {
     pub fn new(config: &DashboardConfig) -> Self {
-        Self { dist: config.dist_dir.clone() }
+        Self {
+            dist: config.dist_dir.clone(),
+        }
     }
 
     /// Answers a non-API request.
@@ -86,7 +88,9 @@ fn with_cache_headers(mut response: Response, path: &str) -> Response {
 /// (without leading zeros, so 12 to 16 digits in practice).
 pub fn is_hashed_asset(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or_default();
-    let Some((stem, _ext)) = file.split_once('.') else { return false };
+    let Some((stem, _ext)) = file.split_once('.') else {
+        return false;
+    };
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     stem.rsplit_once('-').is_some_and(|(name, hash)| {
         !name.is_empty() && (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
@@ -106,7 +110,12 @@ fn not_built(dist: &Path) -> Response {
         <p>The API is running. Build the dashboard with <code>scripts/start.sh</code> \
         (or <code>trunk build --release</code>), or point <code>RAILYARD_DASHBOARD_DIR</code> at it.</p>\
         <p><a style=\"color:#a5b4fc\" href=\"/api/docs\">API docs</a></p></body>";
-    (StatusCode::SERVICE_UNAVAILABLE, [(header::CACHE_CONTROL, REVALIDATE)], Html(page)).into_response()
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CACHE_CONTROL, REVALIDATE)],
+        Html(page),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

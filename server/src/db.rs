@@ -45,8 +45,14 @@ pub async fn connect_pool(config: &DatabaseConfig, url: &str) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot build the database pool for {}", redact_url(url)))?;
     // Prove the database answers now rather than on the first request.
-    let mut conn = pool.get().await.with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
-    diesel::sql_query("SELECT 1").execute(&mut conn).await.context("PostgreSQL does not answer")?;
+    let mut conn = pool
+        .get()
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL at {}", redact_url(url)))?;
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .context("PostgreSQL does not answer")?;
     drop(conn);
     Ok(pool)
 }
@@ -56,12 +62,16 @@ pub async fn run_migrations(url: &str) -> anyhow::Result<()> {
     let mut conn = AsyncPgConnection::establish(url)
         .await
         .with_context(|| format!("cannot connect to PostgreSQL at {} to migrate", redact_url(url)))?;
-    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
     let mut harness = AsyncMigrationHarness::new(conn);
-    let applied =
-        harness.run_pending_migrations(MIGRATIONS).map_err(|err| anyhow::anyhow!("migration failed: {err}"))?.len();
+    let applied = harness
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|err| anyhow::anyhow!("migration failed: {err}"))?
+        .len();
     let mut conn = harness.into_inner();
-    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
+    conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await?;
     tracing::info!(applied, "database migrations are up to date");
     Ok(())
 }

@@ -25,7 +25,10 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -49,7 +52,10 @@ impl AppError {
     }
 
     pub fn unavailable() -> Self {
-        Self::new(ErrorCode::ServiceUnavailable, default_message(ErrorCode::ServiceUnavailable))
+        Self::new(
+            ErrorCode::ServiceUnavailable,
+            default_message(ErrorCode::ServiceUnavailable),
+        )
     }
 
     /// Logs `err` with its full chain and returns the generic 500.

@@ -32,18 +32,22 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::new(ErrorCode::UnsupportedMediaType, "expected a JSON body with `Content-Type: application/json`")
-        }
-        JsonRejection::JsonSyntaxError(err) => {
-            AppError::new(ErrorCode::InvalidJson, format!("malformed JSON: {}", err.body_text()))
-        }
-        JsonRejection::JsonDataError(err) => {
-            AppError::new(ErrorCode::ValidationFailed, format!("invalid request body: {}", err.body_text()))
-        }
-        JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            AppError::new(ErrorCode::PayloadTooLarge, "the request body is larger than this endpoint accepts")
-        }
+        JsonRejection::MissingJsonContentType(_) => AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a JSON body with `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonSyntaxError(err) => AppError::new(
+            ErrorCode::InvalidJson,
+            format!("malformed JSON: {}", err.body_text()),
+        ),
+        JsonRejection::JsonDataError(err) => AppError::new(
+            ErrorCode::ValidationFailed,
+            format!("invalid request body: {}", err.body_text()),
+        ),
+        JsonRejection::BytesRejection(err) if err.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than this endpoint accepts",
+        ),
         other => AppError::bad_request(format!("could not read the request body: {}", other.body_text())),
     }
 }

@@ -15,6 +15,7 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
     trace::TraceLayer,
 };
@@ -25,8 +26,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps every route of `router` (axum applies `Router::layer` after routing, so the
 /// matched path is known to the trace span). Outermost first:
-/// request id → trace span → propagate id → compression → error envelope → timeout →
-/// panic catcher → body limit → handler.
+/// request id → trace span → propagate id → security headers → compression → error
+/// envelope → timeout → panic catcher → body limit → handler.
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     request_timeout: Duration,
@@ -35,9 +36,24 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, request_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            request_timeout,
+        ))
         .layer(axum::middleware::from_fn(error_envelope))
         .layer(CompressionLayer::new())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -45,7 +61,11 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
 
 fn make_span(req: &Request<Body>) -> tracing::Span {
     let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
-    let request_id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-");
     tracing::info_span!(
         "http.request",
         http.method = %req.method(),
@@ -100,10 +120,18 @@ pub async fn error_envelope(req: Request, next: Next) -> Response {
 
 fn envelope(response: Response, err: AppError, request_id: String) -> Response {
     let (mut parts, _) = response.into_parts();
-    let body = ErrorBody { error: ErrorDetail { code: err.code, message: err.message.into_owned(), request_id } };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: err.code,
+            message: err.message.into_owned(),
+            request_id,
+        },
+    };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.extensions.remove::<AppError>();
     Response::from_parts(parts, Body::from(bytes))
 }

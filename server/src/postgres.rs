@@ -44,9 +44,10 @@ impl EmbeddedPostgres {
     pub async fn start(data_dir: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
         let data_dir = data_dir.to_owned();
         let bin_override = bin_override.map(Path::to_owned);
-        let cluster = tokio::task::spawn_blocking(move || Self::start_blocking(&data_dir, bin_override.as_deref()))
-            .await
-            .context("embedded PostgreSQL start-up task failed")??;
+        let cluster =
+            tokio::task::spawn_blocking(move || Self::start_blocking(&data_dir, bin_override.as_deref()))
+                .await
+                .context("embedded PostgreSQL start-up task failed")??;
         cluster.ensure_database().await?;
         Ok(cluster)
     }
@@ -65,7 +66,10 @@ impl EmbeddedPostgres {
     }
 
     fn url_for(&self, db: &str) -> String {
-        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}", self.password, self.port)
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
     }
 
     fn start_blocking(data_dir: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
@@ -78,12 +82,23 @@ impl EmbeddedPostgres {
             check_reachable(&root, uid)?;
         }
         let password = load_or_create_password(&root.join("credentials"))?;
-        let mut cluster = Self { pgdata: root.join("data"), root, bin, owner, port: 0, password, running: false };
+        let mut cluster = Self {
+            pgdata: root.join("data"),
+            root,
+            bin,
+            owner,
+            port: 0,
+            password,
+            running: false,
+        };
         if !cluster.pgdata.join("PG_VERSION").is_file() {
             cluster.initdb()?;
         }
         if let Some(port) = cluster.running_port() {
-            tracing::info!(port, "re-using the embedded PostgreSQL left running by an earlier start");
+            tracing::info!(
+                port,
+                "re-using the embedded PostgreSQL left running by an earlier start"
+            );
             cluster.port = port;
         } else {
             cluster.launch()?;
@@ -94,7 +109,10 @@ impl EmbeddedPostgres {
 
     fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
-        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").env("LC_ALL", "C").current_dir(&self.root);
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LC_ALL", "C")
+            .current_dir(&self.root);
         if let Some((uid, gid)) = self.owner {
             cmd.uid(uid.as_raw()).gid(gid.as_raw());
         }
@@ -126,14 +144,25 @@ impl EmbeddedPostgres {
             .command("initdb")
             .arg("--pgdata")
             .arg(&self.pgdata)
-            .args(["--username", SUPERUSER, "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale"])
+            .args([
+                "--username",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
+            ])
             .arg(format!("--pwfile={}", pwfile.display()))
             .output();
         let _ = fs::remove_file(&pwfile);
         check_output("initdb", output?)?;
 
-        let mut conf = fs::OpenOptions::new().append(true).open(self.pgdata.join("postgresql.conf"))?;
-        writeln!(conf, "\n# Port and addresses are written by railyard-server at every start.")?;
+        let mut conf = fs::OpenOptions::new()
+            .append(true)
+            .open(self.pgdata.join("postgresql.conf"))?;
+        writeln!(
+            conf,
+            "\n# Port and addresses are written by railyard-server at every start."
+        )?;
         writeln!(conf, "include_if_exists = 'railyard.conf'")?;
         Ok(())
     }
@@ -141,7 +170,13 @@ impl EmbeddedPostgres {
     /// The port of a cluster that is already running from an earlier start (after a crash).
     fn running_port(&self) -> Option<u16> {
         let pid_file = fs::read_to_string(self.pgdata.join("postmaster.pid")).ok()?;
-        let status = self.command("pg_ctl").arg("status").arg("--pgdata").arg(&self.pgdata).output().ok()?;
+        let status = self
+            .command("pg_ctl")
+            .arg("status")
+            .arg("--pgdata")
+            .arg(&self.pgdata)
+            .output()
+            .ok()?;
         if !status.status.success() {
             return None;
         }
@@ -179,7 +214,10 @@ impl EmbeddedPostgres {
                 return Ok(());
             }
             let tail = log_tail(&log);
-            last_error = Some(format!("{}\n{tail}", String::from_utf8_lossy(&output.stderr).trim()));
+            last_error = Some(format!(
+                "{}\n{tail}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
         }
         bail!(
             "pg_ctl could not start the embedded PostgreSQL (log: {}):\n{}",
@@ -246,7 +284,10 @@ fn find_bin_dir(bin_override: Option<&Path>) -> anyhow::Result<PathBuf> {
         if has_tools(dir) {
             return Ok(dir.to_owned());
         }
-        bail!("RAILYARD_PG_BIN_DIR={} does not contain initdb and pg_ctl", dir.display());
+        bail!(
+            "RAILYARD_PG_BIN_DIR={} does not contain initdb and pg_ctl",
+            dir.display()
+        );
     }
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -258,13 +299,21 @@ fn find_bin_dir(bin_override: Option<&Path>) -> anyhow::Result<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|entry| Some((entry.file_name().to_str()?.parse().ok()?, entry.path().join("bin"))))
+        .filter_map(|entry| {
+            Some((
+                entry.file_name().to_str()?.parse().ok()?,
+                entry.path().join("bin"),
+            ))
+        })
         .collect();
     debian.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    on_path.chain(debian.into_iter().map(|(_, dir)| dir)).find(|dir| has_tools(dir)).context(
-        "PostgreSQL server programs (initdb, pg_ctl) not found: install Debian's `postgresql` package, \
+    on_path
+        .chain(debian.into_iter().map(|(_, dir)| dir))
+        .find(|dir| has_tools(dir))
+        .context(
+            "PostgreSQL server programs (initdb, pg_ctl) not found: install Debian's `postgresql` package, \
              set RAILYARD_PG_BIN_DIR, or set DATABASE_URL to use an existing server",
-    )
+        )
 }
 
 /// As root, the cluster runs as the `postgres` system user; otherwise as ourselves.
@@ -286,7 +335,11 @@ fn check_reachable(root: &Path, uid: Uid) -> anyhow::Result<()> {
     for dir in root.ancestors().skip(1) {
         let meta = fs::metadata(dir)?;
         let mode = meta.mode();
-        let reachable = if meta.uid() == uid.as_raw() { mode & 0o100 != 0 } else { mode & 0o001 != 0 };
+        let reachable = if meta.uid() == uid.as_raw() {
+            mode & 0o100 != 0
+        } else {
+            mode & 0o001 != 0
+        };
         if !reachable {
             bail!(
                 "the embedded PostgreSQL runs as the `postgres` user, which cannot enter {} (mode {:o}); \
@@ -305,7 +358,10 @@ fn load_or_create_password(path: &Path) -> anyhow::Result<String> {
         if existing.len() >= 32 && existing.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(existing.to_owned());
         }
-        bail!("{} is damaged; restore it from a backup (it holds the embedded PostgreSQL password)", path.display());
+        bail!(
+            "{} is damaged; restore it from a backup (it holds the embedded PostgreSQL password)",
+            path.display()
+        );
     }
     let mut bytes = [0u8; 24];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)

@@ -22,7 +22,8 @@ impl RedisBus {
     /// Connects and waits for the first connection, failing fast when Redis is unreachable;
     /// later outages are retried in the background with exponential backoff.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let config = Config::from_url(url).with_context(|| format!("invalid REDIS_URL {}", redact_url(url)))?;
+        let config =
+            Config::from_url(url).with_context(|| format!("invalid REDIS_URL {}", redact_url(url)))?;
         let client = fred::types::Builder::from_config(config)
             .with_connection_config(|conn| {
                 conn.connection_timeout = Duration::from_secs(3);

@@ -10,7 +10,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{app::AppState, dashboard::Dashboard, error::AppError, middleware, openapi::ApiDoc, routes::health};
+use crate::{
+    app::AppState, dashboard::Dashboard, error::AppError, middleware, openapi::ApiDoc, routes::health,
+};
 
 /// The API routes with their OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
@@ -25,13 +27,21 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let dashboard = Dashboard::new(&state.config.dashboard);
     let router = api
         .merge(extra)
-        .route("/api/openapi.json", get(move || async move { axum::Json(openapi_json) }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { axum::Json(openapi_json) }),
+        )
         .merge(
             SwaggerUi::new("/api/docs")
                 .config(utoipa_swagger_ui::Config::from("/api/openapi.json").try_it_out_enabled(true)),
         )
         .fallback(move |req: Request| async move { fallback(&dashboard, req).await });
-    middleware::apply(router, state.config.http.request_timeout, state.config.http.body_limit).with_state(state)
+    middleware::apply(
+        router,
+        state.config.http.request_timeout,
+        state.config.http.body_limit,
+    )
+    .with_state(state)
 }
 
 /// Unknown `/api` paths get the 404 envelope; everything else is the dashboard.

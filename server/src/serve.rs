@@ -25,7 +25,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             url.clone()
         }
         None => {
-            let cluster = EmbeddedPostgres::start(&config.data_dir, config.database.pg_bin_dir.as_deref()).await?;
+            let cluster =
+                EmbeddedPostgres::start(&config.data_dir, config.database.pg_bin_dir.as_deref()).await?;
             let url = cluster.url();
             embedded = Some(cluster);
             url
@@ -47,11 +48,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on RAILYARD_LISTEN={}", config.http.listen))?;
     let router_listener = TcpListener::bind(config.http.router_listen)
         .await
-        .with_context(|| format!("cannot listen on RAILYARD_ROUTER_LISTEN={}", config.http.router_listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on RAILYARD_ROUTER_LISTEN={}",
+                config.http.router_listen
+            )
+        })?;
 
     let public_url = config.http.public_url.clone();
     let router_addr = router_listener.local_addr()?;
-    let state = AppState::new(App { config, db: pool, redis: redis.clone() });
+    let state = AppState::new(App {
+        config,
+        db: pool,
+        redis: redis.clone(),
+    });
     let app = router::build(state, axum::Router::new());
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

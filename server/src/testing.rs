@@ -26,7 +26,8 @@ use crate::{
 };
 
 pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 pub fn redis_url() -> String {
@@ -65,11 +66,16 @@ impl TestDb {
         let admin = admin_url();
         let template = ensure_template(&admin).await;
         let name = format!("railyard_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = AsyncPgConnection::establish(&admin).await.expect("connect to TEST_DATABASE_URL");
+        let mut conn = AsyncPgConnection::establish(&admin)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
         conn.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .await
             .expect("create the test database");
-        Self { url: with_database(&admin, &name), name }
+        Self {
+            url: with_database(&admin, &name),
+            name,
+        }
     }
 
     /// Drops the database now (terminating its connections), e.g. to see the server
@@ -94,7 +100,9 @@ impl Drop for TestDb {
 
 async fn drop_database(name: &str) {
     if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
-        let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        let _ = conn
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
 }
 
@@ -103,8 +111,12 @@ async fn drop_database(name: &str) {
 async fn ensure_template(admin: &str) -> String {
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
     let template = format!("railyard_template_{:016x}", hash_dir(&migrations));
-    let mut conn = AsyncPgConnection::establish(admin).await.expect("connect to TEST_DATABASE_URL");
-    conn.batch_execute("SELECT pg_advisory_lock(727274)").await.expect("take the template lock");
+    let mut conn = AsyncPgConnection::establish(admin)
+        .await
+        .expect("connect to TEST_DATABASE_URL");
+    conn.batch_execute("SELECT pg_advisory_lock(727274)")
+        .await
+        .expect("take the template lock");
     let exists: Option<String> = pg_database::table
         .select(pg_database::datname)
         .filter(diesel::ExpressionMethods::eq(pg_database::datname, &template))
@@ -118,13 +130,19 @@ async fn ensure_template(admin: &str) -> String {
         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
             .await
             .expect("drop a half-built template");
-        conn.batch_execute(&format!("CREATE DATABASE {building}")).await.expect("create the template database");
-        db::run_migrations(&with_database(admin, &building)).await.expect("migrate the template");
+        conn.batch_execute(&format!("CREATE DATABASE {building}"))
+            .await
+            .expect("create the template database");
+        db::run_migrations(&with_database(admin, &building))
+            .await
+            .expect("migrate the template");
         conn.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {template}"))
             .await
             .expect("publish the template");
     }
-    conn.batch_execute("SELECT pg_advisory_unlock(727274)").await.expect("release the template lock");
+    conn.batch_execute("SELECT pg_advisory_unlock(727274)")
+        .await
+        .expect("release the template lock");
     template
 }
 
@@ -143,7 +161,11 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)) } else { out.push(path) }
+        if path.is_dir() {
+            out.extend(walk(&path))
+        } else {
+            out.push(path)
+        }
     }
     out
 }
@@ -155,7 +177,10 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         ("DATABASE_URL".to_owned(), database_url.to_owned()),
         ("RAILYARD_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
         ("RAILYARD_ROUTER_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
-        ("RAILYARD_DASHBOARD_DIR".to_owned(), "/nonexistent-railyard-dist".to_owned()),
+        (
+            "RAILYARD_DASHBOARD_DIR".to_owned(),
+            "/nonexistent-railyard-dist".to_owned(),
+        ),
     ]);
     for (key, value) in vars {
         map.insert((*key).to_owned(), (*value).to_owned());
@@ -180,24 +205,44 @@ impl TestApp {
     pub async fn with(vars: &[(&str, &str)], extra: Router<AppState>) -> Self {
         let db = TestDb::new().await;
         let config = config(&db.url, vars);
-        let pool = db::connect_pool(&config.database, &db.url).await.expect("pool for the test database");
+        let pool = db::connect_pool(&config.database, &db.url)
+            .await
+            .expect("pool for the test database");
         let redis = match &config.redis.url {
             Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
             None => None,
         };
-        let state = AppState::new(App { config, db: pool, redis });
-        Self { router: router::build(state.clone(), extra), state, db }
+        let state = AppState::new(App {
+            config,
+            db: pool,
+            redis,
+        });
+        Self {
+            router: router::build(state.clone(), extra),
+            state,
+            db,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
-        let response = self.router.clone().oneshot(request).await.expect("router is infallible");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("read the body").to_bytes().to_vec();
-        TestResponse { status: parts.status.as_u16(), headers: parts.headers, body }
+        TestResponse {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.send(Request::get(path).body(Body::empty()).expect("valid request")).await
+        self.send(Request::get(path).body(Body::empty()).expect("valid request"))
+            .await
     }
 }
 
@@ -210,8 +255,12 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "body is not JSON ({err}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn text(&self) -> String {
@@ -229,7 +278,10 @@ mod tests {
 
     #[test]
     fn swaps_the_database_name() {
-        assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
+        assert_eq!(
+            with_database("postgres://u@h:5/postgres", "x"),
+            "postgres://u@h:5/x"
+        );
         assert_eq!(
             with_database("postgres://u@h:5/postgres?sslmode=disable", "x"),
             "postgres://u@h:5/x?sslmode=disable"

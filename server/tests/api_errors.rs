@@ -19,15 +19,27 @@ struct Named {
 
 /// Routes that exercise the shared extractor and the panic catcher under the real stack.
 fn probe_routes() -> Router<AppState> {
-    Router::new().route("/api/v1/_probe/json", post(|Json(_): Json<Named>| async { "accepted" })).route(
-        "/api/v1/_probe/panic",
-        get(|| async {
-            if std::hint::black_box(true) {
-                panic!("secret internal detail 0xdeadbeef");
-            }
-            "unreachable"
-        }),
-    )
+    Router::new()
+        .route(
+            "/api/v1/_probe/json",
+            post(|Json(_): Json<Named>| async { "accepted" }),
+        )
+        .route(
+            "/api/v1/_probe/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                "too late"
+            }),
+        )
+        .route(
+            "/api/v1/_probe/panic",
+            get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("secret internal detail 0xdeadbeef");
+                }
+                "unreachable"
+            }),
+        )
 }
 
 async fn app() -> TestApp {
@@ -52,20 +64,35 @@ fn assert_envelope(res: &railyard_server::testing::TestResponse, status: u16, co
     let message = error["message"].as_str().unwrap();
     assert!(!message.is_empty());
     let request_id = error["request_id"].as_str().unwrap();
-    assert_eq!(Some(request_id), res.header("x-request-id"), "envelope and header carry the same id");
-    assert_eq!(body.as_object().unwrap().len(), 1, "nothing besides `error`: {body}");
+    assert_eq!(
+        Some(request_id),
+        res.header("x-request-id"),
+        "envelope and header carry the same id"
+    );
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "nothing besides `error`: {body}"
+    );
     message.to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_api_paths_are_404_envelopes() {
     let app = app().await;
-    for path in ["/api/v1/x", "/api/v1/projects/123/nothing", "/api", "/api/v2/health"] {
+    for path in [
+        "/api/v1/x",
+        "/api/v1/projects/123/nothing",
+        "/api",
+        "/api/v2/health",
+    ] {
         let res = app.get(path).await;
         let message = assert_envelope(&res, 404, "not_found");
         assert!(message.contains(path), "{message}");
     }
-    let res = app.send(post_json("/api/v1/x", Some("application/json"), "{}")).await;
+    let res = app
+        .send(post_json("/api/v1/x", Some("application/json"), "{}"))
+        .await;
     assert_envelope(&res, 404, "not_found");
 }
 
@@ -73,7 +100,9 @@ async fn unknown_api_paths_are_404_envelopes() {
 async fn malformed_json_is_a_400_envelope() {
     let app = app().await;
     for body in ["{", "{\"name\":", "not json", "{\"name\":\"a\"}}"] {
-        let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), body)).await;
+        let res = app
+            .send(post_json("/api/v1/_probe/json", Some("application/json"), body))
+            .await;
         let message = assert_envelope(&res, 400, "invalid_json");
         assert!(message.starts_with("malformed JSON"), "{message}");
     }
@@ -82,9 +111,17 @@ async fn malformed_json_is_a_400_envelope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_of_the_wrong_shape_is_a_422_envelope() {
     let app = app().await;
-    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), r#"{"name": 5}"#)).await;
+    let res = app
+        .send(post_json(
+            "/api/v1/_probe/json",
+            Some("application/json"),
+            r#"{"name": 5}"#,
+        ))
+        .await;
     assert_envelope(&res, 422, "validation_failed");
-    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), "{}")).await;
+    let res = app
+        .send(post_json("/api/v1/_probe/json", Some("application/json"), "{}"))
+        .await;
     let message = assert_envelope(&res, 422, "validation_failed");
     assert!(message.contains("name"), "names the missing field: {message}");
 }
@@ -92,12 +129,24 @@ async fn json_of_the_wrong_shape_is_a_422_envelope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_content_type_is_a_415_envelope() {
     let app = app().await;
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
-        let res = app.send(post_json("/api/v1/_probe/json", content_type, r#"{"name":"a"}"#)).await;
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        let res = app
+            .send(post_json("/api/v1/_probe/json", content_type, r#"{"name":"a"}"#))
+            .await;
         assert_envelope(&res, 415, "unsupported_media_type");
     }
     // The happy path, so the checks above fail for the right reason.
-    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), r#"{"name":"a"}"#)).await;
+    let res = app
+        .send(post_json(
+            "/api/v1/_probe/json",
+            Some("application/json"),
+            r#"{"name":"a"}"#,
+        ))
+        .await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.text(), "accepted");
 }
@@ -106,14 +155,18 @@ async fn wrong_content_type_is_a_415_envelope() {
 async fn oversized_bodies_are_a_413_envelope() {
     let app = app().await;
     let big = format!(r#"{{"name":"{}"}}"#, "a".repeat(4096));
-    let res = app.send(post_json("/api/v1/_probe/json", Some("application/json"), big)).await;
+    let res = app
+        .send(post_json("/api/v1/_probe/json", Some("application/json"), big))
+        .await;
     assert_envelope(&res, 413, "payload_too_large");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_method_is_a_405_envelope() {
     let app = app().await;
-    let res = app.send(post_json("/api/v1/health", Some("application/json"), "{}")).await;
+    let res = app
+        .send(post_json("/api/v1/health", Some("application/json"), "{}"))
+        .await;
     assert_envelope(&res, 405, "method_not_allowed");
     assert_eq!(res.header("allow"), Some("GET,HEAD"));
 }
@@ -123,7 +176,11 @@ async fn a_panicking_handler_is_a_generic_500_envelope() {
     let app = app().await;
     let res = app.get("/api/v1/_probe/panic").await;
     let message = assert_envelope(&res, 500, "internal");
-    assert!(!res.text().contains("deadbeef"), "panic detail must not leak: {}", res.text());
+    assert!(
+        !res.text().contains("deadbeef"),
+        "panic detail must not leak: {}",
+        res.text()
+    );
     assert!(!message.contains("secret"));
     // The server keeps serving.
     assert_eq!(app.get("/api/v1/health").await.status, 200);
@@ -132,14 +189,20 @@ async fn a_panicking_handler_is_a_generic_500_envelope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_request_id_is_kept_and_echoed() {
     let app = app().await;
-    let req = Request::get("/api/v1/nope").header("x-request-id", "trace-abc-123").body(Body::empty()).unwrap();
+    let req = Request::get("/api/v1/nope")
+        .header("x-request-id", "trace-abc-123")
+        .body(Body::empty())
+        .unwrap();
     let res = app.send(req).await;
     assert_envelope(&res, 404, "not_found");
     assert_eq!(res.json()["error"]["request_id"], "trace-abc-123");
 
     let first = app.get("/api/v1/health").await;
     let second = app.get("/api/v1/health").await;
-    let (a, b) = (first.header("x-request-id").unwrap(), second.header("x-request-id").unwrap());
+    let (a, b) = (
+        first.header("x-request-id").unwrap(),
+        second.header("x-request-id").unwrap(),
+    );
     assert_ne!(a, b, "each request gets its own id");
     assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
 }
@@ -154,4 +217,31 @@ async fn error_envelopes_are_compressed_when_asked() {
     let res = app.send(req).await;
     assert_eq!(res.status, 404);
     assert_eq!(res.header("content-encoding"), Some("gzip"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_over_the_timeout_is_a_503_envelope() {
+    let app = TestApp::with(&[("RAILYARD_REQUEST_TIMEOUT_SECS", "1")], probe_routes()).await;
+    let started = std::time::Instant::now();
+    let res = app.get("/api/v1/_probe/slow").await;
+    assert_envelope(&res, 503, "service_unavailable");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "cut off at the timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn responses_carry_security_headers() {
+    let app = app().await;
+    for path in ["/api/v1/health", "/api/v1/nope", "/"] {
+        let res = app.get(path).await;
+        assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(res.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(
+            res.header("referrer-policy"),
+            Some("strict-origin-when-cross-origin"),
+            "{path}"
+        );
+    }
 }

@@ -7,7 +7,8 @@ use std::{fs, path::Path};
 use axum::{body::Body, http::Request};
 use railyard_server::testing::TestApp;
 
-const INDEX: &str = "<!doctype html><title>Railyard</title><script src=\"/railyard-app-0123456789abcdef.js\"></script>";
+const INDEX: &str =
+    "<!doctype html><title>Railyard</title><script src=\"/railyard-app-0123456789abcdef.js\"></script>";
 const APP_JS: &str = "console.log('railyard dashboard');";
 
 /// A `dist/` as Trunk and scripts/precompress.sh leave it.
@@ -24,18 +25,30 @@ fn fake_dist(dir: &Path) {
 async fn app_with_dist() -> (TestApp, tempfile::TempDir) {
     let dist = tempfile::tempdir().unwrap();
     fake_dist(dist.path());
-    let app = TestApp::with(&[("RAILYARD_DASHBOARD_DIR", dist.path().to_str().unwrap())], axum::Router::new()).await;
+    let app = TestApp::with(
+        &[("RAILYARD_DASHBOARD_DIR", dist.path().to_str().unwrap())],
+        axum::Router::new(),
+    )
+    .await;
     (app, dist)
 }
 
 fn get(path: &str, encoding: &str) -> Request<Body> {
-    Request::get(path).header("accept-encoding", encoding).body(Body::empty()).unwrap()
+    Request::get(path)
+        .header("accept-encoding", encoding)
+        .body(Body::empty())
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_routes_get_the_shell_and_it_is_revalidated() {
     let (app, _dist) = app_with_dist().await;
-    for path in ["/", "/projects", "/projects/shop/services/web", "/settings?tab=members"] {
+    for path in [
+        "/",
+        "/projects",
+        "/projects/shop/services/web",
+        "/settings?tab=members",
+    ] {
         let res = app.get(path).await;
         assert_eq!(res.status, 200, "{path}");
         assert_eq!(res.text(), INDEX, "{path}");
@@ -52,8 +65,14 @@ async fn hashed_assets_are_immutable_and_precompressed() {
     let res = app.send(get(path, "br, gzip")).await;
     assert_eq!(res.status, 200);
     assert_eq!(res.header("content-encoding"), Some("br"));
-    assert_eq!(res.body, b"brotli-js", "the precompressed file, not one compressed on the fly");
-    assert_eq!(res.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(
+        res.body, b"brotli-js",
+        "the precompressed file, not one compressed on the fly"
+    );
+    assert_eq!(
+        res.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
 
     let res = app.send(get(path, "gzip")).await;
     assert_eq!(res.header("content-encoding"), Some("gzip"));
@@ -64,7 +83,11 @@ async fn hashed_assets_are_immutable_and_precompressed() {
     assert_eq!(res.text(), APP_JS);
 
     let res = app.send(get("/projects/x", "br")).await;
-    assert_eq!(res.header("content-encoding"), Some("br"), "the shell is precompressed too");
+    assert_eq!(
+        res.header("content-encoding"),
+        Some("br"),
+        "the shell is precompressed too"
+    );
     assert_eq!(res.body, b"brotli-index");
 }
 
@@ -79,7 +102,11 @@ async fn unhashed_files_get_a_short_cache() {
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_files_are_404_not_the_shell() {
     let (app, _dist) = app_with_dist().await;
-    for path in ["/railyard-app-ffffffffffffffff.js", "/favicon.ico", "/fonts/missing.woff2"] {
+    for path in [
+        "/railyard-app-ffffffffffffffff.js",
+        "/favicon.ico",
+        "/fonts/missing.woff2",
+    ] {
         let res = app.get(path).await;
         assert_eq!(res.status, 404, "{path}");
         assert_ne!(res.text(), INDEX);
@@ -102,7 +129,9 @@ async fn api_paths_never_fall_back_to_the_shell() {
 #[tokio::test(flavor = "multi_thread")]
 async fn non_get_outside_the_api_is_405() {
     let (app, _dist) = app_with_dist().await;
-    let res = app.send(Request::post("/projects").body(Body::empty()).unwrap()).await;
+    let res = app
+        .send(Request::post("/projects").body(Body::empty()).unwrap())
+        .await;
     assert_eq!(res.status, 405);
     assert_eq!(res.header("allow"), Some("GET, HEAD"));
 }

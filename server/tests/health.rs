@@ -62,18 +62,27 @@ async fn migrations_ran_and_are_idempotent() {
             .await
             .unwrap();
     assert_eq!(rows[0].n, 1);
-    let rows: Vec<Row> =
-        diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations").load(&mut conn).await.unwrap();
+    let rows: Vec<Row> = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .load(&mut conn)
+        .await
+        .unwrap();
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
         .unwrap()
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count();
-    assert_eq!(rows[0].n as usize, on_disk, "every migration directory is applied once");
+    assert_eq!(
+        rows[0].n as usize, on_disk,
+        "every migration directory is applied once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn statement_timeout_is_set_on_pooled_connections() {
-    let app = TestApp::with(&[("RAILYARD_DB_STATEMENT_TIMEOUT_MS", "1234")], axum::Router::new()).await;
+    let app = TestApp::with(
+        &[("RAILYARD_DB_STATEMENT_TIMEOUT_MS", "1234")],
+        axum::Router::new(),
+    )
+    .await;
 
     #[derive(diesel::QueryableByName)]
     struct Setting {
@@ -82,6 +91,8 @@ async fn statement_timeout_is_set_on_pooled_connections() {
     }
     let mut conn = app.state.db.get().await.unwrap();
     let setting: Setting =
-        diesel_async::RunQueryDsl::get_result(diesel::sql_query("SHOW statement_timeout"), &mut conn).await.unwrap();
+        diesel_async::RunQueryDsl::get_result(diesel::sql_query("SHOW statement_timeout"), &mut conn)
+            .await
+            .unwrap();
     assert_eq!(setting.statement_timeout, "1234ms");
 }

@@ -10,7 +10,11 @@ async fn openapi_document_describes_the_api() {
     let res = app.get("/api/openapi.json").await;
     assert_eq!(res.status, 200);
     let doc = res.json();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(doc["info"]["title"], "Railyard API");
     let health = &doc["paths"]["/api/v1/health"]["get"];
     assert_eq!(health["operationId"], "find_health");
@@ -19,7 +23,10 @@ async fn openapi_document_describes_the_api() {
         assert_eq!(schema, "#/components/schemas/HealthResponse", "{status}");
     }
     for schema in ["HealthResponse", "ErrorBody", "ErrorCode"] {
-        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is described");
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} is described"
+        );
     }
 }
 

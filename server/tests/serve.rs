@@ -20,7 +20,11 @@ use nix::{
 use railyard_server::testing::TestDb;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Server {
@@ -50,7 +54,12 @@ impl Server {
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
-        Self { child: cmd.spawn().unwrap(), api, router, log }
+        Self {
+            child: cmd.spawn().unwrap(),
+            api,
+            router,
+            log,
+        }
     }
 
     fn output(&self) -> String {
@@ -69,7 +78,11 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("server exited with {status}:\n{}", self.output());
             }
-            assert!(Instant::now() < deadline, "server did not become healthy:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "server did not become healthy:\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -84,7 +97,11 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop:\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -120,7 +137,10 @@ fn alive(pid: i32) -> bool {
 
 fn embedded_url(data: &Path, port: u16) -> String {
     let password = fs::read_to_string(data.join("postgres/credentials")).unwrap();
-    format!("postgres://railyard:{}@127.0.0.1:{port}/railyard", password.trim())
+    format!(
+        "postgres://railyard:{}@127.0.0.1:{port}/railyard",
+        password.trim()
+    )
 }
 
 async fn wait_gone(pid: i32) {
@@ -138,15 +158,26 @@ async fn embedded_postgres_stops_with_the_server_and_keeps_its_data() {
     let health = server.wait_healthy().await;
     assert_eq!(health["database"], "ok");
     let out = server.output();
-    assert!(out.contains("initialising the embedded PostgreSQL cluster"), "{out}");
-    assert!(out.contains(&format!("Dashboard:  http://127.0.0.1:{}", server.api)), "prints the URL:\n{out}");
+    assert!(
+        out.contains("initialising the embedded PostgreSQL cluster"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Dashboard:  http://127.0.0.1:{}", server.api)),
+        "prints the URL:\n{out}"
+    );
 
     // The private cluster is password-protected and listens on the loopback only.
     let (pg_pid, pg_port) = postmaster(data.path()).expect("postmaster.pid while running");
     assert!(alive(pg_pid));
     let anonymous = format!("postgres://railyard@127.0.0.1:{pg_port}/railyard");
-    assert!(AsyncPgConnection::establish(&anonymous).await.is_err(), "no trust auth");
-    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port)).await.unwrap();
+    assert!(
+        AsyncPgConnection::establish(&anonymous).await.is_err(),
+        "no trust auth"
+    );
+    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port))
+        .await
+        .unwrap();
     diesel::sql_query("INSERT INTO instance_settings (key, value) VALUES ('test.marker', '\"kept\"')")
         .execute(&mut conn)
         .await
@@ -154,14 +185,23 @@ async fn embedded_postgres_stops_with_the_server_and_keeps_its_data() {
     drop(conn);
 
     // The app router answers on its own listener.
-    let res = reqwest::get(format!("http://127.0.0.1:{}/", server.router)).await.unwrap();
+    let res = reqwest::get(format!("http://127.0.0.1:{}/", server.router))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("No app is deployed"));
 
     server.signal(Signal::SIGTERM);
     let status = server.wait_exit().await;
-    assert!(status.success(), "clean exit on SIGTERM: {status}\n{}", server.output());
-    assert!(postmaster(data.path()).is_none(), "postmaster.pid removed: PostgreSQL stopped");
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status}\n{}",
+        server.output()
+    );
+    assert!(
+        postmaster(data.path()).is_none(),
+        "postmaster.pid removed: PostgreSQL stopped"
+    );
     wait_gone(pg_pid).await;
 
     // A second start reuses the cluster and its data.
@@ -169,16 +209,19 @@ async fn embedded_postgres_stops_with_the_server_and_keeps_its_data() {
     again.wait_healthy().await;
     assert!(!again.output().contains("initialising"), "{}", again.output());
     let (_, pg_port) = postmaster(data.path()).unwrap();
-    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port)).await.unwrap();
+    let mut conn = AsyncPgConnection::establish(&embedded_url(data.path(), pg_port))
+        .await
+        .unwrap();
     #[derive(diesel::QueryableByName)]
     struct Value {
         #[diesel(sql_type = diesel::sql_types::Text)]
         value: String,
     }
-    let row: Value = diesel::sql_query("SELECT value::text AS value FROM instance_settings WHERE key = 'test.marker'")
-        .get_result(&mut conn)
-        .await
-        .unwrap();
+    let row: Value =
+        diesel::sql_query("SELECT value::text AS value FROM instance_settings WHERE key = 'test.marker'")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(row.value, "\"kept\"");
     drop(conn);
     again.signal(Signal::SIGINT);
@@ -198,8 +241,16 @@ async fn a_crashed_server_re_adopts_its_running_postgres() {
 
     let mut again = Server::start(data.path(), None);
     again.wait_healthy().await;
-    assert!(again.output().contains("re-using the embedded PostgreSQL"), "{}", again.output());
-    assert_eq!(postmaster(data.path()).unwrap().0, pg_pid, "the same postmaster, not a second one");
+    assert!(
+        again.output().contains("re-using the embedded PostgreSQL"),
+        "{}",
+        again.output()
+    );
+    assert_eq!(
+        postmaster(data.path()).unwrap().0,
+        pg_pid,
+        "the same postmaster, not a second one"
+    );
     again.signal(Signal::SIGTERM);
     assert!(again.wait_exit().await.success());
     wait_gone(pg_pid).await;
@@ -211,7 +262,10 @@ async fn database_url_uses_that_server() {
     let data = data_dir();
     let mut server = Server::start(data.path(), Some(&db.url));
     assert_eq!(server.wait_healthy().await["status"], "ok");
-    assert!(!data.path().join("postgres").exists(), "no embedded cluster when DATABASE_URL is set");
+    assert!(
+        !data.path().join("postgres").exists(),
+        "no embedded cluster when DATABASE_URL is set"
+    );
     server.signal(Signal::SIGTERM);
     assert!(server.wait_exit().await.success());
 }
@@ -253,5 +307,8 @@ async fn a_taken_port_is_a_clear_error() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("cannot listen on RAILYARD_LISTEN=127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on RAILYARD_LISTEN=127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }

@@ -138,7 +138,11 @@ mod tests {
     #[test]
     fn envelope_shape() {
         let body = ErrorBody {
-            error: ErrorDetail { code: ErrorCode::NotFound, message: "no such route".into(), request_id: "r-1".into() },
+            error: ErrorDetail {
+                code: ErrorCode::NotFound,
+                message: "no such route".into(),
+                request_id: "r-1".into(),
+            },
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),

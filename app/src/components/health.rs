@@ -45,10 +45,16 @@ pub fn HealthBadge() -> impl IntoView {
     let badge = move || {
         let (label, tone, title) = match health.get() {
             None => ("Checking…", "pending", String::from("Asking the server")),
-            Some(Ok(report)) if report.is_ok() => {
-                ("All systems operational", "ok", format!("Railyard {}", report.version))
-            }
-            Some(Ok(report)) => ("Degraded", "down", format!("Railyard {}: a dependency is down", report.version)),
+            Some(Ok(report)) if report.is_ok() => (
+                "All systems operational",
+                "ok",
+                format!("Railyard {}", report.version),
+            ),
+            Some(Ok(report)) => (
+                "Degraded",
+                "down",
+                format!("Railyard {}: a dependency is down", report.version),
+            ),
             Some(Err(err)) => ("Server unreachable", "down", err.to_string()),
         };
         view! {

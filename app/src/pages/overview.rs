@@ -47,7 +47,11 @@ pub fn Overview() -> impl IntoView {
 
 #[component]
 fn StatusCards(report: HealthResponse) -> impl IntoView {
-    let api = if report.is_ok() { ComponentStatus::Ok } else { ComponentStatus::Unavailable };
+    let api = if report.is_ok() {
+        ComponentStatus::Ok
+    } else {
+        ComponentStatus::Unavailable
+    };
     view! {
         <div class="grid" data-testid="status-cards">
             <StatusCard name="Control plane" status=api detail=format!("version {}", report.version) />

@@ -22,7 +22,11 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 )]
 pub async fn find_health(State(state): State<AppState>) -> (StatusCode, axum::Json<HealthResponse>) {
     let database = async {
-        if db::ping(&state.db, CHECK_TIMEOUT).await { ComponentStatus::Ok } else { ComponentStatus::Unavailable }
+        if db::ping(&state.db, CHECK_TIMEOUT).await {
+            ComponentStatus::Ok
+        } else {
+            ComponentStatus::Unavailable
+        }
     };
     let redis = async {
         match &state.redis {
@@ -34,7 +38,11 @@ pub async fn find_health(State(state): State<AppState>) -> (StatusCode, axum::Js
     let (database, redis) = tokio::join!(database, redis);
     let healthy = database == ComponentStatus::Ok && redis != ComponentStatus::Unavailable;
     let body = HealthResponse {
-        status: if healthy { HealthStatus::Ok } else { HealthStatus::Unavailable },
+        status: if healthy {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Unavailable
+        },
         database,
         redis,
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -42,6 +50,10 @@ pub async fn find_health(State(state): State<AppState>) -> (StatusCode, axum::Js
     if !healthy {
         tracing::warn!(?database, ?redis, "health check failed");
     }
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, axum::Json(body))
 }
