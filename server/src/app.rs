@@ -1,6 +1,14 @@
 use std::{ops::Deref, sync::Arc};
 
-use crate::{config::Config, db::DbPool, redis::RedisBus};
+use anyhow::Context as _;
+
+use crate::{
+    auth::{cookies::CookiePolicy, jwt::Signer},
+    config::Config,
+    crypto::KeyRing,
+    db::DbPool,
+    redis::RedisBus,
+};
 
 /// Everything a handler may reach. Outside services (GitHub, mail, clock, ...) join here as
 /// `Arc<dyn Trait>` so tests swap them for local servers that speak the real protocol.
@@ -10,6 +18,39 @@ pub struct App {
     pub db: DbPool,
     /// `None` when no `REDIS_URL` is configured (the log bus stays in-process).
     pub redis: Option<RedisBus>,
+    /// Encryption at rest for stored secrets.
+    pub keys: KeyRing,
+    /// Access-token signing and verification.
+    pub signer: Signer,
+    pub cookies: CookiePolicy,
+}
+
+impl App {
+    /// Loads the key ring (refusing a weak or empty master key) and the token signing keys
+    /// (creating or rotating them as due).
+    pub async fn build(config: Config, db: DbPool, redis: Option<RedisBus>) -> anyhow::Result<Self> {
+        let keys = KeyRing::load(&config.auth.master_key, &config.data_dir).context("master key")?;
+        let signer = Signer::new(config.http.public_url.clone());
+        {
+            let mut conn = db
+                .get()
+                .await
+                .context("database connection for the signing keys")?;
+            signer.rotate_and_load(&mut conn, &keys).await?;
+        }
+        let cookies = CookiePolicy::new(
+            config.http.public_url.starts_with("https://"),
+            &keys.derive("csrf"),
+        );
+        Ok(Self {
+            config,
+            db,
+            redis,
+            keys,
+            signer,
+            cookies,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -5,6 +5,8 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::crypto::KeySource;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{var}={value:?} is invalid: {expected}")]
 pub struct ConfigError {
@@ -20,6 +22,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub dashboard: DashboardConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -63,6 +66,28 @@ pub struct DashboardConfig {
     pub dist_dir: PathBuf,
 }
 
+#[derive(Clone)]
+pub struct AuthConfig {
+    /// `RAILYARD_MASTER_KEY` / `RAILYARD_MASTER_KEY_FILE` / generated in the data dir.
+    pub master_key: KeySource,
+    /// `RAILYARD_SETUP_TOKEN`: the one-time token for the first account; generated when unset.
+    pub setup_token: Option<String>,
+    /// `RAILYARD_OPEN_SIGNUP`: anyone may sign up (default: invitation only).
+    pub open_signup: bool,
+    /// `RAILYARD_CORS_ORIGINS`: origins allowed to call the API from a browser.
+    pub cors_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print keys or tokens.
+        f.debug_struct("AuthConfig")
+            .field("open_signup", &self.open_signup)
+            .field("cors_origins", &self.cors_origins)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -84,6 +109,7 @@ impl Config {
     /// Parses configuration from any variable source (tests pass a map).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
+        let lookup = |name: &str| lookup(name);
         let listen = env.parse(
             "RAILYARD_LISTEN",
             "127.0.0.1:7070",
@@ -168,7 +194,58 @@ impl Config {
                 .unwrap_or_else(|| "info,tower_http=info,diesel_async=warn".to_owned()),
         };
 
+        let auth = AuthConfig {
+            master_key: match (lookup("RAILYARD_MASTER_KEY"), env.get("RAILYARD_MASTER_KEY_FILE")) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        "RAILYARD_MASTER_KEY",
+                        "*****",
+                        "set either RAILYARD_MASTER_KEY or RAILYARD_MASTER_KEY_FILE, not both",
+                    ));
+                }
+                // Present but empty is refused (when the key ring loads), never treated as "no key".
+                (Some(key), None) => KeySource::Inline(key),
+                (None, Some(path)) => KeySource::File(PathBuf::from(path)),
+                (None, None) => KeySource::Generated,
+            },
+            setup_token: match env.get("RAILYARD_SETUP_TOKEN") {
+                Some(token) if token.trim().len() >= 24 && !token.trim().eq_ignore_ascii_case("changeme") => {
+                    Some(token.trim().to_owned())
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "RAILYARD_SETUP_TOKEN",
+                        "*****",
+                        "a random token of at least 24 characters (e.g. `openssl rand -hex 16`)",
+                    ));
+                }
+                None => None,
+            },
+            open_signup: env.parse_bool("RAILYARD_OPEN_SIGNUP", false)?,
+            cors_origins: env
+                .get("RAILYARD_CORS_ORIGINS")
+                .map(|list| {
+                    list.split(',')
+                        .map(|o| o.trim().trim_end_matches('/').to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        for origin in &auth.cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.matches('/').count() != 2
+            {
+                return Err(invalid(
+                    "RAILYARD_CORS_ORIGINS",
+                    origin,
+                    "comma-separated origins such as https://app.example.com",
+                ));
+            }
+        }
+
         Ok(Self {
+            auth,
             http,
             database,
             redis,
@@ -224,6 +301,15 @@ impl Env<'_> {
     /// A variable's value; empty counts as unset so `VAR=` in a .env file means "default".
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn parse_bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(invalid(var, other, "`true` or `false`")),
+        }
     }
 
     fn parse<T: std::str::FromStr>(
@@ -341,6 +427,53 @@ mod tests {
 
         let err = parse(&[("RAILYARD_LOG_FORMAT", "yaml")]).unwrap_err();
         assert_eq!(err.var, "RAILYARD_LOG_FORMAT");
+    }
+
+    #[test]
+    fn auth_settings() {
+        let config = parse(&[]).unwrap();
+        assert!(matches!(config.auth.master_key, KeySource::Generated));
+        assert!(!config.auth.open_signup, "invitation only by default");
+        assert!(config.auth.setup_token.is_none());
+
+        let config = parse(&[
+            ("RAILYARD_MASTER_KEY", ""),
+            ("RAILYARD_OPEN_SIGNUP", "true"),
+            (
+                "RAILYARD_CORS_ORIGINS",
+                "https://a.example.com, http://localhost:3000/",
+            ),
+        ])
+        .unwrap();
+        assert!(
+            matches!(&config.auth.master_key, KeySource::Inline(k) if k.is_empty()),
+            "empty is kept, and refused later"
+        );
+        assert!(config.auth.open_signup);
+        assert_eq!(
+            config.auth.cors_origins,
+            ["https://a.example.com", "http://localhost:3000"]
+        );
+
+        for (var, value) in [
+            ("RAILYARD_SETUP_TOKEN", "short"),
+            ("RAILYARD_OPEN_SIGNUP", "maybe"),
+            ("RAILYARD_CORS_ORIGINS", "*"),
+            ("RAILYARD_CORS_ORIGINS", "https://a.example.com/path"),
+        ] {
+            assert_eq!(parse(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
+        }
+        let both = parse(&[("RAILYARD_MASTER_KEY", "x"), ("RAILYARD_MASTER_KEY_FILE", "/k")]).unwrap_err();
+        assert_eq!(both.var, "RAILYARD_MASTER_KEY");
+        assert!(
+            !format!(
+                "{:?}",
+                parse(&[("RAILYARD_SETUP_TOKEN", "0123456789abcdef0123456789")])
+                    .unwrap()
+                    .auth
+            )
+            .contains("0123")
+        );
     }
 
     #[test]

@@ -5,18 +5,24 @@
 //! the process runtime. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
+pub mod crypto;
 pub mod dashboard;
 pub mod db;
 pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod middleware;
+pub mod models;
 pub mod openapi;
+pub mod pagination;
 pub mod postgres;
 pub mod redis;
 pub mod router;
 pub mod routes;
+pub mod schema;
 pub mod serve;
 pub mod telemetry;
 #[cfg(feature = "test-support")]

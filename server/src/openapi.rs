@@ -12,6 +12,11 @@ use utoipa::OpenApi;
                        `{\"error\":{\"code\",\"message\",\"request_id\"}}`.",
     ),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
-    tags((name = "system", description = "Health and metadata")),
+    tags(
+        (name = "system", description = "Health and metadata"),
+        (name = "auth", description = "Sign-up, sign-in, sessions, CSRF, signing keys"),
+        (name = "account", description = "The signed-in user"),
+        (name = "workspaces", description = "Workspaces and their members"),
+    ),
 )]
 pub struct ApiDoc;

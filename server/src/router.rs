@@ -11,12 +11,28 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    app::AppState, dashboard::Dashboard, error::AppError, middleware, openapi::ApiDoc, routes::health,
+    app::AppState,
+    dashboard::Dashboard,
+    error::AppError,
+    middleware,
+    openapi::ApiDoc,
+    routes::{auth, health, jwks, me, workspaces},
 };
 
 /// The API routes with their OpenAPI description.
 pub fn api_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).routes(routes!(health::find_health))
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::find_health))
+        .routes(routes!(jwks::find_jwks))
+        .routes(routes!(auth::csrf::find_csrf))
+        .routes(routes!(auth::signup::signup))
+        .routes(routes!(auth::login::login))
+        .routes(routes!(auth::refresh::refresh))
+        .routes(routes!(auth::logout::logout))
+        .routes(routes!(me::find_me))
+        .routes(routes!(me::list_sessions))
+        .routes(routes!(me::delete_session))
+        .routes(routes!(workspaces::create_workspace, workspaces::list_workspaces))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

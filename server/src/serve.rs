@@ -3,8 +3,11 @@
 use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch};
 
+use std::net::SocketAddr;
+
 use crate::{
     app::{App, AppState},
+    auth::setup::{self, SetupState},
     config::{Config, redact_url},
     db, edge,
     postgres::EmbeddedPostgres,
@@ -57,12 +60,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let public_url = config.http.public_url.clone();
     let router_addr = router_listener.local_addr()?;
-    let state = AppState::new(App {
-        config,
-        db: pool,
-        redis: redis.clone(),
-    });
-    let app = router::build(state, axum::Router::new());
+    let setup_token = config.auth.setup_token.clone();
+    let state = AppState::new(App::build(config, pool, redis.clone()).await?);
+    let setup = {
+        let mut conn = state.db.get().await?;
+        setup::prepare(&mut conn, setup_token.as_deref()).await?
+    };
+    let app = router::build(state, axum::Router::new()).into_make_service_with_connect_info::<SocketAddr>();
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
@@ -75,6 +79,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         println!("  Dashboard:  {public_url}");
         println!("  API docs:   {public_url}/api/docs");
         println!("  App router: http://{router_addr}");
+        match &setup {
+            SetupState::Generated(token) => {
+                println!();
+                println!("This instance has no accounts yet. Create the first (admin) account here:");
+                println!("  {public_url}/setup?token={token}");
+                println!("The link works once. Restarting the server prints a new one until it is used.");
+            }
+            SetupState::Configured => {
+                println!();
+                println!("This instance has no accounts yet. Create the first (admin) account at");
+                println!("  {public_url}/setup?token=<RAILYARD_SETUP_TOKEN>");
+            }
+            SetupState::Done => {}
+        }
     }
 
     let signals = tokio::spawn(async move {

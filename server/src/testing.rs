@@ -170,6 +170,13 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// A fresh random master key, base64.
+pub fn random_master_key() -> String {
+    use base64::Engine as _;
+    let key = crate::auth::secret::random_bytes::<32>().expect("random bytes");
+    base64::engine::general_purpose::STANDARD.encode(key)
+}
+
 /// Configuration for a test: the given database, ports chosen by the OS, and `vars`
 /// on top (same names as the real environment).
 pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
@@ -181,6 +188,7 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
             "RAILYARD_DASHBOARD_DIR".to_owned(),
             "/nonexistent-railyard-dist".to_owned(),
         ),
+        ("RAILYARD_MASTER_KEY".to_owned(), random_master_key()),
     ]);
     for (key, value) in vars {
         map.insert((*key).to_owned(), (*value).to_owned());
@@ -212,11 +220,7 @@ impl TestApp {
             Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
             None => None,
         };
-        let state = AppState::new(App {
-            config,
-            db: pool,
-            redis,
-        });
+        let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
         Self {
             router: router::build(state.clone(), extra),
             state,

@@ -1,0 +1,11 @@
+DROP TABLE audit_log;
+DROP FUNCTION audit_log_is_append_only();
+DROP TABLE invitations;
+DROP TABLE api_tokens;
+DROP TABLE memberships;
+DROP TABLE workspaces;
+DROP TABLE setup_tokens;
+DROP TABLE signing_keys;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE users;

@@ -1,0 +1,4 @@
+//! Rows and the queries on them, as associated functions returning `QueryResult`.
+
+pub mod user;
+pub mod workspace;
