@@ -293,3 +293,101 @@ mod tests {
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
     }
 }
+
+/// A browser-like client of a [`TestApp`]: keeps cookies and sends the CSRF header on writes.
+#[derive(Debug)]
+pub struct Client<'a> {
+    pub app: &'a TestApp,
+    pub cookies: HashMap<String, String>,
+    /// Send `X-CSRF-Token` (from the `railyard_csrf` cookie) on writes.
+    pub csrf: bool,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(app: &'a TestApp) -> Self {
+        Self {
+            app,
+            cookies: HashMap::new(),
+            csrf: true,
+        }
+    }
+
+    pub fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Sends `method path` with an optional JSON body; stores the cookies the server sets.
+    pub async fn call(&mut self, method: &str, path: &str, body: Option<serde_json::Value>) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        if !self.cookies.is_empty() {
+            builder = builder.header("cookie", self.cookie_header());
+        }
+        if self.csrf
+            && method != "GET"
+            && let Some(token) = self.cookies.get("railyard_csrf")
+        {
+            builder = builder.header("x-csrf-token", token);
+        }
+        let request = match body {
+            Some(json) => builder
+                .header("content-type", "application/json")
+                .body(Body::from(json.to_string()))
+                .expect("valid request"),
+            None => builder.body(Body::empty()).expect("valid request"),
+        };
+        let response = self.app.send(request).await;
+        for value in response.headers.get_all("set-cookie") {
+            let Ok(header) = value.to_str() else { continue };
+            let pair = header.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                let expired = value.is_empty() || header.contains("Max-Age=0");
+                if expired {
+                    self.cookies.remove(name)
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned())
+                };
+            }
+        }
+        response
+    }
+
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        self.call("GET", path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.call("POST", path, Some(body)).await
+    }
+}
+
+impl TestApp {
+    /// Creates the setup token and returns it, as `serve` does at start.
+    pub async fn setup_token(&self) -> String {
+        let mut conn = self.state.db.get().await.expect("connection");
+        match crate::auth::setup::prepare(&mut conn, None)
+            .await
+            .expect("prepare setup")
+        {
+            crate::auth::setup::SetupState::Generated(token) => token,
+            other => panic!("instance already set up: {other:?}"),
+        }
+    }
+
+    /// Signs up the first account (the instance admin) and returns its signed-in client.
+    pub async fn admin(&self) -> Client<'_> {
+        let token = self.setup_token().await;
+        let mut client = Client::new(self);
+        let res = client
+            .post(
+                "/api/v1/auth/signup",
+                serde_json::json!({"email": "admin@example.com", "password": "correct horse battery", "name": "Ada", "setup_token": token}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        client
+    }
+}

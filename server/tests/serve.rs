@@ -312,3 +312,68 @@ async fn a_taken_port_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_or_weak_master_key_is_refused() {
+    let db = TestDb::new().await;
+    let data = data_dir();
+    for key in ["", "changeme", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
+        let output = Command::new(env!("CARGO_BIN_EXE_railyard-server"))
+            .arg("serve")
+            .env("RAILYARD_DATA_DIR", data.path())
+            .env("DATABASE_URL", &db.url)
+            .env("RAILYARD_MASTER_KEY", key)
+            .env("RAILYARD_LISTEN", "127.0.0.1:0")
+            .env("RAILYARD_ROUTER_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "started with master key {key:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("RAILYARD_MASTER_KEY"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_instance_prints_a_one_time_setup_link() {
+    let db = TestDb::new().await;
+    let data = data_dir();
+    let mut server = Server::start(data.path(), Some(&db.url));
+    server.wait_healthy().await;
+    let out = server.output();
+    let line = out
+        .lines()
+        .find(|l| l.contains("/setup?token="))
+        .unwrap_or_else(|| panic!("no setup link:\n{out}"));
+    let token = line.split("token=").nth(1).unwrap().trim().to_owned();
+    assert!(token.len() >= 40, "{token}");
+    let key = fs::read_to_string(data.path().join("master.key")).unwrap();
+    assert!(
+        key.lines().any(|l| l.starts_with("1:")),
+        "a master key was generated into the data dir"
+    );
+    assert_eq!(
+        fs::metadata(data.path().join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    let client = reqwest::Client::new();
+    let signup = |token: String| {
+        client
+            .post(format!("http://127.0.0.1:{}/api/v1/auth/signup", server.api))
+            .json(&serde_json::json!({"email": "root@example.com", "password": "correct horse battery", "name": "Root", "setup_token": token}))
+            .send()
+    };
+    assert_eq!(signup(token.clone()).await.unwrap().status(), 201);
+    assert_eq!(signup(token).await.unwrap().status(), 403, "the link works once");
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit().await.success());
+
+    // With an account in place, a restart prints no link.
+    let mut again = Server::start(data.path(), Some(&db.url));
+    again.wait_healthy().await;
+    assert!(!again.output().contains("/setup?token="), "{}", again.output());
+}

@@ -269,6 +269,27 @@ impl Signer {
             .collect()
     }
 
+    /// Signs arbitrary claims with the active key (tests forge expired, early or mis-addressed
+    /// tokens with it to prove they are refused).
+    #[cfg(feature = "test-support")]
+    pub fn sign_raw(&self, claims: &impl Serialize) -> anyhow::Result<String> {
+        let keys = self
+            .keys
+            .read()
+            .map_err(|_| anyhow::anyhow!("signing keys lock poisoned"))?;
+        let key = keys
+            .iter()
+            .find(|k| k.encoding.is_some())
+            .context("no active signing key")?;
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        Ok(jsonwebtoken::encode(
+            &header,
+            claims,
+            key.encoding.as_ref().context("no key")?,
+        )?)
+    }
+
     /// Whether any loaded key is retired (for tests and diagnostics).
     pub fn retired_count(&self) -> usize {
         self.keys
