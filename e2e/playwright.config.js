@@ -2,7 +2,11 @@
 // never downloads a browser. scripts/test.sh sets the environment: the server binary, a
 // fresh database, Redis, the built dashboard and a free port.
 const { defineConfig } = require('@playwright/test');
+const crypto = require('node:crypto');
 const path = require('node:path');
+
+// The one-time setup token of the fresh instance; workers inherit it from the runner.
+process.env.RAILYARD_SETUP_TOKEN ||= crypto.randomBytes(24).toString('hex');
 
 const port = Number(process.env.RAILYARD_E2E_PORT || 7391);
 const routerPort = Number(process.env.RAILYARD_E2E_ROUTER_PORT || port + 1);
@@ -54,6 +58,7 @@ module.exports = defineConfig({
       RAILYARD_ROUTER_LISTEN: `127.0.0.1:${routerPort}`,
       RAILYARD_DASHBOARD_DIR: process.env.RAILYARD_DASHBOARD_DIR || path.join(root, 'dist'),
       RAILYARD_DATA_DIR: process.env.RAILYARD_DATA_DIR || path.join(__dirname, 'artifacts/data'),
+      RAILYARD_SETUP_TOKEN: process.env.RAILYARD_SETUP_TOKEN,
     },
   },
 });

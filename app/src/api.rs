@@ -1,8 +1,15 @@
 //! Typed calls to the Railyard API with gloo-net, using the `shared/` types.
+//!
+//! Reads retry once after refreshing the session when the access token has expired;
+//! writes carry the CSRF token from the `railyard_csrf` cookie.
 
-use gloo_net::http::{Request, Response};
-use railyard_shared::{API_V1, ErrorBody, HealthResponse};
-use serde::de::DeserializeOwned;
+use gloo_net::http::{Request, RequestBuilder, Response};
+use railyard_shared::{
+    API_V1, ErrorBody, HealthResponse,
+    auth::{LoginRequest, SignupRequest, User, UserResponse},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::JsCast as _;
 use web_sys::AbortController;
 
 /// A failed API call, ready to show to the user.
@@ -50,18 +57,81 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// GETs `path` and decodes the body as `T` when the status is one of `accepted`;
-/// any other status is decoded as the error envelope.
-async fn get_json<T: DeserializeOwned>(path: &str, accepted: &[u16]) -> Result<T, ApiError> {
+/// The value of the readable `railyard_csrf` cookie.
+fn csrf_token() -> Option<String> {
+    let document = web_sys::window()?
+        .document()?
+        .dyn_into::<web_sys::HtmlDocument>()
+        .ok()?;
+    let cookies = document.cookie().ok()?;
+    cookies
+        .split(';')
+        .find_map(|pair| pair.trim().strip_prefix("railyard_csrf=").map(str::to_owned))
+}
+
+async fn send(
+    builder: RequestBuilder,
+    body: Option<String>,
+    guard: &AbortOnDrop,
+) -> Result<Response, ApiError> {
+    let signal = guard.0.as_ref().map(AbortController::signal);
+    let builder = builder
+        .header("Accept", "application/json")
+        .abort_signal(signal.as_ref());
+    let result = match body {
+        Some(body) => {
+            builder
+                .header("Content-Type", "application/json")
+                .body(body)
+                .map_err(|err| ApiError::network(&err))?
+                .send()
+                .await
+        }
+        None => builder.send().await,
+    };
+    result.map_err(|err| ApiError::network(&err))
+}
+
+fn write(method: &str, path: &str) -> RequestBuilder {
+    let builder = match method {
+        "DELETE" => Request::delete(path),
+        "PATCH" => Request::patch(path),
+        "PUT" => Request::put(path),
+        _ => Request::post(path),
+    };
+    match csrf_token() {
+        Some(token) => builder.header("X-CSRF-Token", &token),
+        None => builder,
+    }
+}
+
+/// Exchanges the refresh cookie for new session cookies; true when that worked.
+async fn refresh_session() -> bool {
+    let guard = AbortOnDrop(AbortController::new().ok());
+    matches!(send(write("POST", &format!("{API_V1}/auth/refresh")), None, &guard).await, Ok(r) if r.ok())
+}
+
+/// Sends a request (retrying once after a session refresh on 401) and decodes the body as
+/// `T` when the status is one of `accepted`; other statuses decode the error envelope.
+async fn call<T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    accepted: &[u16],
+) -> Result<T, ApiError> {
     // Lives until the body is read; aborting a finished fetch does nothing.
     let guard = AbortOnDrop(AbortController::new().ok());
-    let signal = guard.0.as_ref().map(AbortController::signal);
-    let response = Request::get(path)
-        .header("Accept", "application/json")
-        .abort_signal(signal.as_ref())
-        .send()
-        .await
-        .map_err(|err| ApiError::network(&err))?;
+    let build = || {
+        if method == "GET" {
+            Request::get(path)
+        } else {
+            write(method, path)
+        }
+    };
+    let mut response = send(build(), body.clone(), &guard).await?;
+    if response.status() == 401 && !path.starts_with(&format!("{API_V1}/auth/")) && refresh_session().await {
+        response = send(build(), body, &guard).await?;
+    }
     let result = if accepted.contains(&response.status()) {
         decode(response).await
     } else {
@@ -96,7 +166,42 @@ async fn error_from(response: Response) -> ApiError {
     }
 }
 
+fn json<B: Serialize>(body: &B) -> Option<String> {
+    serde_json::to_string(body).ok()
+}
+
 /// `GET /api/v1/health`. A 503 still carries the report, so it is not an error here.
 pub async fn fetch_health() -> Result<HealthResponse, ApiError> {
-    get_json(&format!("{API_V1}/health"), &[200, 503]).await
+    call("GET", &format!("{API_V1}/health"), None, &[200, 503]).await
+}
+
+/// The signed-in user, or `None` when nobody is signed in.
+pub async fn fetch_me() -> Result<Option<User>, ApiError> {
+    match call::<UserResponse>("GET", &format!("{API_V1}/me"), None, &[200]).await {
+        Ok(res) => Ok(Some(res.user)),
+        Err(err) if err.status == 401 => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
+pub async fn signup(request: SignupRequest) -> Result<User, ApiError> {
+    call::<UserResponse>("POST", &format!("{API_V1}/auth/signup"), json(&request), &[201])
+        .await
+        .map(|r| r.user)
+}
+
+pub async fn login(request: LoginRequest) -> Result<User, ApiError> {
+    call::<UserResponse>("POST", &format!("{API_V1}/auth/login"), json(&request), &[200])
+        .await
+        .map(|r| r.user)
+}
+
+pub async fn logout() -> Result<(), ApiError> {
+    let guard = AbortOnDrop(AbortController::new().ok());
+    let response = send(write("POST", &format!("{API_V1}/auth/logout")), None, &guard).await?;
+    if response.status() == 204 {
+        Ok(())
+    } else {
+        Err(error_from(response).await)
+    }
 }

@@ -1,23 +1,26 @@
 use leptos::prelude::*;
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{ParentRoute, Route, Router, Routes},
     path,
 };
 
 use crate::{
-    components::layout::Shell,
-    pages::{not_found::NotFound, overview::Overview},
+    components::{layout::Shell, session::provide_session},
+    pages::{login::LoginPage, not_found::NotFound, overview::Overview, setup::SetupPage},
 };
 
 #[component]
 pub fn App() -> impl IntoView {
+    provide_session();
     view! {
         <Router>
-            <Shell>
-                <Routes fallback=NotFound>
+            <Routes fallback=NotFound>
+                <Route path=path!("/setup") view=SetupPage />
+                <Route path=path!("/login") view=LoginPage />
+                <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=Overview />
-                </Routes>
-            </Shell>
+                </ParentRoute>
+            </Routes>
         </Router>
     }
 }

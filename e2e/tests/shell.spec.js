@@ -1,4 +1,5 @@
-// The dashboard shell: layout, live health status, routing, not-found page.
+// The dashboard: first-run setup link, sign-in and sign-out, the shell with live health,
+// routing and the not-found page, the API docs.
 const { test, expect } = require('@playwright/test');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -7,12 +8,16 @@ const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
+const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
+
 /** Fails the test on any page error, console error, or request that leaves the server. */
 function watch(page, baseURL) {
   const problems = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+    // Refused input (4xx) is part of the flows under test; the browser logs it as an error.
+    const expected4xx = /Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text());
+    if (msg.type() === 'error' && !expected4xx) problems.push(`console error: ${msg.text()}`);
   });
   page.on('request', (req) => {
     if (!req.url().startsWith(baseURL)) problems.push(`external request: ${req.url()}`);
@@ -20,7 +25,63 @@ function watch(page, baseURL) {
   return problems;
 }
 
+async function signIn(page) {
+  const res = await page.request.post('/api/v1/auth/login', { data: { email: ADMIN.email, password: ADMIN.password } });
+  expect(res.status()).toBe(200);
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test('the setup link creates the first admin and signs them in', async ({ page, baseURL }) => {
+  const problems = watch(page, baseURL);
+  // Signed out, the dashboard sends visitors to sign in.
+  await page.goto('/');
+  await expect(page).toHaveURL(`${baseURL}/login`);
+
+  await page.goto(`/setup?token=${process.env.RAILYARD_SETUP_TOKEN}`);
+  await expect(page.getByRole('heading', { name: 'Set up Railyard' })).toBeVisible();
+  await page.getByLabel('Your name').fill(ADMIN.name);
+  await page.getByLabel('Email').fill(ADMIN.email);
+  await page.getByLabel('Password').fill('password123');
+  await page.getByRole('button', { name: 'Create admin account' }).click();
+  await expect(page.getByTestId('form-error')).toContainText(/commonly used/i);
+  await shot(page, 'setup-refused-password.png');
+
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Create admin account' }).click();
+  await expect(page).toHaveURL(`${baseURL}/`);
+  await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
+  await shot(page, 'setup-done.png');
+
+  // The link works once.
+  const again = await page.request.post('/api/v1/auth/signup', {
+    data: { ...ADMIN, email: 'mallory@example.com', setup_token: process.env.RAILYARD_SETUP_TOKEN },
+  });
+  expect(again.status()).toBe(403);
+  expect(problems).toEqual([]);
+});
+
+test('sign out, then sign in again', async ({ page, baseURL }) => {
+  await signIn(page);
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(`${baseURL}/login`);
+  expect((await page.request.get('/api/v1/me')).status()).toBe(401);
+
+  await page.getByLabel('Email').fill(ADMIN.email);
+  await page.getByLabel('Password').fill('wrong password here');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('form-error')).toHaveText(/wrong email or password/i);
+  await shot(page, 'sign-in-refused.png');
+
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(`${baseURL}/`);
+  await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
+});
+
 test('the dashboard renders the live health status', async ({ page, baseURL }) => {
+  await signIn(page);
   const problems = watch(page, baseURL);
   const health = await (await page.request.get('/api/v1/health')).json();
   expect(health.status).toBe('ok');
@@ -37,7 +98,6 @@ test('the dashboard renders the live health status', async ({ page, baseURL }) =
   const redisWord = health.redis === 'ok' ? 'Operational' : 'Not configured';
   await expect(page.getByTestId('status-redis')).toContainText(redisWord);
 
-  // The sidebar link to the current page is marked, the layout is the shell's.
   await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }))
     .toHaveAttribute('aria-current', 'page');
   await expect(page.locator('pre.code')).toHaveText(`railyard status --url ${baseURL}`);
@@ -51,6 +111,7 @@ test('the dashboard renders the live health status', async ({ page, baseURL }) =
 });
 
 test('a degraded or unreachable server shows on the page', async ({ page }) => {
+  await signIn(page);
   await page.route('**/api/v1/health', (route) =>
     route.fulfill({
       status: 503,
@@ -73,6 +134,7 @@ test('a degraded or unreachable server shows on the page', async ({ page }) => {
 });
 
 test('unknown pages show the not-found page and lead back', async ({ page, baseURL }) => {
+  await signIn(page);
   const problems = watch(page, baseURL);
   const response = await page.goto('/no/such/page');
   expect(response.status()).toBe(200); // the SPA shell; the router decides

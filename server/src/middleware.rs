@@ -6,7 +6,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -14,6 +14,7 @@ use railyard_shared::{ErrorBody, ErrorCode, ErrorDetail};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     set_header::SetResponseHeaderLayer,
     timeout::TimeoutLayer,
@@ -32,8 +33,9 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     request_timeout: Duration,
     body_limit: usize,
+    cors_origins: &[String],
 ) -> Router<S> {
-    router
+    let router = router
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TimeoutLayer::with_status_code(
@@ -56,7 +58,41 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    match cors(cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins only (none by default: the dashboard is same-origin).
+/// Credentials are allowed, so the origin list is explicit, never `*`.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                HeaderName::from_static("x-csrf-token"),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
 }
 
 fn make_span(req: &Request<Body>) -> tracing::Span {

@@ -52,12 +52,10 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
                 .config(utoipa_swagger_ui::Config::from("/api/openapi.json").try_it_out_enabled(true)),
         )
         .fallback(move |req: Request| async move { fallback(&dashboard, req).await });
-    middleware::apply(
-        router,
-        state.config.http.request_timeout,
-        state.config.http.body_limit,
-    )
-    .with_state(state)
+    let http = &state.config.http;
+    let (timeout, body_limit) = (http.request_timeout, http.body_limit);
+    let origins = state.config.auth.cors_origins.clone();
+    middleware::apply(router, timeout, body_limit, &origins).with_state(state)
 }
 
 /// Unknown `/api` paths get the 404 envelope; everything else is the dashboard.

@@ -245,3 +245,36 @@ async fn responses_carry_security_headers() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cors_is_off_unless_origins_are_configured() {
+    let preflight = |origin: &str| {
+        Request::options("/api/v1/health")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "x-csrf-token")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let app = app().await;
+    let res = app.send(preflight("https://evil.example.com")).await;
+    assert_eq!(res.header("access-control-allow-origin"), None);
+
+    let app = TestApp::with(
+        &[("RAILYARD_CORS_ORIGINS", "https://ui.example.com")],
+        probe_routes(),
+    )
+    .await;
+    let res = app.send(preflight("https://ui.example.com")).await;
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://ui.example.com")
+    );
+    assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+    let res = app.send(preflight("https://evil.example.com")).await;
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        None,
+        "only the configured origin"
+    );
+}

@@ -1,17 +1,31 @@
 use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect};
 
-use crate::components::{health::provide_health, sidebar::Sidebar, top_bar::TopBar};
+use crate::components::{health::provide_health, session::use_session, sidebar::Sidebar, top_bar::TopBar};
 
-/// The app frame: sidebar, top bar, and the routed page in the main area.
+/// The signed-in frame: sidebar, top bar, and the routed page. Signed-out visitors go to
+/// the sign-in page.
 #[component]
-pub fn Shell(children: Children) -> impl IntoView {
+pub fn Shell() -> impl IntoView {
+    let session = use_session();
+    move || match session.0.get() {
+        None => view! { <div class="boot" aria-busy="true"></div> }.into_any(),
+        Some(None) => view! { <Redirect path="/login" /> }.into_any(),
+        Some(Some(_)) => view! { <SignedIn /> }.into_any(),
+    }
+}
+
+#[component]
+fn SignedIn() -> impl IntoView {
     provide_health();
     view! {
         <div class="shell">
             <Sidebar />
             <div class="main">
                 <TopBar />
-                <main class="content">{children()}</main>
+                <main class="content">
+                    <Outlet />
+                </main>
             </div>
         </div>
     }

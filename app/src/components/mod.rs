@@ -1,4 +1,6 @@
+pub mod auth_card;
 pub mod health;
 pub mod layout;
+pub mod session;
 pub mod sidebar;
 pub mod top_bar;

@@ -1,7 +1,10 @@
-use leptos::prelude::*;
-use leptos_router::hooks::use_location;
+use leptos::{prelude::*, task::spawn_local};
+use leptos_router::hooks::{use_location, use_navigate};
 
-use crate::components::health::HealthBadge;
+use crate::{
+    api,
+    components::{health::HealthBadge, session::use_session},
+};
 
 #[component]
 pub fn TopBar() -> impl IntoView {
@@ -17,7 +20,41 @@ pub fn TopBar() -> impl IntoView {
                 <span class="crumb-sep">"/"</span>
                 <span class="crumb-current">{crumb}</span>
             </div>
-            <HealthBadge />
+            <div class="top-actions">
+                <HealthBadge />
+                <UserMenu />
+            </div>
         </header>
+    }
+}
+
+#[component]
+fn UserMenu() -> impl IntoView {
+    let session = use_session();
+    let navigate = use_navigate();
+    let sign_out = move |_| {
+        let navigate = navigate.clone();
+        spawn_local(async move {
+            if let Err(err) = api::logout().await {
+                leptos::logging::warn!("sign-out failed: {err}");
+            }
+            session.signed_out();
+            navigate("/login", Default::default());
+        });
+    };
+    let name = move || session.user().map(|u| u.name).unwrap_or_default();
+    let initial = move || {
+        name()
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().to_string())
+            .unwrap_or_default()
+    };
+    view! {
+        <div class="user-menu" data-testid="user-menu">
+            <span class="avatar" aria-hidden="true">{initial}</span>
+            <span class="user-name">{name}</span>
+            <button class="button-ghost" type="button" on:click=sign_out>"Sign out"</button>
+        </div>
     }
 }
