@@ -16,7 +16,7 @@ use crate::{
     error::AppError,
     middleware,
     openapi::ApiDoc,
-    routes::{auth, health, jwks, me, workspaces},
+    routes::{audit, auth, health, invitations, jwks, me, members, tokens, workspaces},
 };
 
 /// The API routes with their OpenAPI description.
@@ -33,6 +33,24 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::delete_session))
         .routes(routes!(workspaces::create_workspace, workspaces::list_workspaces))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::delete_token))
+        .routes(routes!(
+            workspaces::find_workspace,
+            workspaces::update_workspace,
+            workspaces::delete_workspace
+        ))
+        .routes(routes!(members::list_members))
+        .routes(routes!(members::update_member, members::delete_member))
+        .routes(routes!(members::transfer_ownership))
+        .routes(routes!(
+            invitations::create_invitation,
+            invitations::list_invitations
+        ))
+        .routes(routes!(invitations::delete_invitation))
+        .routes(routes!(invitations::find_invitation_preview))
+        .routes(routes!(invitations::accept_invitation))
+        .routes(routes!(audit::list_audit))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

@@ -77,6 +77,38 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Uuid,
+        user_id -> Uuid,
+        workspace_id -> Uuid,
+        name -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        prefix -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    invitations (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        email -> Text,
+        role -> Text,
+        token_hash -> Bytea,
+        invited_by -> Uuid,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        accepted_at -> Nullable<Timestamptz>,
+        accepted_by -> Nullable<Uuid>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> Int8,
         workspace_id -> Nullable<Uuid>,
@@ -96,6 +128,8 @@ diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));
+diesel::joinable!(api_tokens -> workspaces (workspace_id));
+diesel::joinable!(invitations -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -105,5 +139,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     setup_tokens,
     workspaces,
     memberships,
+    api_tokens,
+    invitations,
     audit_log,
 );

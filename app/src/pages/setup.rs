@@ -46,6 +46,7 @@ pub fn SetupPage() -> impl IntoView {
             password: password.get_untracked(),
             name: name.get_untracked(),
             setup_token: Some(token_for_submit.clone()),
+            invitation_token: None,
         });
     };
 

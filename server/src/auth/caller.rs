@@ -1,4 +1,5 @@
-//! Extractors: who is calling ([`Caller`]) and from where ([`RequestMeta`]).
+//! Extractors: who is calling ([`Caller`]) and from where ([`RequestMeta`]); and the
+//! workspace role check every workspace-owned resource goes through.
 
 use std::net::SocketAddr;
 
@@ -7,40 +8,117 @@ use axum::{
     http::{Method, header, request::Parts},
 };
 use axum_extra::extract::cookie::CookieJar;
-use railyard_shared::ErrorCode;
+use diesel_async::AsyncPgConnection;
+use railyard_shared::{ErrorCode, auth::Role};
 use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
-use super::session;
-use crate::{app::AppState, error::AppError};
+use super::{api_token, session};
+use crate::{app::AppState, error::AppError, models::workspace::Workspaces};
+
+/// What an API token limits its bearer to: one workspace, at most one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenScope {
+    pub token_id: Uuid,
+    pub workspace_id: Uuid,
+    pub role: Role,
+}
 
 /// The signed-in user behind a request.
 ///
-/// Cookie sessions: the access token must verify and its session must still be active
-/// (logout and revocation apply at once); a state-changing method must carry the CSRF
-/// token bound to that session.
+/// A cookie session's access token must verify and its session must still be active
+/// (logout and revocation apply at once), and a state-changing method must carry the CSRF
+/// token bound to that session. An API token (`Authorization: Bearer ry_…`) must be known,
+/// unrevoked and unexpired; it needs no CSRF token (browsers never send it by themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: Uuid,
-    pub session_id: Uuid,
+    /// The cookie session, when signed in through the browser.
+    pub session_id: Option<Uuid>,
+    /// The API token's scope, when called with one.
+    pub token: Option<TokenScope>,
 }
 
 pub fn unauthorized(message: &'static str) -> AppError {
     AppError::new(ErrorCode::Unauthorized, message)
 }
 
+pub fn workspace_not_found() -> AppError {
+    AppError::not_found("workspace not found")
+}
+
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl Caller {
+    /// The caller's role in `workspace`: 404 when not a member (or when an API token is
+    /// scoped to another workspace), so another team's ids reveal nothing. A token's role
+    /// caps the member's role.
+    pub async fn role_in(&self, conn: &mut AsyncPgConnection, workspace: Uuid) -> Result<Role, AppError> {
+        if let Some(scope) = self.token
+            && scope.workspace_id != workspace
+        {
+            return Err(workspace_not_found());
+        }
+        let role = Workspaces::role_of(conn, workspace, self.user_id)
+            .await?
+            .ok_or_else(workspace_not_found)?;
+        Ok(match self.token {
+            Some(scope) => role.min(scope.role),
+            None => role,
+        })
+    }
+
+    /// Like [`Self::role_in`], and 403 unless the role is at least `needed`.
+    pub async fn require(
+        &self,
+        conn: &mut AsyncPgConnection,
+        workspace: Uuid,
+        needed: Role,
+    ) -> Result<Role, AppError> {
+        let role = self.role_in(conn, workspace).await?;
+        if role.at_least(needed) {
+            Ok(role)
+        } else {
+            Err(AppError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "this needs the {} role or higher in the workspace; you are {}",
+                    needed.as_str(),
+                    role.as_str()
+                ),
+            ))
+        }
+    }
+
+    /// 403 for endpoints that only a browser session may use (e.g. minting API tokens).
+    pub fn require_session(&self) -> Result<Uuid, AppError> {
+        self.session_id
+            .ok_or_else(|| AppError::new(ErrorCode::Forbidden, "API tokens cannot do this; sign in"))
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            return Err(unauthorized(
-                "this endpoint does not accept bearer tokens yet; sign in with a session",
-            ));
+        if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <API token>`"))?;
+            let mut conn = state.db.get().await?;
+            let found = api_token::authenticate(&mut conn, token).await?;
+            let found = found.ok_or_else(|| unauthorized("the API token is invalid, expired or revoked"))?;
+            return Ok(Self {
+                user_id: found.user_id,
+                session_id: None,
+                token: Some(found.scope),
+            });
         }
         let jar = CookieJar::from_headers(&parts.headers);
         let token = jar
@@ -64,7 +142,8 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Self {
             user_id: claims.sub,
-            session_id: claims.sid,
+            session_id: Some(claims.sid),
+            token: None,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! Identity: passwords, sessions, access tokens, cookies, and who is calling.
 
+pub mod api_token;
 pub mod caller;
 pub mod cookies;
 pub mod jwt;

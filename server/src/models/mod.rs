@@ -1,4 +1,6 @@
 //! Rows and the queries on them, as associated functions returning `QueryResult`.
 
+pub mod invitation;
+pub mod member;
 pub mod user;
 pub mod workspace;

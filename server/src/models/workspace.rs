@@ -79,6 +79,34 @@ impl Workspaces {
         Ok(query.load::<Row>(conn).await?.into_iter().map(to_api).collect())
     }
 
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid, role: Role) -> diesel::QueryResult<Workspace> {
+        let (name, created_at) = workspaces::table
+            .find(id)
+            .select((workspaces::name, workspaces::created_at))
+            .first::<(String, DateTime<Utc>)>(conn)
+            .await?;
+        Ok(Workspace {
+            id,
+            name,
+            role,
+            created_at,
+        })
+    }
+
+    pub async fn rename(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> diesel::QueryResult<()> {
+        diesel::update(workspaces::table.find(id))
+            .set((workspaces::name.eq(name), workspaces::updated_at.eq(Utc::now())))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes the workspace; memberships, tokens and invitations go with it.
+    pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<()> {
+        diesel::delete(workspaces::table.find(id)).execute(conn).await?;
+        Ok(())
+    }
+
     /// The caller's role in `workspace`, `None` when not a member (which callers answer 404).
     pub async fn role_of(
         conn: &mut AsyncPgConnection,

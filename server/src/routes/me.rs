@@ -50,7 +50,7 @@ pub async fn list_sessions(
         .await?
         .into_iter()
         .map(|row| Session {
-            current: row.id == caller.session_id,
+            current: Some(row.id) == caller.session_id,
             id: row.id,
             user_agent: row.user_agent,
             ip: row.ip,

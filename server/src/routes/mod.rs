@@ -1,7 +1,11 @@
 //! Handlers, one module per domain; [`crate::router`] lists every route.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod invitations;
 pub mod jwks;
 pub mod me;
+pub mod members;
+pub mod tokens;
 pub mod workspaces;

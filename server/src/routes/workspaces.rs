@@ -1,11 +1,14 @@
 //! Workspaces: the unit of tenancy.
 
 use axum::{
-    extract::{Query, State},
+    extract::{Path, Query, State},
     http::StatusCode,
 };
 use diesel_async::AsyncConnection as _;
-use railyard_shared::auth::{CreateWorkspaceRequest, WorkspaceResponse, WorkspacesResponse};
+use railyard_shared::auth::{
+    CreateWorkspaceRequest, Role, UpdateWorkspaceRequest, WorkspaceResponse, WorkspacesResponse,
+};
+use uuid::Uuid;
 
 use crate::{
     app::AppState,
@@ -35,6 +38,7 @@ pub async fn create_workspace(
     meta: RequestMeta,
     Json(req): Json<CreateWorkspaceRequest>,
 ) -> AppResult<(StatusCode, axum::Json<WorkspaceResponse>)> {
+    caller.require_session()?;
     let name = req.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(AppError::unprocessable(
@@ -84,10 +88,134 @@ pub async fn list_workspaces(
 ) -> AppResult<axum::Json<WorkspacesResponse>> {
     let limit = page.limit()?;
     let mut conn = state.db.get().await?;
-    let workspaces = Workspaces::list_for(&mut conn, caller.user_id, page.after()?, limit).await?;
+    let mut workspaces = Workspaces::list_for(&mut conn, caller.user_id, page.after()?, limit).await?;
+    if let Some(scope) = caller.token {
+        // An API token sees its own workspace only, with its capped role.
+        workspaces.retain(|w| w.id == scope.workspace_id);
+        workspaces
+            .iter_mut()
+            .for_each(|w| w.role = w.role.min(scope.role));
+    }
     let next_cursor = pagination::next(&workspaces, limit, |w| (w.created_at, w.id));
     Ok(axum::Json(WorkspacesResponse {
         workspaces,
         next_cursor,
     }))
+}
+
+/// One workspace, with the caller's role.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{id}",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "The workspace", body = WorkspaceResponse),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<WorkspaceResponse>> {
+    let mut conn = state.db.get().await?;
+    let role = caller.require(&mut conn, id, Role::Viewer).await?;
+    let workspace = Workspaces::find(&mut conn, id, role).await?;
+    Ok(axum::Json(WorkspaceResponse { workspace }))
+}
+
+/// Rename a workspace (admins and owners).
+#[utoipa::path(
+    patch,
+    path = "/api/v1/workspaces/{id}",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    request_body = UpdateWorkspaceRequest,
+    responses(
+        (status = 200, description = "Renamed", body = WorkspaceResponse),
+        (status = 403, description = "Not an admin", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+        (status = 422, description = "Invalid name", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn update_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateWorkspaceRequest>,
+) -> AppResult<axum::Json<WorkspaceResponse>> {
+    let name = valid_name(&req.name)?;
+    let mut conn = state.db.get().await?;
+    let role = caller.require(&mut conn, id, Role::Admin).await?;
+    Workspaces::rename(&mut conn, id, &name).await?;
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry {
+            workspace_id: Some(id),
+            actor_id: Some(caller.user_id),
+            action: "workspace.rename",
+            target_type: "workspace",
+            target_id: id.to_string(),
+            detail: serde_json::json!({ "name": name }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let workspace = Workspaces::find(&mut conn, id, role).await?;
+    Ok(axum::Json(WorkspaceResponse { workspace }))
+}
+
+/// Delete a workspace and everything in it (owners only).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/workspaces/{id}",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not an owner", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn delete_workspace(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<StatusCode> {
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, id, Role::Owner).await?;
+    let meta = &meta;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        Workspaces::delete(conn, id).await?;
+        audit::record(
+            conn,
+            meta,
+            audit::Entry {
+                workspace_id: Some(id),
+                actor_id: Some(caller.user_id),
+                action: "workspace.delete",
+                target_type: "workspace",
+                target_id: id.to_string(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn valid_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AppError::unprocessable(
+            "`name` must be 1 to 64 characters, without control characters",
+        ));
+    }
+    Ok(name.to_owned())
 }

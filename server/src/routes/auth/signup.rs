@@ -10,7 +10,11 @@ use crate::{
     auth::{RequestMeta, password, secret, setup},
     error::{AppError, AppResult},
     extract::Json,
-    models::user::{NewUser, User},
+    models::{
+        invitation::Invitations,
+        user::{NewUser, User},
+    },
+    routes::invitations::{self, invalid_invitation},
 };
 
 /// Create an account.
@@ -52,7 +56,7 @@ pub async fn signup(
 
     let open_signup = state.config.auth.open_signup;
     let mut conn = state.db.get().await?;
-    let (setup_token, meta_ref) = (req.setup_token, &meta);
+    let (setup_token, invitation_token, meta_ref) = (req.setup_token, req.invitation_token, &meta);
     let user = conn
         .transaction::<_, AppError, _>(async |conn| {
                 // One sign-up at a time decides who is first.
@@ -68,7 +72,14 @@ pub async fn signup(
                         return Err(forbidden("the setup token is invalid or has been used"));
                     }
                 } else if !open_signup {
-                    return Err(forbidden("sign-up on this instance is by invitation only"));
+                    // Invite-only: the invitation must be pending and sent to this address.
+                    let Some(token) = invitation_token.as_deref() else {
+                        return Err(forbidden("sign-up on this instance is by invitation only"));
+                    };
+                    let invitation = Invitations::find_pending(conn, token).await?.ok_or_else(invalid_invitation)?;
+                    if invitation.email != email {
+                        return Err(forbidden("this invitation was sent to another email address"));
+                    }
                 }
                 if User::find_by_email(conn, &email).await?.is_some() {
                     return Err(AppError::conflict("an account with this email already exists; sign in instead"));
@@ -91,6 +102,9 @@ pub async fn signup(
                     },
                 )
                 .await?;
+                if let Some(token) = invitation_token.as_deref() {
+                    invitations::accept(conn, meta_ref, token, &user).await?;
+                }
                 Ok(user)
             })
         .await?;

@@ -1,0 +1,310 @@
+//! Invitations: by email, with a role no higher than the inviter's, valid 7 days, single
+//! use, bound to the invited address, revocable.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use diesel::QueryDsl as _;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use railyard_shared::{
+    ErrorCode,
+    auth::{
+        AcceptInvitationRequest, CreateInvitationRequest, CreatedInvitation, Invitation, InvitationPreview,
+        InvitationPreviewResponse, InvitationsResponse, Role, WorkspaceResponse, normalize_email,
+    },
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    audit,
+    auth::{Caller, RequestMeta},
+    error::{AppError, AppResult},
+    extract::Json,
+    models::{invitation::Invitations, member::Members, user::User},
+    schema::{users, workspaces},
+};
+
+fn forbidden(message: &'static str) -> AppError {
+    AppError::new(ErrorCode::Forbidden, message)
+}
+
+/// The one answer for any token that is not a pending invitation (unknown, used, revoked,
+/// expired): nothing about which.
+pub(crate) fn invalid_invitation() -> AppError {
+    AppError::not_found("this invitation is invalid, expired, revoked or already used")
+}
+
+/// Invite someone by email.
+#[utoipa::path(
+    post,
+    path = "/api/v1/workspaces/{id}/invitations",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    request_body = CreateInvitationRequest,
+    responses(
+        (status = 201, description = "Invited; `accept_url` is shown this once", body = CreatedInvitation),
+        (status = 403, description = "Not an admin, or a role above yours", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Already a member, or already invited", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateInvitationRequest>,
+) -> AppResult<(StatusCode, axum::Json<CreatedInvitation>)> {
+    let email = normalize_email(&req.email)
+        .ok_or_else(|| AppError::unprocessable("`email` is not a valid email address"))?;
+    let mut conn = state.db.get().await?;
+    let mine = caller.require(&mut conn, id, Role::Admin).await?;
+    if !mine.at_least(req.role) {
+        return Err(forbidden("you cannot invite someone with a role above your own"));
+    }
+    if let Some(user) = User::find_by_email(&mut conn, &email).await?
+        && Members::find(&mut conn, id, user.id).await?.is_some()
+    {
+        return Err(AppError::conflict("this person is already a member"));
+    }
+    let (invitation, token) = match Invitations::create(&mut conn, id, &email, req.role, caller.user_id).await
+    {
+        Ok(created) => created,
+        Err(err) if is_unique_violation(&err) => {
+            return Err(AppError::conflict(
+                "this address already has a pending invitation; revoke it to send a new one",
+            ));
+        }
+        Err(err) => return Err(AppError::internal(err)),
+    };
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry {
+            workspace_id: Some(id),
+            actor_id: Some(caller.user_id),
+            action: "invitation.create",
+            target_type: "invitation",
+            target_id: invitation.id.to_string(),
+            detail: serde_json::json!({ "email": email, "role": req.role }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let accept_url = format!("{}/invite?token={token}", state.config.http.public_url);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedInvitation {
+            invitation,
+            accept_url,
+        }),
+    ))
+}
+
+fn is_unique_violation(err: &anyhow::Error) -> bool {
+    matches!(
+        err.downcast_ref::<diesel::result::Error>(),
+        Some(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        ))
+    )
+}
+
+/// Pending invitations of a workspace.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{id}/invitations",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "Pending invitations", body = InvitationsResponse),
+        (status = 403, description = "Not an admin", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn list_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<InvitationsResponse>> {
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, id, Role::Admin).await?;
+    let invitations = Invitations::pending(&mut conn, id).await?;
+    Ok(axum::Json(InvitationsResponse {
+        invitations,
+        next_cursor: None,
+    }))
+}
+
+/// Revoke a pending invitation.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/workspaces/{id}/invitations/{invitation_id}",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id"), ("invitation_id" = Uuid, Path, description = "Invitation")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, description = "Not an admin", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such pending invitation", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn delete_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path((id, invitation_id)): Path<(Uuid, Uuid)>,
+) -> AppResult<StatusCode> {
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, id, Role::Admin).await?;
+    if !Invitations::revoke(&mut conn, id, invitation_id).await? {
+        return Err(AppError::not_found("no pending invitation with this id"));
+    }
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry {
+            workspace_id: Some(id),
+            actor_id: Some(caller.user_id),
+            action: "invitation.revoke",
+            target_type: "invitation",
+            target_id: invitation_id.to_string(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PreviewParams {
+    /// The token from the invitation link.
+    pub token: String,
+}
+
+/// What an invitation link is for, so the invitee sees it before signing in or up.
+#[utoipa::path(
+    get,
+    path = "/api/v1/invitations/preview",
+    tag = "workspaces",
+    params(PreviewParams),
+    responses(
+        (status = 200, description = "The pending invitation", body = InvitationPreviewResponse),
+        (status = 404, description = "Invalid, expired, revoked or used", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_invitation_preview(
+    State(state): State<AppState>,
+    Query(params): Query<PreviewParams>,
+) -> AppResult<axum::Json<InvitationPreviewResponse>> {
+    let mut conn = state.db.get().await?;
+    let invitation = Invitations::find_pending(&mut conn, &params.token)
+        .await?
+        .ok_or_else(invalid_invitation)?;
+    let workspace_name: String = workspaces::table
+        .find(invitation.workspace_id)
+        .select(workspaces::name)
+        .first(&mut conn)
+        .await?;
+    let invited_by: String = users::table
+        .find(invitation.invited_by)
+        .select(users::name)
+        .first(&mut conn)
+        .await?;
+    let account_exists = User::find_by_email(&mut conn, &invitation.email).await?.is_some();
+    Ok(axum::Json(InvitationPreviewResponse {
+        invitation: InvitationPreview {
+            workspace_name,
+            email: invitation.email,
+            role: invitation.role,
+            invited_by,
+            expires_at: invitation.expires_at,
+            account_exists,
+        },
+    }))
+}
+
+/// Accepts the invitation behind `token` for `user` inside the caller's transaction:
+/// the user's email must be the invited one; the invitation works once.
+pub(crate) async fn accept(
+    conn: &mut AsyncPgConnection,
+    meta: &RequestMeta,
+    token: &str,
+    user: &User,
+) -> AppResult<Invitation> {
+    let invitation = Invitations::find_pending(conn, token)
+        .await?
+        .ok_or_else(invalid_invitation)?;
+    if invitation.email != user.email {
+        return Err(forbidden("this invitation was sent to another email address"));
+    }
+    if Members::find(conn, invitation.workspace_id, user.id)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::conflict("you are already a member of this workspace"));
+    }
+    if !Invitations::mark_accepted(conn, invitation.id, user.id).await? {
+        return Err(invalid_invitation());
+    }
+    Members::add(conn, invitation.workspace_id, user.id, invitation.role).await?;
+    audit::record(
+        conn,
+        meta,
+        audit::Entry {
+            workspace_id: Some(invitation.workspace_id),
+            actor_id: Some(user.id),
+            action: "invitation.accept",
+            target_type: "invitation",
+            target_id: invitation.id.to_string(),
+            detail: serde_json::json!({ "role": invitation.role }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(invitation)
+}
+
+/// Accept an invitation as the signed-in user (whose email must be the invited one).
+#[utoipa::path(
+    post,
+    path = "/api/v1/invitations/accept",
+    tag = "workspaces",
+    request_body = AcceptInvitationRequest,
+    responses(
+        (status = 200, description = "Joined", body = WorkspaceResponse),
+        (status = 403, description = "Sent to another address", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Invalid, expired, revoked or used", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Already a member", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Json(req): Json<AcceptInvitationRequest>,
+) -> AppResult<axum::Json<WorkspaceResponse>> {
+    caller.require_session()?;
+    let mut conn = state.db.get().await?;
+    let user = User::find(&mut conn, caller.user_id).await?;
+    let meta = &meta;
+    let invitation = conn
+        .transaction::<_, AppError, _>(async |conn| accept(conn, meta, &req.token, &user).await)
+        .await?;
+    let (name, created_at) = workspaces::table
+        .find(invitation.workspace_id)
+        .select((workspaces::name, workspaces::created_at))
+        .first(&mut conn)
+        .await?;
+    Ok(axum::Json(WorkspaceResponse {
+        workspace: railyard_shared::auth::Workspace {
+            id: invitation.workspace_id,
+            name,
+            role: invitation.role,
+            created_at,
+        },
+    }))
+}

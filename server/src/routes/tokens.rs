@@ -1,0 +1,139 @@
+//! API tokens for the CLI and automation.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::{Duration, Utc};
+use railyard_shared::auth::{CreateTokenRequest, CreatedToken, TokensResponse};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    audit,
+    auth::{Caller, RequestMeta, api_token},
+    error::{AppError, AppResult},
+    extract::Json,
+};
+
+/// Create an API token (shown once) scoped to one workspace, with a role no higher than
+/// yours there. Only a signed-in browser session may create tokens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "account",
+    request_body = CreateTokenRequest,
+    responses(
+        (status = 201, description = "Created; `token` is shown this once", body = CreatedToken),
+        (status = 403, description = "Role above yours, or called with an API token", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of the workspace", body = railyard_shared::ErrorBody),
+        (status = 422, description = "Invalid name or expiry", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Json(req): Json<CreateTokenRequest>,
+) -> AppResult<(StatusCode, axum::Json<CreatedToken>)> {
+    caller.require_session()?;
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::unprocessable("`name` must be 1 to 100 characters"));
+    }
+    let expires_at = match req.expires_in_days {
+        None => None,
+        Some(days @ 1..=365) => Some(Utc::now() + Duration::days(i64::from(days))),
+        Some(_) => return Err(AppError::unprocessable("`expires_in_days` must be from 1 to 365")),
+    };
+    let mut conn = state.db.get().await?;
+    let mine = caller.role_in(&mut conn, req.workspace_id).await?;
+    let role = req.role.unwrap_or(mine);
+    if !mine.at_least(role) {
+        return Err(AppError::new(
+            railyard_shared::ErrorCode::Forbidden,
+            format!("a token cannot have a role above yours ({})", mine.as_str()),
+        ));
+    }
+    let (token, api_token) = api_token::create(
+        &mut conn,
+        caller.user_id,
+        req.workspace_id,
+        name,
+        role,
+        expires_at,
+    )
+    .await
+    .map_err(AppError::internal)?;
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry {
+            workspace_id: Some(req.workspace_id),
+            actor_id: Some(caller.user_id),
+            action: "token.create",
+            target_type: "api_token",
+            target_id: api_token.id.to_string(),
+            detail: serde_json::json!({ "name": api_token.name, "role": role, "prefix": api_token.prefix }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(CreatedToken { token, api_token })))
+}
+
+/// Your live API tokens (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "account",
+    responses((status = 200, description = "Your tokens", body = TokensResponse)),
+)]
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<axum::Json<TokensResponse>> {
+    let mut conn = state.db.get().await?;
+    let tokens = api_token::list(&mut conn, caller.user_id).await?;
+    // A user has few tokens: one page holds them all.
+    Ok(axum::Json(TokensResponse {
+        tokens,
+        next_cursor: None,
+    }))
+}
+
+/// Revoke one of your API tokens.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/tokens/{id}",
+    tag = "account",
+    params(("id" = Uuid, Path, description = "Token id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such live token of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn delete_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<StatusCode> {
+    let mut conn = state.db.get().await?;
+    if !api_token::revoke(&mut conn, caller.user_id, id).await? {
+        return Err(AppError::not_found("no live API token with this id"));
+    }
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry {
+            actor_id: Some(caller.user_id),
+            action: "token.revoke",
+            target_type: "api_token",
+            target_id: id.to_string(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
