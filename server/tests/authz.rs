@@ -1,0 +1,335 @@
+//! Every route of the API, called as every workspace role and as a member of a foreign
+//! workspace. The route list comes from the router itself (the OpenAPI document is built
+//! from the same registrations), so a new route without an entry in `POLICY` fails this
+//! test, and an entry whose handler forgets its check fails it too: each forbidden call
+//! must answer 401/403/404 and change nothing; the least role allowed must succeed.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use diesel_async::RunQueryDsl as _;
+use railyard_server::{
+    models::member::Members,
+    router,
+    testing::{Client, TestApp},
+};
+use railyard_shared::auth::Role;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in user; acts on their own account only.
+    SignedIn,
+    /// At least this role in the workspace named by the path (or the body).
+    Workspace(Role),
+}
+
+/// Every API route and who may call it.
+const POLICY: &[(&str, &str, Access)] = &[
+    ("get", "/api/v1/health", Access::Public),
+    ("get", "/.well-known/jwks.json", Access::Public),
+    ("get", "/api/v1/auth/csrf", Access::Public),
+    ("post", "/api/v1/auth/signup", Access::Public),
+    ("post", "/api/v1/auth/login", Access::Public),
+    ("post", "/api/v1/auth/refresh", Access::Public),
+    ("post", "/api/v1/auth/logout", Access::Public),
+    ("get", "/api/v1/invitations/preview", Access::Public),
+    ("get", "/api/v1/me", Access::SignedIn),
+    ("get", "/api/v1/me/sessions", Access::SignedIn),
+    ("delete", "/api/v1/me/sessions/{id}", Access::SignedIn),
+    ("get", "/api/v1/tokens", Access::SignedIn),
+    ("delete", "/api/v1/tokens/{id}", Access::SignedIn),
+    ("post", "/api/v1/invitations/accept", Access::SignedIn),
+    ("get", "/api/v1/workspaces", Access::SignedIn),
+    ("post", "/api/v1/workspaces", Access::SignedIn),
+    ("post", "/api/v1/tokens", Access::Workspace(Role::Viewer)),
+    ("get", "/api/v1/workspaces/{id}", Access::Workspace(Role::Viewer)),
+    ("patch", "/api/v1/workspaces/{id}", Access::Workspace(Role::Admin)),
+    (
+        "delete",
+        "/api/v1/workspaces/{id}",
+        Access::Workspace(Role::Owner),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{id}/members",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "patch",
+        "/api/v1/workspaces/{id}/members/{user_id}",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{id}/members/{user_id}",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{id}/transfer",
+        Access::Workspace(Role::Owner),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{id}/invitations",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "post",
+        "/api/v1/workspaces/{id}/invitations",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "delete",
+        "/api/v1/workspaces/{id}/invitations/{invitation_id}",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "get",
+        "/api/v1/workspaces/{id}/audit",
+        Access::Workspace(Role::Admin),
+    ),
+];
+
+const PASSWORD: &str = "correct horse battery";
+
+/// The routes the router registers, as `(method, path)`.
+fn registered_routes() -> Vec<(String, String)> {
+    let (_, openapi) = router::api_routes().split_for_parts();
+    let doc = serde_json::to_value(&openapi).unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                routes.push((method.clone(), path.clone()));
+            }
+        }
+    }
+    routes.sort();
+    routes
+}
+
+#[test]
+fn every_route_has_an_access_policy() {
+    let registered = registered_routes();
+    for (method, path) in &registered {
+        assert!(
+            POLICY.iter().any(|(m, p, _)| m == method && p == path),
+            "{method} {path} has no entry in POLICY: decide who may call it and add a check"
+        );
+    }
+    for (method, path, _) in POLICY {
+        assert!(
+            registered.iter().any(|(m, p)| m == method && p == path),
+            "{method} {path} is not a route any more"
+        );
+    }
+}
+
+/// A workspace with one member of each role, a pending invitation, and an outsider who
+/// owns a workspace of their own.
+struct World<'a> {
+    app: &'a TestApp,
+    workspace: String,
+    target_member: String,
+    invitation: String,
+    users: Vec<(Role, Client<'a>)>,
+    outsider: Client<'a>,
+}
+
+async fn signup<'a>(app: &'a TestApp, email: &str) -> Client<'a> {
+    let mut client = Client::new(app);
+    let res = client
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": email, "password": PASSWORD, "name": email}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    client
+}
+
+async fn user_id(client: &mut Client<'_>) -> uuid::Uuid {
+    client.get("/api/v1/me").await.json()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn world(app: &TestApp) -> World<'_> {
+    let mut owner = app.admin().await;
+    let workspace = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ws: uuid::Uuid = workspace.parse().unwrap();
+    let mut users = vec![(Role::Owner, owner)];
+    let mut conn = app.state.db.get().await.unwrap();
+    for role in [Role::Admin, Role::Member, Role::Viewer] {
+        let mut client = signup(app, &format!("role-{}@example.com", role.as_str())).await;
+        Members::add(&mut conn, ws, user_id(&mut client).await, role)
+            .await
+            .unwrap();
+        users.push((role, client));
+    }
+    // The member that member-management routes act on.
+    let mut target = signup(app, "target@example.com").await;
+    let target_id = user_id(&mut target).await;
+    Members::add(&mut conn, ws, target_id, Role::Member)
+        .await
+        .unwrap();
+
+    let res = users[0]
+        .1
+        .post(
+            &format!("/api/v1/workspaces/{workspace}/invitations"),
+            json!({"email": "invitee@example.com", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let invitation = res.json()["invitation"]["id"].as_str().unwrap().to_owned();
+
+    let mut outsider = signup(app, "outsider@example.com").await;
+    let res = outsider
+        .post("/api/v1/workspaces", json!({"name": "elsewhere"}))
+        .await;
+    assert_eq!(res.status, 201);
+    World {
+        app,
+        workspace,
+        target_member: target_id.to_string(),
+        invitation,
+        users,
+        outsider,
+    }
+}
+
+impl World<'_> {
+    fn path(&self, template: &str) -> String {
+        template
+            .replace("{id}", &self.workspace)
+            .replace("{user_id}", &self.target_member)
+            .replace("{invitation_id}", &self.invitation)
+    }
+
+    fn body(&self, method: &str, template: &str) -> Option<Value> {
+        let body = match (method, template) {
+            ("post", "/api/v1/tokens") => {
+                json!({"workspace_id": self.workspace, "name": "ci", "role": "viewer"})
+            }
+            ("patch", "/api/v1/workspaces/{id}") => json!({"name": "renamed"}),
+            ("patch", "/api/v1/workspaces/{id}/members/{user_id}") => json!({"role": "viewer"}),
+            ("post", "/api/v1/workspaces/{id}/transfer") => json!({"user_id": self.target_member}),
+            ("post", "/api/v1/workspaces/{id}/invitations") => {
+                json!({"email": "new@example.com", "role": "viewer"})
+            }
+            _ => return None,
+        };
+        Some(body)
+    }
+
+    /// A digest of every table a forbidden call could touch.
+    async fn snapshot(&self) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Digest {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            digest: String,
+        }
+        let mut conn = self.app.state.db.get().await.unwrap();
+        let mut out = Vec::new();
+        for table in [
+            "users",
+            "workspaces",
+            "memberships",
+            "invitations",
+            "api_tokens",
+            "audit_log",
+        ] {
+            let query = format!(
+                "SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS digest FROM {table} t"
+            );
+            let row: Digest = diesel::sql_query(query).get_result(&mut conn).await.unwrap();
+            out.push(format!("{table}:{}", row.digest));
+        }
+        out
+    }
+}
+
+async fn call(client: &mut Client<'_>, method: &str, path: &str, body: Option<Value>) -> u16 {
+    client.call(&method.to_uppercase(), path, body).await.status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_forbidden_call_is_refused_and_changes_nothing() {
+    for (method, template, access) in POLICY {
+        let Access::Workspace(needed) = *access else {
+            continue;
+        };
+        // A fresh world per route, so the allowed call at the end cannot disturb the next.
+        let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+        let mut world = world(&app).await;
+        let path = world.path(template);
+        let body = world.body(method, template);
+        let before = world.snapshot().await;
+
+        let mut anonymous = Client::new(&app);
+        let status = call(&mut anonymous, method, &path, body.clone()).await;
+        assert!(
+            status == 401 || status == 415,
+            "{method} {template} anonymously: {status}"
+        );
+
+        let status = call(&mut world.outsider, method, &path, body.clone()).await;
+        assert_eq!(
+            status, 404,
+            "{method} {template} as a member of another workspace"
+        );
+        for (role, client) in world.users.iter_mut() {
+            if role.at_least(needed) {
+                continue;
+            }
+            let status = call(client, method, &path, body.clone()).await;
+            assert!(
+                status == 403 || status == 404,
+                "{method} {template} as {}: {status}",
+                role.as_str()
+            );
+        }
+        assert_eq!(
+            world.snapshot().await,
+            before,
+            "{method} {template}: a refused call changed something"
+        );
+
+        let allowed = world.users.iter_mut().find(|(role, _)| *role == needed).unwrap();
+        let status = call(&mut allowed.1, method, &path, body).await;
+        assert!(
+            (200..300).contains(&status),
+            "{method} {template} as {}: {status}",
+            needed.as_str()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_in_routes_refuse_anonymous_callers() {
+    let app = TestApp::new().await;
+    for (method, template, access) in POLICY {
+        if *access != Access::SignedIn {
+            continue;
+        }
+        let path = template.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let body = (*method != "get" && *method != "delete").then(|| json!({"token": "x", "name": "x"}));
+        let status = Client::new(&app)
+            .call(&method.to_uppercase(), &path, body)
+            .await
+            .status;
+        assert_eq!(status, 401, "{method} {template}");
+    }
+}
