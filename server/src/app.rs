@@ -7,6 +7,7 @@ use crate::{
     config::Config,
     crypto::KeyRing,
     db::DbPool,
+    ratelimit::RateLimiter,
     redis::RedisBus,
 };
 
@@ -23,6 +24,7 @@ pub struct App {
     /// Access-token signing and verification.
     pub signer: Signer,
     pub cookies: CookiePolicy,
+    pub limits: RateLimiter,
 }
 
 impl App {
@@ -42,6 +44,7 @@ impl App {
             config.http.public_url.starts_with("https://"),
             &keys.derive("csrf"),
         );
+        let limits = RateLimiter::new(redis.clone());
         Ok(Self {
             config,
             db,
@@ -49,6 +52,7 @@ impl App {
             keys,
             signer,
             cookies,
+            limits,
         })
     }
 }

@@ -39,6 +39,9 @@ pub struct HttpConfig {
     pub body_limit: usize,
     /// Base URL printed for humans (`RAILYARD_PUBLIC_URL`); derived from `listen` when unset.
     pub public_url: String,
+    /// Proxies whose `X-Forwarded-For` is believed (`RAILYARD_TRUSTED_PROXIES`); by default
+    /// none, and the client address is the socket's peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +144,25 @@ impl Config {
                 1024..=1024 * 1024 * 1024,
             )?,
             public_url,
+            trusted_proxies: match env.get("RAILYARD_TRUSTED_PROXIES") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse::<ipnet::IpNet>()
+                            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                            .map_err(|_| {
+                                invalid(
+                                    "RAILYARD_TRUSTED_PROXIES",
+                                    p,
+                                    "comma-separated IP addresses or CIDR ranges",
+                                )
+                            })
+                    })
+                    .collect::<Result<_, _>>()?,
+            },
         };
 
         let database = DatabaseConfig {

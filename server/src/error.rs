@@ -21,6 +21,8 @@ pub type AppResult<T> = Result<T, AppError>;
 pub struct AppError {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
@@ -28,6 +30,19 @@ impl AppError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs().max(1);
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                ErrorCode::TooManyRequests,
+                format!("too many attempts; try again in {seconds} s"),
+            )
         }
     }
 
@@ -99,6 +114,11 @@ impl IntoResponse for AppError {
         let status = StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // The body is rendered by the envelope middleware, which knows the request id.
         let mut response = status.into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -19,6 +19,7 @@ pub mod models;
 pub mod openapi;
 pub mod pagination;
 pub mod postgres;
+pub mod ratelimit;
 pub mod redis;
 pub mod router;
 pub mod routes;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fred::prelude::{ClientLike, Config, ReconnectPolicy};
+use fred::prelude::{ClientLike, Config, KeysInterface, ReconnectPolicy};
 
 use crate::config::redact_url;
 
@@ -43,6 +43,15 @@ impl RedisBus {
     pub async fn ping(&self, timeout: Duration) -> bool {
         let ping = self.client.ping::<String>(None);
         matches!(tokio::time::timeout(timeout, ping).await, Ok(Ok(_)))
+    }
+
+    /// `INCR key`, setting `EXPIRE key window` when the key is new; the new count.
+    pub async fn incr_with_expiry(&self, key: &str, window: Duration) -> Result<i64, fred::error::Error> {
+        let count: i64 = self.client.incr(key).await?;
+        if count == 1 {
+            let _: () = self.client.expire(key, window.as_secs() as i64, None).await?;
+        }
+        Ok(count)
     }
 
     pub async fn close(&self) {

@@ -32,6 +32,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me::find_me))
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::delete_session))
+        .routes(routes!(me::update_password))
         .routes(routes!(workspaces::create_workspace, workspaces::list_workspaces))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::delete_token))

@@ -99,6 +99,9 @@ impl Drop for TestDb {
 }
 
 async fn drop_database(name: &str) {
+    if name.is_empty() {
+        return; // a replica's handle: the original drops the database
+    }
     if let Ok(mut conn) = AsyncPgConnection::establish(&admin_url()).await {
         let _ = conn
             .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -223,6 +226,28 @@ impl TestApp {
         let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
         Self {
             router: router::build(state.clone(), extra),
+            state,
+            db,
+        }
+    }
+
+    /// A second app on the same database and configuration: another replica.
+    pub async fn replica_of(other: &TestApp) -> TestApp {
+        let config = other.state.config.clone();
+        let db = TestDb {
+            url: other.db.url.clone(),
+            name: String::new(),
+        };
+        let pool = db::connect_pool(&config.database, &db.url)
+            .await
+            .expect("pool for the test database");
+        let redis = match &config.redis.url {
+            Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
+            None => None,
+        };
+        let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
+        Self {
+            router: router::build(state.clone(), Router::new()),
             state,
             db,
         }

@@ -446,3 +446,134 @@ async fn the_audit_log_is_append_only() {
     assert!(delete.is_err(), "DELETE refused");
     assert_eq!(audit_actions(&app).await, ["user.signup"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_signs_out_every_other_session() {
+    let app = TestApp::new().await;
+    let mut laptop = app.admin().await;
+    let mut phone = Client::new(&app);
+    phone
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(phone.get("/api/v1/me").await.status, 200);
+
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let res = laptop
+        .call(
+            "PUT",
+            "/api/v1/me/password",
+            Some(change("wrong one here", "a brand new passphrase")),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    let res = laptop
+        .call(
+            "PUT",
+            "/api/v1/me/password",
+            Some(change(PASSWORD, "password123")),
+        )
+        .await;
+    assert_eq!(res.status, 422, "the policy applies");
+    assert_eq!(
+        phone.get("/api/v1/me").await.status,
+        200,
+        "refused changes revoke nothing"
+    );
+
+    let res = laptop
+        .call(
+            "PUT",
+            "/api/v1/me/password",
+            Some(change(PASSWORD, "a brand new passphrase")),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert_eq!(laptop.get("/api/v1/me").await.status, 200, "this session stays");
+    assert_eq!(
+        phone.get("/api/v1/me").await.status,
+        401,
+        "the other is signed out"
+    );
+    let mut client = Client::new(&app);
+    let old = client
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status, 401);
+    let new = client
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(new.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_is_rate_limited_per_account() {
+    let app = TestApp::new().await;
+    app.admin().await;
+    let mut client = Client::new(&app);
+    let (attempts, _) = railyard_server::ratelimit::Bucket::LoginAccount.limit();
+    for _ in 0..attempts {
+        let res = client
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": "admin@example.com", "password": "guess guess"}),
+            )
+            .await;
+        assert_eq!(res.status, 401);
+    }
+    // Even the right password waits now: the account is being guessed at.
+    let res = client
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert_eq!(res.json()["error"]["code"], "too_many_requests");
+    let retry: u64 = res.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=300).contains(&retry), "{retry}");
+    // Another account is not locked by it.
+    let res = client
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "other@example.com", "password": "guess guess"}),
+        )
+        .await;
+    assert_eq!(res.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shared_rate_limits_hold_across_replicas() {
+    // Two app instances on one database and one Redis act as two replicas.
+    let redis = railyard_server::testing::redis_url();
+    let app = TestApp::with(&[("REDIS_URL", &redis)], axum::Router::new()).await;
+    app.admin().await;
+    let second = railyard_server::testing::TestApp::replica_of(&app).await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let (attempts, _) = railyard_server::ratelimit::Bucket::LoginAccount.limit();
+    for i in 0..attempts {
+        let replica = if i % 2 == 0 { &app } else { &second };
+        let res = Client::new(replica)
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": email, "password": "guess guess"}),
+            )
+            .await;
+        assert_eq!(res.status, 401);
+    }
+    let res = Client::new(&second)
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": "guess guess"}),
+        )
+        .await;
+    assert_eq!(res.status, 429, "the count is shared");
+}

@@ -38,6 +38,7 @@ const POLICY: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/me", Access::SignedIn),
     ("get", "/api/v1/me/sessions", Access::SignedIn),
     ("delete", "/api/v1/me/sessions/{id}", Access::SignedIn),
+    ("put", "/api/v1/me/password", Access::SignedIn),
     ("get", "/api/v1/tokens", Access::SignedIn),
     ("delete", "/api/v1/tokens/{id}", Access::SignedIn),
     ("post", "/api/v1/invitations/accept", Access::SignedIn),

@@ -1,7 +1,7 @@
 //! Extractors: who is calling ([`Caller`]) and from where ([`RequestMeta`]); and the
 //! workspace role check every workspace-owned resource goes through.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -157,14 +157,33 @@ pub struct RequestMeta {
     pub request_id: String,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+/// The client's address: the socket's peer, or, when the peer is a trusted proxy, the
+/// right-most address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let hops: Vec<IpAddr> = forwarded
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    Some(hops.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
+impl FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let trusted = &state.config.http.trusted_proxies;
+        let ip = client_address(parts, trusted)
+            .map(|ip| ip.to_string())
             .unwrap_or_default();
         let user_agent = parts
             .headers
@@ -183,5 +202,43 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
             user_agent,
             request_id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+
+    use super::*;
+
+    fn parts(peer: &str, forwarded: Option<&str>) -> Parts {
+        let mut builder = Request::get("/");
+        if let Some(value) = forwarded {
+            builder = builder.header("x-forwarded-for", value);
+        }
+        let (mut parts, ()) = builder.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 4000)));
+        parts
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |p: &Parts| client_address(p, &trusted).unwrap().to_string();
+        // A client cannot choose its own address by sending the header.
+        assert_eq!(ip(&parts("203.0.113.9", Some("1.2.3.4"))), "203.0.113.9");
+        // Through a trusted proxy: the right-most untrusted hop, not the client-written left.
+        assert_eq!(
+            ip(&parts("10.0.0.2", Some("6.6.6.6, 198.51.100.7, 10.0.0.3"))),
+            "198.51.100.7"
+        );
+        assert_eq!(ip(&parts("10.0.0.2", None)), "10.0.0.2");
+        assert_eq!(ip(&parts("10.0.0.2", Some("garbage"))), "10.0.0.2");
+        assert_eq!(
+            client_address(&parts("10.0.0.2", None), &[]).unwrap().to_string(),
+            "10.0.0.2"
+        );
     }
 }

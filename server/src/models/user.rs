@@ -63,6 +63,19 @@ impl User {
             .await
     }
 
+    pub async fn set_password(conn: &mut AsyncPgConnection, id: Uuid, hash: &str) -> diesel::QueryResult<()> {
+        let now = chrono::Utc::now();
+        diesel::update(users::table.find(id))
+            .set((
+                users::password_hash.eq(hash),
+                users::password_changed_at.eq(now),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     pub fn to_api(&self) -> railyard_shared::auth::User {
         railyard_shared::auth::User {
             id: self.id,

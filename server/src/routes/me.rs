@@ -4,15 +4,21 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use railyard_shared::auth::{Session, SessionsResponse, UserResponse};
+use diesel_async::AsyncConnection as _;
+use railyard_shared::{
+    ErrorCode,
+    auth::{ChangePasswordRequest, Session, SessionsResponse, UserResponse},
+};
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
     audit,
-    auth::{Caller, RequestMeta, session},
+    auth::{Caller, RequestMeta, password, secret, session},
     error::{AppError, AppResult},
+    extract::Json,
     models::user::User,
+    ratelimit::Bucket,
 };
 
 /// The signed-in user.
@@ -98,6 +104,70 @@ pub async fn delete_session(
             ..Default::default()
         },
     )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change your password. Every other session is signed out; this one stays.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/password",
+    tag = "account",
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 204, description = "Changed; other sessions revoked"),
+        (status = 403, description = "The current password is wrong", body = railyard_shared::ErrorBody),
+        (status = 422, description = "The new password is refused", body = railyard_shared::ErrorBody),
+        (status = 429, description = "Too many attempts", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn update_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Json(req): Json<ChangePasswordRequest>,
+) -> AppResult<StatusCode> {
+    let session = caller.require_session()?;
+    let mut conn = state.db.get().await?;
+    let user = User::find(&mut conn, caller.user_id).await?;
+    state.limits.check(Bucket::LoginAccount, &user.email).await?;
+    password::check_policy(&req.new_password, &user.email)
+        .map_err(|err| AppError::unprocessable(err.to_string()))?;
+    let (current, stored) = (req.current_password, user.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || password::verify(&current, stored.as_deref()))
+        .await
+        .map_err(AppError::internal)?;
+    if !ok {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "the current password is wrong",
+        ));
+    }
+    let salt = secret::random_bytes::<16>().map_err(AppError::internal)?;
+    let new = req.new_password;
+    let hash = tokio::task::spawn_blocking(move || password::hash(&new, &salt))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)?;
+    let meta = &meta;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        User::set_password(conn, caller.user_id, &hash).await?;
+        let revoked = session::revoke_others(conn, caller.user_id, Some(session), "password changed").await?;
+        audit::record(
+            conn,
+            meta,
+            audit::Entry {
+                actor_id: Some(caller.user_id),
+                action: "user.password_change",
+                target_type: "user",
+                target_id: caller.user_id.to_string(),
+                detail: serde_json::json!({ "sessions_revoked": revoked }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    })
     .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -14,6 +14,7 @@ use crate::{
     auth::{Caller, RequestMeta, api_token},
     error::{AppError, AppResult},
     extract::Json,
+    ratelimit::Bucket,
 };
 
 /// Create an API token (shown once) scoped to one workspace, with a role no higher than
@@ -37,6 +38,10 @@ pub async fn create_token(
     Json(req): Json<CreateTokenRequest>,
 ) -> AppResult<(StatusCode, axum::Json<CreatedToken>)> {
     caller.require_session()?;
+    state
+        .limits
+        .check(Bucket::TokenUser, &caller.user_id.to_string())
+        .await?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::unprocessable("`name` must be 1 to 100 characters"));

@@ -10,6 +10,7 @@ use crate::{
     error::{AppError, AppResult},
     extract::Json,
     models::user::User,
+    ratelimit::Bucket,
 };
 
 /// Sign in with email and password; sets the session cookies.
@@ -30,6 +31,8 @@ pub async fn login(
     Json(req): Json<LoginRequest>,
 ) -> AppResult<(CookieJar, axum::Json<UserResponse>)> {
     let email = normalize_email(&req.email).unwrap_or_default();
+    state.limits.check(Bucket::LoginAddress, &meta.ip).await?;
+    state.limits.check(Bucket::LoginAccount, &email).await?;
     let mut conn = state.db.get().await?;
     let user = if email.is_empty() {
         None

@@ -17,6 +17,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     models::user::User,
+    ratelimit::Bucket,
     schema::refresh_tokens,
 };
 
@@ -62,6 +63,7 @@ pub async fn refresh(
     else {
         return Err(unauthorized("no session to refresh; sign in"));
     };
+    state.limits.check(Bucket::RefreshAddress, &meta.ip).await?;
     let mut conn = state.db.get().await?;
     let session_id = session_of(&mut conn, &token).await?;
     if !state.cookies.csrf_ok(&headers, &jar, session_id) {

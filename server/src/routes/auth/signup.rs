@@ -14,6 +14,7 @@ use crate::{
         invitation::Invitations,
         user::{NewUser, User},
     },
+    ratelimit::Bucket,
     routes::invitations::{self, invalid_invitation},
 };
 
@@ -40,6 +41,7 @@ pub async fn signup(
     jar: CookieJar,
     Json(req): Json<SignupRequest>,
 ) -> AppResult<(StatusCode, CookieJar, axum::Json<UserResponse>)> {
+    state.limits.check(Bucket::SignupAddress, &meta.ip).await?;
     let email = normalize_email(&req.email)
         .ok_or_else(|| AppError::unprocessable("`email` is not a valid email address"))?;
     let name = req.name.trim().to_owned();
