@@ -6,9 +6,16 @@
 use gloo_net::http::{Request, RequestBuilder, Response};
 use railyard_shared::{
     API_V1, ErrorBody, HealthResponse,
-    auth::{LoginRequest, SignupRequest, User, UserResponse},
+    auth::{
+        AcceptInvitationRequest, AuditResponse, ChangePasswordRequest, CreateInvitationRequest,
+        CreateTokenRequest, CreateWorkspaceRequest, CreatedInvitation, CreatedToken,
+        InvitationPreviewResponse, InvitationsResponse, LoginRequest, MemberResponse, MembersResponse, Role,
+        SessionsResponse, SignupRequest, TokensResponse, UpdateMemberRequest, User, UserResponse, Workspace,
+        WorkspaceResponse, WorkspacesResponse,
+    },
 };
 use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
 use wasm_bindgen::JsCast as _;
 use web_sys::AbortController;
 
@@ -92,8 +99,9 @@ async fn send(
     result.map_err(|err| ApiError::network(&err))
 }
 
-fn write(method: &str, path: &str) -> RequestBuilder {
+fn request(method: &str, path: &str) -> RequestBuilder {
     let builder = match method {
+        "GET" => return Request::get(path),
         "DELETE" => Request::delete(path),
         "PATCH" => Request::patch(path),
         "PUT" => Request::put(path),
@@ -108,12 +116,31 @@ fn write(method: &str, path: &str) -> RequestBuilder {
 /// Exchanges the refresh cookie for new session cookies; true when that worked.
 async fn refresh_session() -> bool {
     let guard = AbortOnDrop(AbortController::new().ok());
-    matches!(send(write("POST", &format!("{API_V1}/auth/refresh")), None, &guard).await, Ok(r) if r.ok())
+    matches!(send(request("POST", &format!("{API_V1}/auth/refresh")), None, &guard).await, Ok(r) if r.ok())
 }
 
-/// Sends a request (retrying once after a session refresh on 401) and decodes the body as
-/// `T` when the status is one of `accepted`; other statuses decode the error envelope.
-async fn call<T: DeserializeOwned>(
+/// Sends a request (retrying once after a session refresh on 401) and returns the response
+/// when its status is one of `accepted`; other statuses decode the error envelope. `guard`
+/// must outlive the reading of the body.
+async fn call(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    accepted: &[u16],
+    guard: &AbortOnDrop,
+) -> Result<Response, ApiError> {
+    let mut response = send(request(method, path), body.clone(), guard).await?;
+    if response.status() == 401 && !path.starts_with(&format!("{API_V1}/auth/")) && refresh_session().await {
+        response = send(request(method, path), body, guard).await?;
+    }
+    if accepted.contains(&response.status()) {
+        Ok(response)
+    } else {
+        Err(error_from(response).await)
+    }
+}
+
+async fn json_call<T: DeserializeOwned>(
     method: &str,
     path: &str,
     body: Option<String>,
@@ -121,27 +148,7 @@ async fn call<T: DeserializeOwned>(
 ) -> Result<T, ApiError> {
     // Lives until the body is read; aborting a finished fetch does nothing.
     let guard = AbortOnDrop(AbortController::new().ok());
-    let build = || {
-        if method == "GET" {
-            Request::get(path)
-        } else {
-            write(method, path)
-        }
-    };
-    let mut response = send(build(), body.clone(), &guard).await?;
-    if response.status() == 401 && !path.starts_with(&format!("{API_V1}/auth/")) && refresh_session().await {
-        response = send(build(), body, &guard).await?;
-    }
-    let result = if accepted.contains(&response.status()) {
-        decode(response).await
-    } else {
-        Err(error_from(response).await)
-    };
-    drop(guard);
-    result
-}
-
-async fn decode<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+    let response = call(method, path, body, accepted, &guard).await?;
     let status = response.status();
     response.json::<T>().await.map_err(|err| ApiError {
         status,
@@ -170,14 +177,32 @@ fn json<B: Serialize>(body: &B) -> Option<String> {
     serde_json::to_string(body).ok()
 }
 
+async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    json_call("GET", path, None, &[200]).await
+}
+
+async fn send_json<B: Serialize, T: DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: &B,
+    ok: u16,
+) -> Result<T, ApiError> {
+    json_call(method, path, json(body), &[ok]).await
+}
+
+async fn no_content(method: &str, path: &str, body: Option<String>) -> Result<(), ApiError> {
+    let guard = AbortOnDrop(AbortController::new().ok());
+    call(method, path, body, &[204], &guard).await.map(drop)
+}
+
 /// `GET /api/v1/health`. A 503 still carries the report, so it is not an error here.
 pub async fn fetch_health() -> Result<HealthResponse, ApiError> {
-    call("GET", &format!("{API_V1}/health"), None, &[200, 503]).await
+    json_call("GET", &format!("{API_V1}/health"), None, &[200, 503]).await
 }
 
 /// The signed-in user, or `None` when nobody is signed in.
 pub async fn fetch_me() -> Result<Option<User>, ApiError> {
-    match call::<UserResponse>("GET", &format!("{API_V1}/me"), None, &[200]).await {
+    match get::<UserResponse>(&format!("{API_V1}/me")).await {
         Ok(res) => Ok(Some(res.user)),
         Err(err) if err.status == 401 => Ok(None),
         Err(err) => Err(err),
@@ -185,23 +210,127 @@ pub async fn fetch_me() -> Result<Option<User>, ApiError> {
 }
 
 pub async fn signup(request: SignupRequest) -> Result<User, ApiError> {
-    call::<UserResponse>("POST", &format!("{API_V1}/auth/signup"), json(&request), &[201])
+    send_json::<_, UserResponse>("POST", &format!("{API_V1}/auth/signup"), &request, 201)
         .await
         .map(|r| r.user)
 }
 
 pub async fn login(request: LoginRequest) -> Result<User, ApiError> {
-    call::<UserResponse>("POST", &format!("{API_V1}/auth/login"), json(&request), &[200])
+    send_json::<_, UserResponse>("POST", &format!("{API_V1}/auth/login"), &request, 200)
         .await
         .map(|r| r.user)
 }
 
 pub async fn logout() -> Result<(), ApiError> {
-    let guard = AbortOnDrop(AbortController::new().ok());
-    let response = send(write("POST", &format!("{API_V1}/auth/logout")), None, &guard).await?;
-    if response.status() == 204 {
-        Ok(())
-    } else {
-        Err(error_from(response).await)
+    no_content("POST", &format!("{API_V1}/auth/logout"), None).await
+}
+
+pub async fn change_password(request: ChangePasswordRequest) -> Result<(), ApiError> {
+    no_content("PUT", &format!("{API_V1}/me/password"), json(&request)).await
+}
+
+pub async fn list_sessions() -> Result<SessionsResponse, ApiError> {
+    get(&format!("{API_V1}/me/sessions")).await
+}
+
+pub async fn revoke_session(id: Uuid) -> Result<(), ApiError> {
+    no_content("DELETE", &format!("{API_V1}/me/sessions/{id}"), None).await
+}
+
+pub async fn list_workspaces() -> Result<Vec<Workspace>, ApiError> {
+    // The first page holds 100; workspaces beyond that are rare enough to page in later.
+    get::<WorkspacesResponse>(&format!("{API_V1}/workspaces?limit=100"))
+        .await
+        .map(|r| r.workspaces)
+}
+
+pub async fn create_workspace(name: String) -> Result<Workspace, ApiError> {
+    let body = CreateWorkspaceRequest { name };
+    send_json::<_, WorkspaceResponse>("POST", &format!("{API_V1}/workspaces"), &body, 201)
+        .await
+        .map(|r| r.workspace)
+}
+
+pub async fn list_members(workspace: Uuid) -> Result<MembersResponse, ApiError> {
+    get(&format!("{API_V1}/workspaces/{workspace}/members")).await
+}
+
+pub async fn update_member(workspace: Uuid, user: Uuid, role: Role) -> Result<MemberResponse, ApiError> {
+    let path = format!("{API_V1}/workspaces/{workspace}/members/{user}");
+    send_json("PATCH", &path, &UpdateMemberRequest { role }, 200).await
+}
+
+pub async fn remove_member(workspace: Uuid, user: Uuid) -> Result<(), ApiError> {
+    no_content(
+        "DELETE",
+        &format!("{API_V1}/workspaces/{workspace}/members/{user}"),
+        None,
+    )
+    .await
+}
+
+pub async fn list_invitations(workspace: Uuid) -> Result<InvitationsResponse, ApiError> {
+    get(&format!("{API_V1}/workspaces/{workspace}/invitations")).await
+}
+
+pub async fn create_invitation(
+    workspace: Uuid,
+    email: String,
+    role: Role,
+) -> Result<CreatedInvitation, ApiError> {
+    let path = format!("{API_V1}/workspaces/{workspace}/invitations");
+    send_json("POST", &path, &CreateInvitationRequest { email, role }, 201).await
+}
+
+pub async fn revoke_invitation(workspace: Uuid, id: Uuid) -> Result<(), ApiError> {
+    no_content(
+        "DELETE",
+        &format!("{API_V1}/workspaces/{workspace}/invitations/{id}"),
+        None,
+    )
+    .await
+}
+
+pub async fn preview_invitation(token: String) -> Result<InvitationPreviewResponse, ApiError> {
+    let token = js_sys::encode_uri_component(&token)
+        .as_string()
+        .unwrap_or_default();
+    get(&format!("{API_V1}/invitations/preview?token={token}")).await
+}
+
+pub async fn accept_invitation(token: String) -> Result<Workspace, ApiError> {
+    let body = AcceptInvitationRequest { token };
+    send_json::<_, WorkspaceResponse>("POST", &format!("{API_V1}/invitations/accept"), &body, 200)
+        .await
+        .map(|r| r.workspace)
+}
+
+pub async fn list_audit(
+    workspace: Uuid,
+    action: String,
+    cursor: Option<String>,
+) -> Result<AuditResponse, ApiError> {
+    let mut path = format!("{API_V1}/workspaces/{workspace}/audit?limit=50");
+    if !action.trim().is_empty() {
+        path.push_str(&format!(
+            "&action={}",
+            js_sys::encode_uri_component(action.trim())
+        ));
     }
+    if let Some(cursor) = cursor {
+        path.push_str(&format!("&cursor={cursor}"));
+    }
+    get(&path).await
+}
+
+pub async fn list_tokens() -> Result<TokensResponse, ApiError> {
+    get(&format!("{API_V1}/tokens")).await
+}
+
+pub async fn create_token(request: CreateTokenRequest) -> Result<CreatedToken, ApiError> {
+    send_json("POST", &format!("{API_V1}/tokens"), &request, 201).await
+}
+
+pub async fn revoke_token(id: Uuid) -> Result<(), ApiError> {
+    no_content("DELETE", &format!("{API_V1}/tokens/{id}"), None).await
 }

@@ -6,7 +6,10 @@ use leptos_router::{
 
 use crate::{
     components::{layout::Shell, session::provide_session},
-    pages::{login::LoginPage, not_found::NotFound, overview::Overview, setup::SetupPage},
+    pages::{
+        account::AccountPage, audit::AuditPage, invite::InvitePage, login::LoginPage, members::MembersPage,
+        new_workspace::NewWorkspacePage, not_found::NotFound, overview::Overview, setup::SetupPage,
+    },
 };
 
 #[component]
@@ -17,8 +20,13 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/setup") view=SetupPage />
                 <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/invite") view=InvitePage />
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=Overview />
+                    <Route path=path!("/workspaces/new") view=NewWorkspacePage />
+                    <Route path=path!("/workspaces/:id/members") view=MembersPage />
+                    <Route path=path!("/workspaces/:id/audit") view=AuditPage />
+                    <Route path=path!("/account") view=AccountPage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -80,6 +80,81 @@ test('sign out, then sign in again', async ({ page, baseURL }) => {
   await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
 });
 
+test('a workspace owner invites a teammate who joins from a second browser', async ({ page, browser, baseURL }) => {
+  await signIn(page);
+  page.on('dialog', (dialog) => dialog.accept());
+  await page.goto('/');
+  await page.getByTestId('workspace-switcher').selectOption('new');
+  await expect(page).toHaveURL(`${baseURL}/workspaces/new`);
+  await page.getByLabel('Name').fill('Acme');
+  await page.getByRole('button', { name: 'Create workspace' }).click();
+  await expect(page.getByRole('heading', { name: 'Members' })).toBeVisible();
+  await expect(page.getByTestId('members')).toContainText(ADMIN.email);
+  await expect(page.getByTestId('members')).toContainText('you');
+
+  await page.getByLabel('Email to invite').fill('grace@example.com');
+  await page.getByLabel('Role for the invitation').selectOption('member');
+  await page.getByRole('button', { name: 'Send invitation' }).click();
+  const link = (await page.getByTestId('invite-link').locator('pre').textContent()).trim();
+  expect(link).toContain('/invite?token=');
+  await expect(page.getByTestId('invitations')).toContainText('grace@example.com');
+  await shot(page, 'members-invited.png');
+
+  // The invitee, in a browser of their own, has no account yet on this invite-only instance.
+  const other = await browser.newContext();
+  const invitee = await other.newPage();
+  await invitee.goto(link);
+  await expect(invitee.getByTestId('invite-summary')).toContainText(`${ADMIN.name} invited grace@example.com to Acme as member`);
+  await shot(invitee, 'invite-accept.png');
+  await invitee.getByLabel('Your name').fill('Grace Hopper');
+  await invitee.getByLabel('Password').fill('compiler cobol 1959');
+  await invitee.getByRole('button', { name: 'Create account and join' }).click();
+  await expect(invitee.getByRole('heading', { name: 'Members' })).toBeVisible();
+  await expect(invitee.getByTestId('workspace-switcher')).toHaveValue(/[0-9a-f-]{36}/);
+  await expect(invitee.getByTestId('members')).toContainText(ADMIN.email);
+  // A member sees the members but cannot invite or change roles.
+  await expect(invitee.getByLabel('Email to invite')).toHaveCount(0);
+  await shot(invitee, 'members-as-invitee.png');
+  await other.close();
+
+  // The owner sees the new member, and the invitation is no longer pending.
+  await page.reload();
+  const row = page.getByTestId('member-row').filter({ hasText: 'grace@example.com' });
+  await expect(row).toContainText('Grace Hopper');
+  await expect(row.getByRole('combobox')).toHaveValue('member');
+  await expect(page.getByText('No pending invitations.')).toBeVisible();
+
+  // The owner makes her an admin; the audit log shows the trail.
+  await row.getByRole('combobox').selectOption('admin');
+  await page.reload();
+  await expect(page.getByTestId('member-row').filter({ hasText: 'grace@example.com' }).getByRole('combobox')).toHaveValue('admin');
+  await shot(page, 'members.png');
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  const audit = page.getByTestId('audit');
+  await expect(audit).toContainText('member.update_role');
+  await expect(audit).toContainText('invitation.accept');
+  await expect(audit).toContainText('workspace.create');
+  await shot(page, 'audit.png');
+});
+
+test('the account page lists devices and creates an API token the API accepts', async ({ page, baseURL, playwright }) => {
+  await signIn(page);
+  await page.goto('/account');
+  await expect(page.getByTestId('sessions')).toContainText('this device');
+  await page.getByLabel('Token name').fill('ci');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const token = (await page.getByTestId('new-token').locator('pre').textContent()).trim();
+  expect(token).toMatch(/^ry_/);
+  await expect(page.getByTestId('tokens')).toContainText('ci');
+  await shot(page, 'account.png');
+
+  const api = await playwright.request.newContext({ baseURL, extraHTTPHeaders: { Authorization: `Bearer ${token}` } });
+  const me = await api.get('/api/v1/me');
+  expect(me.status()).toBe(200);
+  expect((await me.json()).user.email).toBe(ADMIN.email);
+  await api.dispose();
+});
+
 test('the dashboard renders the live health status', async ({ page, baseURL }) => {
   await signIn(page);
   const problems = watch(page, baseURL);

@@ -125,6 +125,7 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(memberships -> workspaces (workspace_id));

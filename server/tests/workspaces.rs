@@ -536,6 +536,10 @@ async fn the_audit_log_lists_filters_and_pages() {
     let first = &all["entries"][0];
     assert!(!first["request_id"].as_str().unwrap().is_empty());
     assert_eq!(first["detail"]["email"], "bob@example.com");
+    assert_eq!(
+        first["actor_email"], "admin@example.com",
+        "the actor is shown by their address"
+    );
 
     let renames = owner
         .get(&format!("{audit}?action=workspace.rename"))

@@ -270,6 +270,7 @@ pub struct AcceptInvitationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvitationPreview {
+    pub workspace_id: Uuid,
     pub workspace_name: String,
     pub email: String,
     pub role: Role,
@@ -292,6 +293,8 @@ pub struct AuditEntry {
     pub id: i64,
     pub workspace_id: Option<Uuid>,
     pub actor_id: Option<Uuid>,
+    /// The actor's current email, when the actor is an account.
+    pub actor_email: Option<String>,
     pub actor_label: String,
     pub action: String,
     pub target_type: String,

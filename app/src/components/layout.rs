@@ -1,7 +1,10 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect};
 
-use crate::components::{health::provide_health, session::use_session, sidebar::Sidebar, top_bar::TopBar};
+use crate::components::{
+    health::provide_health, session::use_session, sidebar::Sidebar, top_bar::TopBar,
+    workspace::provide_workspaces,
+};
 
 /// The signed-in frame: sidebar, top bar, and the routed page. Signed-out visitors go to
 /// the sign-in page.
@@ -18,6 +21,7 @@ pub fn Shell() -> impl IntoView {
 #[component]
 fn SignedIn() -> impl IntoView {
     provide_health();
+    provide_workspaces();
     view! {
         <div class="shell">
             <Sidebar />

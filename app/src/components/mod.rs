@@ -4,3 +4,4 @@ pub mod layout;
 pub mod session;
 pub mod sidebar;
 pub mod top_bar;
+pub mod workspace;

@@ -3,15 +3,37 @@ use leptos_router::hooks::{use_location, use_navigate};
 
 use crate::{
     api,
-    components::{health::HealthBadge, session::use_session},
+    components::{health::HealthBadge, session::use_session, workspace::use_workspaces},
 };
 
 #[component]
 pub fn TopBar() -> impl IntoView {
     let location = use_location();
+    let workspaces = use_workspaces();
+    // Readable breadcrumbs: workspace names instead of ids.
     let crumb = move || {
         let path = location.pathname.get();
-        if path == "/" { "Overview".to_owned() } else { path }
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match parts.as_slice() {
+            [""] => "Overview".to_owned(),
+            ["account"] => "Account".to_owned(),
+            ["workspaces", "new"] => "New workspace".to_owned(),
+            ["workspaces", id, page] => {
+                let name = id
+                    .parse()
+                    .ok()
+                    .and_then(|id| workspaces.find(id))
+                    .map(|w| w.name)
+                    .unwrap_or_default();
+                let page = match *page {
+                    "members" => "Members",
+                    "audit" => "Audit log",
+                    other => other,
+                };
+                format!("{name} / {page}")
+            }
+            _ => path.clone(),
+        }
     };
     view! {
         <header class="top-bar">

@@ -1,4 +1,9 @@
+pub mod account;
+pub mod audit;
+pub mod invite;
 pub mod login;
+pub mod members;
+pub mod new_workspace;
 pub mod not_found;
 pub mod overview;
 pub mod setup;

@@ -2,7 +2,9 @@
 
 use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods as _, QueryDsl as _, TextExpressionMethods as _};
+use diesel::{
+    ExpressionMethods as _, NullableExpressionMethods as _, QueryDsl as _, TextExpressionMethods as _,
+};
 use diesel_async::RunQueryDsl as _;
 use railyard_shared::auth::{AuditEntry, AuditResponse, Role};
 use serde::Deserialize;
@@ -13,7 +15,7 @@ use crate::{
     auth::Caller,
     error::{AppError, AppResult},
     pagination::{DEFAULT_LIMIT, MAX_LIMIT},
-    schema::audit_log,
+    schema::{audit_log, users},
 };
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -32,19 +34,21 @@ pub struct AuditParams {
     pub until: Option<DateTime<Utc>>,
 }
 
-type Row = (
-    i64,
-    Option<Uuid>,
-    Option<Uuid>,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    serde_json::Value,
-    DateTime<Utc>,
-);
+#[derive(diesel::Queryable)]
+struct Row {
+    id: i64,
+    workspace_id: Option<Uuid>,
+    actor_id: Option<Uuid>,
+    actor_email: Option<String>,
+    actor_label: String,
+    action: String,
+    target_type: String,
+    target_id: String,
+    ip: String,
+    request_id: String,
+    detail: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
 
 /// Who did what, newest first (admins and owners).
 #[utoipa::path(
@@ -85,6 +89,7 @@ pub async fn list_audit(
     caller.require(&mut conn, id, Role::Admin).await?;
 
     let mut query = audit_log::table
+        .left_join(users::table)
         .filter(audit_log::workspace_id.eq(id))
         .into_boxed();
     if let Some(before) = before {
@@ -114,6 +119,7 @@ pub async fn list_audit(
             audit_log::id,
             audit_log::workspace_id,
             audit_log::actor_id,
+            users::email.nullable(),
             audit_log::actor_label,
             audit_log::action,
             audit_log::target_type,
@@ -127,35 +133,20 @@ pub async fn list_audit(
         .await?;
     let entries: Vec<AuditEntry> = rows
         .into_iter()
-        .map(
-            |(
-                id,
-                workspace_id,
-                actor_id,
-                actor_label,
-                action,
-                target_type,
-                target_id,
-                ip,
-                request_id,
-                detail,
-                created_at,
-            )| {
-                AuditEntry {
-                    id,
-                    workspace_id,
-                    actor_id,
-                    actor_label,
-                    action,
-                    target_type,
-                    target_id,
-                    ip,
-                    request_id,
-                    detail,
-                    created_at,
-                }
-            },
-        )
+        .map(|r| AuditEntry {
+            id: r.id,
+            workspace_id: r.workspace_id,
+            actor_id: r.actor_id,
+            actor_email: r.actor_email,
+            actor_label: r.actor_label,
+            action: r.action,
+            target_type: r.target_type,
+            target_id: r.target_id,
+            ip: r.ip,
+            request_id: r.request_id,
+            detail: r.detail,
+            created_at: r.created_at,
+        })
         .collect();
     let next_cursor = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id.to_string()))

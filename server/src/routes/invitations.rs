@@ -217,6 +217,7 @@ pub async fn find_invitation_preview(
     let account_exists = User::find_by_email(&mut conn, &invitation.email).await?.is_some();
     Ok(axum::Json(InvitationPreviewResponse {
         invitation: InvitationPreview {
+            workspace_id: invitation.workspace_id,
             workspace_name,
             email: invitation.email,
             role: invitation.role,
