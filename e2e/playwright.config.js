@@ -10,6 +10,7 @@ process.env.RAILYARD_SETUP_TOKEN ||= crypto.randomBytes(24).toString('hex');
 
 const port = Number(process.env.RAILYARD_E2E_PORT || 7391);
 const routerPort = Number(process.env.RAILYARD_E2E_ROUTER_PORT || port + 1);
+const githubPort = Number(process.env.FAKE_GITHUB_PORT || port + 2);
 const root = path.resolve(__dirname, '..');
 const server = process.env.RAILYARD_SERVER_BIN || path.join(root, 'target/debug/railyard-server');
 
@@ -43,7 +44,15 @@ module.exports = defineConfig({
     },
   },
   projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
-  webServer: {
+  webServer: [
+  {
+    command: `node fake-github.js`,
+    cwd: __dirname,
+    url: `http://127.0.0.1:${githubPort}/health`,
+    reuseExistingServer: false,
+    env: { ...process.env, FAKE_GITHUB_PORT: String(githubPort) },
+  },
+  {
     command: `"${server}" serve`,
     cwd: root,
     url: `http://127.0.0.1:${port}/api/v1/health`,
@@ -59,6 +68,11 @@ module.exports = defineConfig({
       RAILYARD_DASHBOARD_DIR: process.env.RAILYARD_DASHBOARD_DIR || path.join(root, 'dist'),
       RAILYARD_DATA_DIR: process.env.RAILYARD_DATA_DIR || path.join(__dirname, 'artifacts/data'),
       RAILYARD_SETUP_TOKEN: process.env.RAILYARD_SETUP_TOKEN,
+      GITHUB_CLIENT_ID: 'e2e-client',
+      GITHUB_CLIENT_SECRET: 'e2e-secret',
+      GITHUB_OAUTH_URL: `http://127.0.0.1:${githubPort}`,
+      GITHUB_API_URL: `http://127.0.0.1:${githubPort}`,
     },
   },
+  ],
 });

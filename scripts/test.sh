@@ -71,6 +71,7 @@ say "browser tests (Playwright, /usr/bin/chromium)"
     REDIS_URL="$TEST_REDIS_URL" \
     RAILYARD_E2E_PORT="$(free_port)" \
     RAILYARD_E2E_ROUTER_PORT="$(free_port)" \
+    FAKE_GITHUB_PORT="$(free_port)" \
     RAILYARD_SERVER_BIN="$ROOT/target/debug/railyard-server" \
     RAILYARD_DASHBOARD_DIR="$ROOT/dist" \
     RAILYARD_DATA_DIR="$ROOT/e2e/artifacts/data" \

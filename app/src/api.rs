@@ -334,3 +334,12 @@ pub async fn create_token(request: CreateTokenRequest) -> Result<CreatedToken, A
 pub async fn revoke_token(id: Uuid) -> Result<(), ApiError> {
     no_content("DELETE", &format!("{API_V1}/tokens/{id}"), None).await
 }
+
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct Providers {
+    pub github: bool,
+}
+
+pub async fn fetch_providers() -> Result<Providers, ApiError> {
+    get(&format!("{API_V1}/auth/providers")).await
+}

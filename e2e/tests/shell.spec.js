@@ -80,6 +80,15 @@ test('sign out, then sign in again', async ({ page, baseURL }) => {
   await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
 });
 
+test('continue with GitHub links the account by its verified email', async ({ page, baseURL }) => {
+  await page.goto('/login');
+  await expect(page.getByRole('link', { name: 'Continue with GitHub' })).toBeVisible();
+  await shot(page, 'sign-in.png');
+  await page.getByRole('link', { name: 'Continue with GitHub' }).click();
+  await expect(page).toHaveURL(`${baseURL}/`);
+  await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
+});
+
 test('a workspace owner invites a teammate who joins from a second browser', async ({ page, browser, baseURL }) => {
   await signIn(page);
   page.on('dialog', (dialog) => dialog.accept());

@@ -7,6 +7,7 @@ use crate::{
     config::Config,
     crypto::KeyRing,
     db::DbPool,
+    github::{GitHubApi, HttpGitHub},
     ratelimit::RateLimiter,
     redis::RedisBus,
 };
@@ -25,6 +26,8 @@ pub struct App {
     pub signer: Signer,
     pub cookies: CookiePolicy,
     pub limits: RateLimiter,
+    /// GitHub sign-in; `None` when not configured.
+    pub github: Option<Arc<dyn GitHubApi>>,
 }
 
 impl App {
@@ -45,6 +48,15 @@ impl App {
             &keys.derive("csrf"),
         );
         let limits = RateLimiter::new(redis.clone());
+        let github: Option<Arc<dyn GitHubApi>> = match &config.auth.github {
+            Some(gh) => Some(Arc::new(HttpGitHub::new(
+                &gh.oauth_url,
+                &gh.api_url,
+                &gh.client_id,
+                &gh.client_secret,
+            )?)),
+            None => None,
+        };
         Ok(Self {
             config,
             db,
@@ -53,6 +65,7 @@ impl App {
             signer,
             cookies,
             limits,
+            github,
         })
     }
 }

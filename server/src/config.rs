@@ -79,6 +79,18 @@ pub struct AuthConfig {
     pub open_signup: bool,
     /// `RAILYARD_CORS_ORIGINS`: origins allowed to call the API from a browser.
     pub cors_origins: Vec<String>,
+    /// GitHub sign-in, when `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET` are set.
+    pub github: Option<GitHubConfig>,
+}
+
+#[derive(Clone)]
+pub struct GitHubConfig {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `GITHUB_OAUTH_URL` (default `https://github.com`).
+    pub oauth_url: String,
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub api_url: String,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -244,6 +256,29 @@ impl Config {
                 None => None,
             },
             open_signup: env.parse_bool("RAILYARD_OPEN_SIGNUP", false)?,
+            github: match (env.get("GITHUB_CLIENT_ID"), env.get("GITHUB_CLIENT_SECRET")) {
+                (None, None) => None,
+                (Some(client_id), Some(client_secret)) => Some(GitHubConfig {
+                    client_id,
+                    client_secret,
+                    oauth_url: env.url("GITHUB_OAUTH_URL", "https://github.com")?,
+                    api_url: env.url("GITHUB_API_URL", "https://api.github.com")?,
+                }),
+                (Some(_), None) => {
+                    return Err(invalid(
+                        "GITHUB_CLIENT_SECRET",
+                        "",
+                        "set together with GITHUB_CLIENT_ID",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(invalid(
+                        "GITHUB_CLIENT_ID",
+                        "",
+                        "set together with GITHUB_CLIENT_SECRET",
+                    ));
+                }
+            },
             cors_origins: env
                 .get("RAILYARD_CORS_ORIGINS")
                 .map(|list| {
@@ -323,6 +358,15 @@ impl Env<'_> {
     /// A variable's value; empty counts as unset so `VAR=` in a .env file means "default".
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|value| !value.trim().is_empty())
+    }
+
+    fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.get(var).unwrap_or_else(|| default.to_owned());
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Ok(value.trim_end_matches('/').to_owned())
+        } else {
+            Err(invalid(var, &value, "an http:// or https:// URL"))
+        }
     }
 
     fn parse_bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {

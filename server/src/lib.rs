@@ -14,6 +14,7 @@ pub mod db;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod github;
 pub mod middleware;
 pub mod models;
 pub mod openapi;

@@ -1,5 +1,5 @@
 use leptos::{ev::SubmitEvent, prelude::*};
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_query_map};
 use railyard_shared::auth::LoginRequest;
 
 use crate::{
@@ -22,10 +22,15 @@ pub fn LoginPage() -> impl IntoView {
             navigate("/", Default::default());
         }
     });
+    // A failed "Continue with GitHub" comes back as `?error=github_…`.
+    let github_error = use_query_map()
+        .with_untracked(|q| q.get("error"))
+        .map(|code| github_message(&code).to_owned());
     let error = Signal::derive(move || match login.value().get() {
         Some(Err(err)) => Some(err.message),
-        _ => None,
+        _ => github_error.clone(),
     });
+    let providers = LocalResource::new(api::fetch_providers);
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         login.dispatch(LoginRequest {
@@ -46,6 +51,28 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </form>
+            {move || providers.get().and_then(Result::ok).filter(|p| p.github).map(|_| view! {
+                <div class="divider"><span>"or"</span></div>
+                <a class="button button-github" href="/api/v1/auth/github/start?redirect=/" rel="external">
+                    "Continue with GitHub"
+                </a>
+            })}
         </AuthCard>
+    }
+}
+
+fn github_message(code: &str) -> &'static str {
+    match code {
+        "github_unverified" => {
+            "GitHub has no verified email address for this account; verify one on GitHub first."
+        }
+        "github_no_account" => {
+            "No Railyard account uses a verified email of this GitHub account. Ask a workspace admin for an invitation."
+        }
+        "github_setup" => "This instance has no accounts yet: create the first one through the setup link.",
+        "github_other_account" => "Your Railyard account is already linked to another GitHub account.",
+        "github_denied" => "GitHub sign-in was cancelled.",
+        "github_state" => "The GitHub sign-in expired or did not start here; try again.",
+        _ => "GitHub sign-in did not work; try again.",
     }
 }

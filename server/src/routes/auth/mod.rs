@@ -1,6 +1,7 @@
 //! Sign-up, sign-in, refresh, sign-out, CSRF token.
 
 pub mod csrf;
+pub mod github;
 pub mod login;
 pub mod logout;
 pub mod refresh;
