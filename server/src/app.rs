@@ -47,7 +47,11 @@ impl App {
             config.http.public_url.starts_with("https://"),
             &keys.derive("csrf"),
         );
-        let limits = RateLimiter::new(redis.clone());
+        let namespace: String = keys.derive("redis-namespace")[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let limits = RateLimiter::new(redis.clone(), namespace);
         let github: Option<Arc<dyn GitHubApi>> = match &config.auth.github {
             Some(gh) => Some(Arc::new(HttpGitHub::new(
                 &gh.oauth_url,

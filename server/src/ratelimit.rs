@@ -58,6 +58,8 @@ impl Bucket {
 pub struct RateLimiter {
     local: Vec<(Bucket, DefaultKeyedRateLimiter<String>)>,
     redis: Option<RedisBus>,
+    /// Keeps this instance's counters apart from other instances sharing the Redis.
+    namespace: String,
 }
 
 impl std::fmt::Debug for RateLimiter {
@@ -69,7 +71,9 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(redis: Option<RedisBus>) -> Self {
+    /// `namespace` is the same on every replica of one instance and differs between
+    /// instances (the app derives it from the master key).
+    pub fn new(redis: Option<RedisBus>, namespace: String) -> Self {
         let local = Bucket::ALL
             .into_iter()
             .map(|bucket| {
@@ -81,7 +85,11 @@ impl RateLimiter {
                 (bucket, Governor::keyed(quota))
             })
             .collect();
-        Self { local, redis }
+        Self {
+            local,
+            redis,
+            namespace,
+        }
     }
 
     /// Counts one attempt; 429 with `Retry-After` once the bucket is empty.
@@ -113,7 +121,11 @@ impl RateLimiter {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
         let slot = now.as_secs() / window.as_secs().max(1);
-        let redis_key = format!("railyard:ratelimit:{}:{key}:{slot}", bucket.name());
+        let redis_key = format!(
+            "railyard:{}:ratelimit:{}:{key}:{slot}",
+            self.namespace,
+            bucket.name()
+        );
         match redis.incr_with_expiry(&redis_key, window).await {
             Ok(count) if count > i64::from(attempts) => {
                 let window_end = (slot + 1) * window.as_secs();
@@ -137,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn local_limits_refuse_after_the_burst_with_a_wait() {
-        let limiter = RateLimiter::new(None);
+        let limiter = RateLimiter::new(None, "test".into());
         let (attempts, _) = Bucket::LoginAccount.limit();
         for _ in 0..attempts {
             limiter
