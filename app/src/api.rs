@@ -338,6 +338,7 @@ pub async fn revoke_token(id: Uuid) -> Result<(), ApiError> {
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
 pub struct Providers {
     pub github: bool,
+    pub open_signup: bool,
 }
 
 pub async fn fetch_providers() -> Result<Providers, ApiError> {

@@ -7,8 +7,15 @@ use leptos_router::{
 use crate::{
     components::{layout::Shell, session::provide_session},
     pages::{
-        account::AccountPage, audit::AuditPage, invite::InvitePage, login::LoginPage, members::MembersPage,
-        new_workspace::NewWorkspacePage, not_found::NotFound, overview::Overview, setup::SetupPage,
+        account::AccountPage,
+        audit::AuditPage,
+        invite::InvitePage,
+        login::LoginPage,
+        members::MembersPage,
+        new_workspace::NewWorkspacePage,
+        not_found::NotFound,
+        overview::Overview,
+        setup::{SetupPage, SignupPage},
     },
 };
 
@@ -20,6 +27,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/setup") view=SetupPage />
                 <Route path=path!("/login") view=LoginPage />
+                <Route path=path!("/signup") view=SignupPage />
                 <Route path=path!("/invite") view=InvitePage />
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=Overview />

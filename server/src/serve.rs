@@ -66,6 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut conn = state.db.get().await?;
         setup::prepare(&mut conn, setup_token.as_deref()).await?
     };
+    let state_for_tasks = state.clone();
     let app = router::build(state, axum::Router::new()).into_make_service_with_connect_info::<SocketAddr>();
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -95,6 +96,24 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     }
 
+    // Signing keys rotate on schedule even when the server runs for months.
+    let rotation = {
+        let state = state_for_tasks.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let result = match state.db.get().await {
+                    Ok(mut conn) => state.signer.rotate_and_load(&mut conn, &state.keys).await,
+                    Err(err) => Err(err.into()),
+                };
+                if let Err(err) = result {
+                    tracing::error!(error = %format!("{err:#}"), "signing key rotation failed; retrying in an hour");
+                }
+            }
+        })
+    };
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
@@ -102,6 +121,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let (api_result, apps_result) = tokio::join!(api, apps);
     signals.abort();
+    rotation.abort();
     api_result.context("API server failed")?;
     apps_result.context("app router failed")?;
 

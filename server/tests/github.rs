@@ -308,7 +308,7 @@ async fn without_configuration_github_sign_in_is_absent() {
     let app = TestApp::new().await;
     assert_eq!(
         app.get("/api/v1/auth/providers").await.json(),
-        json!({"github": false})
+        json!({"github": false, "open_signup": false})
     );
     let res = app
         .send(

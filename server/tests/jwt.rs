@@ -223,3 +223,31 @@ async fn signing_keys_rotate_and_old_tokens_verify_for_a_while() {
         assert_eq!(&key[..4], &1u32.to_be_bytes(), "sealed under key version 1");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_learns_a_key_another_replica_rotated_in() {
+    let app = TestApp::new().await;
+    let replica = TestApp::replica_of(&app).await;
+    app.admin().await;
+    let mut conn = app.state.db.get().await.unwrap();
+    diesel::update(signing_keys::table)
+        .set(signing_keys::created_at.eq(Utc::now() - chrono::Duration::days(31)))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    app.state
+        .signer
+        .rotate_and_load(&mut conn, &app.state.keys)
+        .await
+        .unwrap();
+    // A token signed with the new key, which the replica has never loaded.
+    let mut client = Client::new(&app);
+    let res = client
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(res.status, 200);
+    assert_eq!(me_with(&replica, &client.cookies["railyard_access"]).await, 200);
+}

@@ -3,5 +3,6 @@ pub mod health;
 pub mod layout;
 pub mod session;
 pub mod sidebar;
+pub mod signup_form;
 pub mod top_bar;
 pub mod workspace;

@@ -1,5 +1,8 @@
 use leptos::{ev::SubmitEvent, prelude::*};
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::{
+    components::A,
+    hooks::{use_navigate, use_query_map},
+};
 use railyard_shared::auth::LoginRequest;
 
 use crate::{
@@ -56,6 +59,9 @@ pub fn LoginPage() -> impl IntoView {
                 <a class="button button-github" href="/api/v1/auth/github/start?redirect=/" rel="external">
                     "Continue with GitHub"
                 </a>
+            })}
+            {move || providers.get().and_then(Result::ok).filter(|p| p.open_signup).map(|_| view! {
+                <p class="muted auth-alt">"New here? " <A href="/signup">"Create an account"</A></p>
             })}
         </AuthCard>
     }

@@ -13,7 +13,7 @@ use railyard_shared::{ErrorCode, auth::Role};
 use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
-use super::{api_token, session};
+use super::{api_token, jwt::TokenError, session};
 use crate::{app::AppState, error::AppError, models::workspace::Workspaces};
 
 /// What an API token limits its bearer to: one workspace, at most one role.
@@ -126,11 +126,19 @@ impl FromRequestParts<AppState> for Caller {
             .map(|c| c.value())
             .filter(|v| !v.is_empty());
         let token = token.ok_or_else(|| unauthorized("sign in to continue"))?;
-        let claims = state.signer.verify(token).map_err(|err| {
+        let mut conn = state.db.get().await?;
+        let mut verified = state.signer.verify(token);
+        if verified == Err(TokenError::UnknownKey) && state.signer.reload_due() {
+            // Another replica may have rotated the signing key: learn the new one.
+            if let Err(err) = state.signer.load(&mut conn, &state.keys).await {
+                tracing::error!(error = %format!("{err:#}"), "reloading the signing keys failed");
+            }
+            verified = state.signer.verify(token);
+        }
+        let claims = verified.map_err(|err| {
             tracing::debug!(error = %err, "access token refused");
             unauthorized("the session token is invalid or expired; refresh it or sign in again")
         })?;
-        let mut conn = state.db.get().await?;
         if !session::is_active(&mut conn, claims.sub, claims.sid).await? {
             return Err(unauthorized("this session has ended; sign in again"));
         }

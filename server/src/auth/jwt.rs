@@ -9,7 +9,13 @@
 //! name a known key, the signature is checked first, then `exp`, `nbf`, `iss`, `aud` and
 //! our `typ` claim (`access`), so a refresh token or anything else is refused.
 
-use std::{sync::RwLock, time::Duration};
+use std::{
+    sync::{
+        RwLock,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -72,6 +78,9 @@ struct Key {
 pub struct Signer {
     issuer: String,
     keys: RwLock<Vec<Key>>,
+    /// Unix seconds of the last reload triggered by an unknown `kid` (at most one per 10 s,
+    /// so forged kids cannot make every request hit the database).
+    last_reload: AtomicI64,
 }
 
 impl std::fmt::Debug for Signer {
@@ -98,6 +107,7 @@ impl Signer {
         Self {
             issuer,
             keys: RwLock::new(Vec::new()),
+            last_reload: AtomicI64::new(0),
         }
     }
 
@@ -197,6 +207,17 @@ impl Signer {
             .write()
             .map_err(|_| anyhow::anyhow!("signing keys lock poisoned"))? = keys;
         Ok(())
+    }
+
+    /// Whether an unknown `kid` may trigger a reload now (and records that it does).
+    pub fn reload_due(&self) -> bool {
+        let now = Utc::now().timestamp();
+        let last = AtomicI64::load(&self.last_reload, Ordering::Relaxed);
+        now - last >= 10
+            && self
+                .last_reload
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Signs an access token for `user` in `session`.

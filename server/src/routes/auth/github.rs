@@ -42,10 +42,12 @@ struct Pending {
     expires: i64,
 }
 
-/// Which sign-in methods this instance offers.
+/// Which sign-in methods this instance offers, and whether anyone may sign up.
 #[utoipa::path(get, path = "/api/v1/auth/providers", tag = "auth", responses((status = 200, description = "Sign-in methods")))]
 pub async fn find_providers(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "github": state.github.is_some() }))
+    axum::Json(
+        serde_json::json!({ "github": state.github.is_some(), "open_signup": state.config.auth.open_signup }),
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
