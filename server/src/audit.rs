@@ -19,6 +19,53 @@ pub struct Entry<'a> {
     pub detail: serde_json::Value,
 }
 
+impl<'a> Entry<'a> {
+    pub fn new(action: &'a str) -> Self {
+        Self {
+            action,
+            ..Default::default()
+        }
+    }
+
+    pub fn workspace(self, id: Uuid) -> Self {
+        Self {
+            workspace_id: Some(id),
+            ..self
+        }
+    }
+
+    pub fn actor(self, id: Uuid) -> Self {
+        Self {
+            actor_id: Some(id),
+            ..self
+        }
+    }
+
+    pub fn actor_opt(self, id: Option<Uuid>) -> Self {
+        Self { actor_id: id, ..self }
+    }
+
+    /// Names the actor when there is no account (the email of a failed sign-in).
+    pub fn label(self, label: &'a str) -> Self {
+        Self {
+            actor_label: label,
+            ..self
+        }
+    }
+
+    pub fn target(self, kind: &'a str, id: impl ToString) -> Self {
+        Self {
+            target_type: kind,
+            target_id: id.to_string(),
+            ..self
+        }
+    }
+
+    pub fn detail(self, detail: serde_json::Value) -> Self {
+        Self { detail, ..self }
+    }
+}
+
 /// Appends one entry; call it inside the transaction of the change it records.
 pub async fn record(
     conn: &mut AsyncPgConnection,

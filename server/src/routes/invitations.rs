@@ -83,15 +83,11 @@ pub async fn create_invitation(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            workspace_id: Some(id),
-            actor_id: Some(caller.user_id),
-            action: "invitation.create",
-            target_type: "invitation",
-            target_id: invitation.id.to_string(),
-            detail: serde_json::json!({ "email": email, "role": req.role }),
-            ..Default::default()
-        },
+        audit::Entry::new("invitation.create")
+            .workspace(id)
+            .actor(caller.user_id)
+            .target("invitation", invitation.id)
+            .detail(serde_json::json!({ "email": email, "role": req.role })),
     )
     .await?;
     let accept_url = format!("{}/invite?token={token}", state.config.http.public_url);
@@ -166,14 +162,10 @@ pub async fn delete_invitation(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            workspace_id: Some(id),
-            actor_id: Some(caller.user_id),
-            action: "invitation.revoke",
-            target_type: "invitation",
-            target_id: invitation_id.to_string(),
-            ..Default::default()
-        },
+        audit::Entry::new("invitation.revoke")
+            .workspace(id)
+            .actor(caller.user_id)
+            .target("invitation", invitation_id),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -255,15 +247,11 @@ pub(crate) async fn accept(
     audit::record(
         conn,
         meta,
-        audit::Entry {
-            workspace_id: Some(invitation.workspace_id),
-            actor_id: Some(user.id),
-            action: "invitation.accept",
-            target_type: "invitation",
-            target_id: invitation.id.to_string(),
-            detail: serde_json::json!({ "role": invitation.role }),
-            ..Default::default()
-        },
+        audit::Entry::new("invitation.accept")
+            .workspace(invitation.workspace_id)
+            .actor(user.id)
+            .target("invitation", invitation.id)
+            .detail(serde_json::json!({ "role": invitation.role })),
     )
     .await?;
     Ok(invitation)

@@ -96,13 +96,9 @@ pub async fn delete_session(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            actor_id: Some(caller.user_id),
-            action: "session.revoke",
-            target_type: "session",
-            target_id: id.to_string(),
-            ..Default::default()
-        },
+        audit::Entry::new("session.revoke")
+            .actor(caller.user_id)
+            .target("session", id),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -156,14 +152,10 @@ pub async fn update_password(
         audit::record(
             conn,
             meta,
-            audit::Entry {
-                actor_id: Some(caller.user_id),
-                action: "user.password_change",
-                target_type: "user",
-                target_id: caller.user_id.to_string(),
-                detail: serde_json::json!({ "sessions_revoked": revoked }),
-                ..Default::default()
-            },
+            audit::Entry::new("user.password_change")
+                .actor(caller.user_id)
+                .target("user", caller.user_id)
+                .detail(serde_json::json!({ "sessions_revoked": revoked })),
         )
         .await?;
         Ok(())

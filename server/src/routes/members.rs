@@ -100,15 +100,11 @@ pub async fn update_member(
             audit::record(
                 conn,
                 meta,
-                audit::Entry {
-                    workspace_id: Some(id),
-                    actor_id: Some(caller.user_id),
-                    action: "member.update_role",
-                    target_type: "user",
-                    target_id: user_id.to_string(),
-                    detail: serde_json::json!({ "from": target.role, "to": req.role }),
-                    ..Default::default()
-                },
+                audit::Entry::new("member.update_role")
+                    .workspace(id)
+                    .actor(caller.user_id)
+                    .target("user", user_id)
+                    .detail(serde_json::json!({ "from": target.role, "to": req.role })),
             )
             .await?;
             Ok(railyard_shared::auth::Member {
@@ -165,14 +161,10 @@ pub async fn delete_member(
         audit::record(
             conn,
             meta,
-            audit::Entry {
-                workspace_id: Some(id),
-                actor_id: Some(caller.user_id),
-                action: if leaving { "member.leave" } else { "member.remove" },
-                target_type: "user",
-                target_id: user_id.to_string(),
-                ..Default::default()
-            },
+            audit::Entry::new(if leaving { "member.leave" } else { "member.remove" })
+                .workspace(id)
+                .actor(caller.user_id)
+                .target("user", user_id),
         )
         .await?;
         Ok(())
@@ -218,14 +210,10 @@ pub async fn transfer_ownership(
             audit::record(
                 conn,
                 meta,
-                audit::Entry {
-                    workspace_id: Some(id),
-                    actor_id: Some(caller.user_id),
-                    action: "workspace.transfer_ownership",
-                    target_type: "user",
-                    target_id: req.user_id.to_string(),
-                    ..Default::default()
-                },
+                audit::Entry::new("workspace.transfer_ownership")
+                    .workspace(id)
+                    .actor(caller.user_id)
+                    .target("user", req.user_id),
             )
             .await?;
             Ok(railyard_shared::auth::Member {

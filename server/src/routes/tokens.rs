@@ -73,15 +73,11 @@ pub async fn create_token(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            workspace_id: Some(req.workspace_id),
-            actor_id: Some(caller.user_id),
-            action: "token.create",
-            target_type: "api_token",
-            target_id: api_token.id.to_string(),
-            detail: serde_json::json!({ "name": api_token.name, "role": role, "prefix": api_token.prefix }),
-            ..Default::default()
-        },
+        audit::Entry::new("token.create")
+            .workspace(req.workspace_id)
+            .actor(caller.user_id)
+            .target("api_token", api_token.id)
+            .detail(serde_json::json!({ "name": api_token.name, "role": role, "prefix": api_token.prefix })),
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(CreatedToken { token, api_token })))
@@ -131,13 +127,9 @@ pub async fn delete_token(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            actor_id: Some(caller.user_id),
-            action: "token.revoke",
-            target_type: "api_token",
-            target_id: id.to_string(),
-            ..Default::default()
-        },
+        audit::Entry::new("token.revoke")
+            .actor(caller.user_id)
+            .target("api_token", id),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -53,15 +53,11 @@ pub async fn create_workspace(
             audit::record(
                 conn,
                 meta,
-                audit::Entry {
-                    workspace_id: Some(workspace.id),
-                    actor_id: Some(caller.user_id),
-                    action: "workspace.create",
-                    target_type: "workspace",
-                    target_id: workspace.id.to_string(),
-                    detail: serde_json::json!({ "name": workspace.name }),
-                    ..Default::default()
-                },
+                audit::Entry::new("workspace.create")
+                    .workspace(workspace.id)
+                    .actor(caller.user_id)
+                    .target("workspace", workspace.id)
+                    .detail(serde_json::json!({ "name": workspace.name })),
             )
             .await?;
             Ok(workspace)
@@ -153,15 +149,11 @@ pub async fn update_workspace(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            workspace_id: Some(id),
-            actor_id: Some(caller.user_id),
-            action: "workspace.rename",
-            target_type: "workspace",
-            target_id: id.to_string(),
-            detail: serde_json::json!({ "name": name }),
-            ..Default::default()
-        },
+        audit::Entry::new("workspace.rename")
+            .workspace(id)
+            .actor(caller.user_id)
+            .target("workspace", id)
+            .detail(serde_json::json!({ "name": name })),
     )
     .await?;
     let workspace = Workspaces::find(&mut conn, id, role).await?;
@@ -194,14 +186,10 @@ pub async fn delete_workspace(
         audit::record(
             conn,
             meta,
-            audit::Entry {
-                workspace_id: Some(id),
-                actor_id: Some(caller.user_id),
-                action: "workspace.delete",
-                target_type: "workspace",
-                target_id: id.to_string(),
-                ..Default::default()
-            },
+            audit::Entry::new("workspace.delete")
+                .workspace(id)
+                .actor(caller.user_id)
+                .target("workspace", id),
         )
         .await?;
         Ok(())

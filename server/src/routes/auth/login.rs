@@ -49,11 +49,7 @@ pub async fn login(
         audit::record(
             &mut conn,
             &meta,
-            audit::Entry {
-                actor_label: &email,
-                action: "auth.login_failed",
-                ..Default::default()
-            },
+            audit::Entry::new("auth.login_failed").label(&email),
         )
         .await?;
         return Err(unauthorized("wrong email or password"));
@@ -61,14 +57,10 @@ pub async fn login(
     audit::record(
         &mut conn,
         &meta,
-        audit::Entry {
-            actor_id: Some(user.id),
-            actor_label: &user.email,
-            action: "auth.login",
-            target_type: "user",
-            target_id: user.id.to_string(),
-            ..Default::default()
-        },
+        audit::Entry::new("auth.login")
+            .actor(user.id)
+            .label(&user.email)
+            .target("user", user.id),
     )
     .await?;
     let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;

@@ -59,13 +59,9 @@ pub async fn logout(
             audit::record(
                 &mut conn,
                 &meta,
-                audit::Entry {
-                    actor_id: Some(user_id),
-                    action: "auth.logout",
-                    target_type: "session",
-                    target_id: session_id.to_string(),
-                    ..Default::default()
-                },
+                audit::Entry::new("auth.logout")
+                    .actor(user_id)
+                    .target("session", session_id),
             )
             .await?;
         }

@@ -89,13 +89,9 @@ pub async fn refresh(
             audit::record(
                 &mut conn,
                 &meta,
-                audit::Entry {
-                    actor_id: Some(user_id),
-                    action: "auth.refresh_reuse",
-                    target_type: "session",
-                    target_id: session_id.to_string(),
-                    ..Default::default()
-                },
+                audit::Entry::new("auth.refresh_reuse")
+                    .actor(user_id)
+                    .target("session", session_id),
             )
             .await?;
             let jar = state.cookies.signed_out(jar);

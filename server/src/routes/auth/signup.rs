@@ -94,14 +94,10 @@ pub async fn signup(
                 audit::record(
                     conn,
                     meta_ref,
-                    audit::Entry {
-                        actor_id: Some(user.id),
-                        action: "user.signup",
-                        target_type: "user",
-                        target_id: user.id.to_string(),
-                        detail: serde_json::json!({ "instance_admin": first }),
-                        ..Default::default()
-                    },
+                    audit::Entry::new("user.signup")
+                        .actor(user.id)
+                        .target("user", user.id)
+                        .detail(serde_json::json!({ "instance_admin": first })),
                 )
                 .await?;
                 if let Some(token) = invitation_token.as_deref() {
