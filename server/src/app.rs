@@ -8,6 +8,7 @@ use crate::{
     crypto::KeyRing,
     db::DbPool,
     github::{GitHubApi, HttpGitHub},
+    mail::{Mailer, ResendMailer},
     ratelimit::RateLimiter,
     redis::RedisBus,
 };
@@ -28,6 +29,8 @@ pub struct App {
     pub limits: RateLimiter,
     /// GitHub sign-in; `None` when not configured.
     pub github: Option<Arc<dyn GitHubApi>>,
+    /// Outgoing email; `None` when not configured (invitation links are then shown to copy).
+    pub mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl App {
@@ -61,6 +64,14 @@ impl App {
             )?)),
             None => None,
         };
+        let mailer: Option<Arc<dyn Mailer>> = match &config.auth.mail {
+            Some(mail) => Some(Arc::new(ResendMailer::new(
+                &mail.resend_api_url,
+                &mail.resend_api_key,
+                &mail.from,
+            )?)),
+            None => None,
+        };
         Ok(Self {
             config,
             db,
@@ -70,6 +81,7 @@ impl App {
             cookies,
             limits,
             github,
+            mailer,
         })
     }
 }

@@ -81,6 +81,17 @@ pub struct AuthConfig {
     pub cors_origins: Vec<String>,
     /// GitHub sign-in, when `GITHUB_CLIENT_ID` and `GITHUB_CLIENT_SECRET` are set.
     pub github: Option<GitHubConfig>,
+    /// Invitation emails through Resend, when `RESEND_API_KEY` is set.
+    pub mail: Option<MailConfig>,
+}
+
+#[derive(Clone)]
+pub struct MailConfig {
+    pub resend_api_key: String,
+    /// `RESEND_API_URL` (default `https://api.resend.com`).
+    pub resend_api_url: String,
+    /// `RAILYARD_MAIL_FROM`, e.g. `Railyard <railyard@example.com>`.
+    pub from: String,
 }
 
 #[derive(Clone)]
@@ -278,6 +289,16 @@ impl Config {
                         "set together with GITHUB_CLIENT_SECRET",
                     ));
                 }
+            },
+            mail: match env.get("RESEND_API_KEY") {
+                None => None,
+                Some(key) => Some(MailConfig {
+                    resend_api_key: key,
+                    resend_api_url: env.url("RESEND_API_URL", "https://api.resend.com")?,
+                    from: env.get("RAILYARD_MAIL_FROM").filter(|f| f.contains('@')).ok_or_else(|| {
+                        invalid("RAILYARD_MAIL_FROM", "", "a sender such as `Railyard <railyard@example.com>` (needed with RESEND_API_KEY)")
+                    })?,
+                }),
             },
             cors_origins: env
                 .get("RAILYARD_CORS_ORIGINS")

@@ -588,3 +588,95 @@ async fn the_audit_log_lists_filters_and_pages() {
 fn urlencode(value: &str) -> String {
     value.replace('+', "%2B").replace(':', "%3A")
 }
+
+/// A local server speaking Resend's `POST /emails`; records what it is sent.
+async fn fake_resend(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
+    use axum::{Json, extract::State, http::HeaderMap, routing::post};
+    type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    let sent: Sent = Default::default();
+    let router = axum::Router::new()
+        .route(
+            "/emails",
+            post(
+                move |State(sent): State<Sent>, headers: HeaderMap, Json(body): Json<Value>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    sent.lock().unwrap().push((auth, body));
+                    (
+                        axum::http::StatusCode::from_u16(status).unwrap(),
+                        Json(json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"})),
+                    )
+                },
+            ),
+        )
+        .with_state(sent.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (url, sent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invitations_are_emailed_when_a_mail_service_is_configured() {
+    let (url, sent) = fake_resend(200).await;
+    let vars = [
+        ("RESEND_API_KEY", "re_test_key"),
+        ("RESEND_API_URL", url.as_str()),
+        ("RAILYARD_MAIL_FROM", "Railyard <noreply@example.com>"),
+    ];
+    let app = TestApp::with(&vars, axum::Router::new()).await;
+    let mut owner = app.admin().await;
+    let ws = workspace(&mut owner, "Acme <script>").await;
+    let res = owner
+        .post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": "Grace@Example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["email_sent"], true);
+    let accept_url = res.json()["accept_url"].as_str().unwrap().to_owned();
+
+    let sent = sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let (auth, mail) = &sent[0];
+    assert_eq!(auth, "Bearer re_test_key");
+    assert_eq!(mail["from"], "Railyard <noreply@example.com>");
+    assert_eq!(mail["to"], json!(["grace@example.com"]));
+    assert!(mail["subject"].as_str().unwrap().contains("Acme <script>"));
+    assert!(mail["text"].as_str().unwrap().contains(&accept_url));
+    assert!(
+        mail.get("html").is_none(),
+        "plain text only: names are user input"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_mail_service_leaves_the_invitation_and_its_link() {
+    let (url, sent) = fake_resend(500).await;
+    let vars = [
+        ("RESEND_API_KEY", "re_test_key"),
+        ("RESEND_API_URL", url.as_str()),
+        ("RAILYARD_MAIL_FROM", "noreply@example.com"),
+    ];
+    let app = TestApp::with(&vars, axum::Router::new()).await;
+    let mut owner = app.admin().await;
+    let ws = workspace(&mut owner, "acme").await;
+    let res = owner
+        .post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": "grace@example.com", "role": "member"}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.json()["email_sent"], false);
+    assert_eq!(sent.lock().unwrap().len(), 1, "it was tried");
+    let pending = owner
+        .get(&format!("/api/v1/workspaces/{ws}/invitations"))
+        .await
+        .json();
+    assert_eq!(pending["invitations"].as_array().unwrap().len(), 1);
+}

@@ -251,6 +251,9 @@ pub struct Invitation {
 pub struct CreatedInvitation {
     pub invitation: Invitation,
     pub accept_url: String,
+    /// Whether the link was emailed to the invitee (needs a configured mail service);
+    /// otherwise the inviter sends it.
+    pub email_sent: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

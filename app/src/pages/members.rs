@@ -245,11 +245,18 @@ fn InviteForm(
                 </select>
                 <button class="button" type="submit" disabled=move || invite.pending().get()>"Send invitation"</button>
             </div>
-            {move || link().map(|url| view! {
-                <div class="invite-link" data-testid="invite-link">
-                    <p class="muted">"Send this link to them. It works once, for that address, for 7 days:"</p>
-                    <pre class="code">{url}</pre>
-                </div>
+            {move || created().map(|created| {
+                let note = if created.email_sent {
+                    format!("We emailed the invitation to {}. You can also send this link; it works once, for that address, for 7 days:", created.invitation.email)
+                } else {
+                    "Send this link to them. It works once, for that address, for 7 days:".to_owned()
+                };
+                view! {
+                    <div class="invite-link" data-testid="invite-link">
+                        <p class="muted">{note}</p>
+                        <pre class="code">{created.accept_url}</pre>
+                    </div>
+                }
             })}
         </form>
     }

@@ -23,6 +23,7 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::Json,
+    mail::Mail,
     models::{invitation::Invitations, member::Members, user::User},
     schema::{users, workspaces},
 };
@@ -91,11 +92,43 @@ pub async fn create_invitation(
     )
     .await?;
     let accept_url = format!("{}/invite?token={token}", state.config.http.public_url);
+    let email_sent = match &state.mailer {
+        Some(mailer) => {
+            let inviter = User::find(&mut conn, caller.user_id).await?;
+            let workspace: String = workspaces::table
+                .find(id)
+                .select(workspaces::name)
+                .first(&mut conn)
+                .await?;
+            let mail = Mail {
+                to: email.clone(),
+                subject: format!("{} invited you to {workspace} on Railyard", inviter.name),
+                text: format!(
+                    "{} ({}) invited you to join the workspace \"{workspace}\" on Railyard as {}.\n\n\
+                     Accept the invitation (valid for 7 days, for this address only):\n{accept_url}\n\n\
+                     If you did not expect this, ignore this email.\n",
+                    inviter.name,
+                    inviter.email,
+                    req.role.as_str(),
+                ),
+            };
+            match mailer.send(mail).await {
+                Ok(()) => true,
+                Err(err) => {
+                    // The invitation stands; the inviter sees the link to send it themselves.
+                    tracing::warn!(error = %err, invitation = %invitation.id, "invitation email not sent");
+                    false
+                }
+            }
+        }
+        None => false,
+    };
     Ok((
         StatusCode::CREATED,
         axum::Json(CreatedInvitation {
             invitation,
             accept_url,
+            email_sent,
         }),
     ))
 }
