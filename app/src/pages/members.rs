@@ -214,13 +214,7 @@ fn InviteForm(
         }
     });
     let error = Signal::derive(move || invite.value().get().and_then(Result::err).map(|e| e.message));
-    let link = move || {
-        invite
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .map(|created| created.accept_url)
-    };
+    let created = move || invite.value().get().and_then(Result::ok);
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         if let Some(id) = workspace.get_untracked() {
