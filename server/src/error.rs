@@ -146,3 +146,13 @@ impl From<PoolError> for AppError {
         Self::unavailable()
     }
 }
+
+/// A unique-constraint violation becomes 409 with `message`; anything else as usual.
+pub fn conflict_on_unique(err: diesel::result::Error, message: &'static str) -> AppError {
+    match err {
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+            AppError::conflict(message)
+        }
+        other => other.into(),
+    }
+}

@@ -27,6 +27,7 @@ pub mod router;
 pub mod routes;
 pub mod schema;
 pub mod serve;
+pub mod sources;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

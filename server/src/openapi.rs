@@ -17,6 +17,7 @@ use utoipa::OpenApi;
         (name = "auth", description = "Sign-up, sign-in, sessions, CSRF, signing keys"),
         (name = "account", description = "The signed-in user"),
         (name = "workspaces", description = "Workspaces and their members"),
+        (name = "projects", description = "Projects, environments and services"),
     ),
 )]
 pub struct ApiDoc;

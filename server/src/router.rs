@@ -16,7 +16,7 @@ use crate::{
     error::AppError,
     middleware,
     openapi::ApiDoc,
-    routes::{audit, auth, health, invitations, jwks, me, members, tokens, workspaces},
+    routes::{audit, auth, health, invitations, jwks, me, members, projects, services, tokens, workspaces},
 };
 
 /// The API routes with their OpenAPI description.
@@ -55,6 +55,20 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invitations::find_invitation_preview))
         .routes(routes!(invitations::accept_invitation))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(
+            projects::find_project,
+            projects::update_project,
+            projects::delete_project
+        ))
+        .routes(routes!(projects::create_environment))
+        .routes(routes!(projects::delete_environment))
+        .routes(routes!(services::create_service, services::list_services))
+        .routes(routes!(
+            services::find_service,
+            services::update_service,
+            services::delete_service
+        ))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

@@ -144,3 +144,40 @@ diesel::allow_tables_to_appear_in_same_query!(
     invitations,
     audit_log,
 );
+
+diesel::table! {
+    projects (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    environments (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    services (id) {
+        id -> Uuid,
+        project_id -> Uuid,
+        name -> Text,
+        source_kind -> Text,
+        git_url -> Nullable<Text>,
+        branch -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(projects -> workspaces (workspace_id));
+diesel::joinable!(environments -> projects (project_id));
+diesel::joinable!(services -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(projects, environments, services, workspaces);

@@ -95,6 +95,34 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/workspaces/{id}/audit",
         Access::Workspace(Role::Admin),
     ),
+    ("post", "/api/v1/projects", Access::Workspace(Role::Member)),
+    ("get", "/api/v1/projects", Access::Workspace(Role::Viewer)),
+    ("get", "/api/v1/projects/{id}", Access::Workspace(Role::Viewer)),
+    ("patch", "/api/v1/projects/{id}", Access::Workspace(Role::Member)),
+    ("delete", "/api/v1/projects/{id}", Access::Workspace(Role::Admin)),
+    (
+        "post",
+        "/api/v1/projects/{id}/environments",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "delete",
+        "/api/v1/environments/{id}",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "post",
+        "/api/v1/projects/{id}/services",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/projects/{id}/services",
+        Access::Workspace(Role::Viewer),
+    ),
+    ("get", "/api/v1/services/{id}", Access::Workspace(Role::Viewer)),
+    ("patch", "/api/v1/services/{id}", Access::Workspace(Role::Member)),
+    ("delete", "/api/v1/services/{id}", Access::Workspace(Role::Admin)),
 ];
 
 const PASSWORD: &str = "correct horse battery";
@@ -137,6 +165,9 @@ fn every_route_has_an_access_policy() {
 struct World<'a> {
     app: &'a TestApp,
     workspace: String,
+    project: String,
+    environment: String,
+    service: String,
     target_member: String,
     invitation: String,
     users: Vec<(Role, Client<'a>)>,
@@ -199,6 +230,31 @@ async fn world(app: &TestApp) -> World<'_> {
     assert_eq!(res.status, 201, "{}", res.text());
     let invitation = res.json()["invitation"]["id"].as_str().unwrap().to_owned();
 
+    let res = users[0]
+        .1
+        .post(
+            "/api/v1/projects",
+            json!({"workspace_id": workspace, "name": "shop"}),
+        )
+        .await;
+    let project = res.json()["project"]["id"].as_str().unwrap().to_owned();
+    let res = users[0]
+        .1
+        .post(
+            &format!("/api/v1/projects/{project}/environments"),
+            json!({"name": "staging"}),
+        )
+        .await;
+    let environment = res.json()["environment"]["id"].as_str().unwrap().to_owned();
+    let res = users[0]
+        .1
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "web", "source": {"upload": {}}}),
+        )
+        .await;
+    let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
+
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider
         .post("/api/v1/workspaces", json!({"name": "elsewhere"}))
@@ -207,6 +263,9 @@ async fn world(app: &TestApp) -> World<'_> {
     World {
         app,
         workspace,
+        project,
+        environment,
+        service,
         target_member: target_id.to_string(),
         invitation,
         users,
@@ -216,8 +275,21 @@ async fn world(app: &TestApp) -> World<'_> {
 
 impl World<'_> {
     fn path(&self, template: &str) -> String {
+        // `{id}` names the resource the path is about.
+        let id = if template.starts_with("/api/v1/projects/") {
+            &self.project
+        } else if template.starts_with("/api/v1/services/") {
+            &self.service
+        } else if template.starts_with("/api/v1/environments/") {
+            &self.environment
+        } else {
+            &self.workspace
+        };
+        if template == "/api/v1/projects" {
+            return format!("{template}?workspace_id={}", self.workspace);
+        }
         template
-            .replace("{id}", &self.workspace)
+            .replace("{id}", id)
             .replace("{user_id}", &self.target_member)
             .replace("{invitation_id}", &self.invitation)
     }
@@ -233,6 +305,13 @@ impl World<'_> {
             ("post", "/api/v1/workspaces/{id}/invitations") => {
                 json!({"email": "new@example.com", "role": "viewer"})
             }
+            ("post", "/api/v1/projects") => json!({"workspace_id": self.workspace, "name": "other"}),
+            ("patch", "/api/v1/projects/{id}") => json!({"name": "renamed"}),
+            ("post", "/api/v1/projects/{id}/environments") => json!({"name": "preview"}),
+            ("post", "/api/v1/projects/{id}/services") => {
+                json!({"name": "api", "source": {"push": {"branch": "main"}}})
+            }
+            ("patch", "/api/v1/services/{id}") => json!({"name": "renamed"}),
             _ => return None,
         };
         Some(body)
@@ -254,6 +333,9 @@ impl World<'_> {
             "invitations",
             "api_tokens",
             "audit_log",
+            "projects",
+            "environments",
+            "services",
         ] {
             let query = format!(
                 "SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS digest FROM {table} t"

@@ -121,7 +121,7 @@ async fn missing_files_are_404_not_the_shell() {
 #[tokio::test(flavor = "multi_thread")]
 async fn api_paths_never_fall_back_to_the_shell() {
     let (app, _dist) = app_with_dist().await;
-    let res = app.get("/api/v1/projects").await;
+    let res = app.get("/api/v1/no-such-thing").await;
     assert_eq!(res.status, 404);
     assert_eq!(res.json()["error"]["code"], "not_found");
 }

@@ -2,5 +2,6 @@
 
 pub mod invitation;
 pub mod member;
+pub mod project;
 pub mod user;
 pub mod workspace;

@@ -7,5 +7,7 @@ pub mod invitations;
 pub mod jwks;
 pub mod me;
 pub mod members;
+pub mod projects;
+pub mod services;
 pub mod tokens;
 pub mod workspaces;

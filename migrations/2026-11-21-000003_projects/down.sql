@@ -1,0 +1,3 @@
+DROP TABLE services;
+DROP TABLE environments;
+DROP TABLE projects;

@@ -1,0 +1,292 @@
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use railyard_shared::projects::{Environment, Project, Service, Source};
+use uuid::Uuid;
+
+use crate::schema::{environments, projects, services};
+
+pub struct Projects;
+
+type ProjectRow = (Uuid, Uuid, String, DateTime<Utc>);
+type ServiceRow = (
+    Uuid,
+    Uuid,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    DateTime<Utc>,
+);
+
+macro_rules! service_columns {
+    () => {
+        (
+            services::id,
+            services::project_id,
+            services::name,
+            services::source_kind,
+            services::git_url,
+            services::branch,
+            services::created_at,
+        )
+    };
+}
+
+fn to_service((id, project_id, name, kind, git_url, branch, created_at): ServiceRow) -> Service {
+    let source = match (kind.as_str(), git_url, branch) {
+        ("git", Some(url), Some(branch)) => Source::Git { url, branch },
+        ("push", _, Some(branch)) => Source::Push { branch },
+        _ => Source::Upload {},
+    };
+    Service {
+        id,
+        project_id,
+        name,
+        source,
+        created_at,
+    }
+}
+
+/// `(kind, git url, branch)` as stored.
+fn source_columns(source: &Source) -> (&'static str, Option<&str>, Option<&str>) {
+    match source {
+        Source::Git { url, branch } => ("git", Some(url), Some(branch)),
+        Source::Push { branch } => ("push", None, Some(branch)),
+        Source::Upload {} => ("upload", None, None),
+    }
+}
+
+impl Projects {
+    /// Creates a project with its `production` environment.
+    pub async fn create(
+        conn: &mut AsyncPgConnection,
+        workspace: Uuid,
+        name: &str,
+    ) -> diesel::QueryResult<Project> {
+        let id = Uuid::new_v4();
+        let created_at: DateTime<Utc> = diesel::insert_into(projects::table)
+            .values((
+                projects::id.eq(id),
+                projects::workspace_id.eq(workspace),
+                projects::name.eq(name),
+            ))
+            .returning(projects::created_at)
+            .get_result(conn)
+            .await?;
+        let production = Self::add_environment(conn, id, "production").await?;
+        Ok(Project {
+            id,
+            workspace_id: workspace,
+            name: name.to_owned(),
+            environments: vec![production],
+            created_at,
+        })
+    }
+
+    /// The workspace that owns `project` (`None`: no such project).
+    pub async fn workspace_of(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+    ) -> diesel::QueryResult<Option<Uuid>> {
+        projects::table
+            .find(project)
+            .select(projects::workspace_id)
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<Project> {
+        let row: ProjectRow = projects::table
+            .find(id)
+            .select((
+                projects::id,
+                projects::workspace_id,
+                projects::name,
+                projects::created_at,
+            ))
+            .first(conn)
+            .await?;
+        Ok(Self::with_environments(conn, vec![row]).await?.remove(0))
+    }
+
+    /// Projects of `workspace` by name, after the cursor.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        workspace: Uuid,
+        after: Option<(DateTime<Utc>, Uuid)>,
+        limit: i64,
+    ) -> diesel::QueryResult<Vec<Project>> {
+        let mut query = projects::table
+            .filter(projects::workspace_id.eq(workspace))
+            .select((
+                projects::id,
+                projects::workspace_id,
+                projects::name,
+                projects::created_at,
+            ))
+            .order((projects::created_at.asc(), projects::id.asc()))
+            .limit(limit)
+            .into_boxed();
+        if let Some((created_at, id)) = after {
+            use diesel::BoolExpressionMethods as _;
+            query = query.filter(
+                projects::created_at
+                    .gt(created_at)
+                    .or(projects::created_at.eq(created_at).and(projects::id.gt(id))),
+            );
+        }
+        let rows: Vec<ProjectRow> = query.load(conn).await?;
+        Self::with_environments(conn, rows).await
+    }
+
+    async fn with_environments(
+        conn: &mut AsyncPgConnection,
+        rows: Vec<ProjectRow>,
+    ) -> diesel::QueryResult<Vec<Project>> {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+        let envs: Vec<(Uuid, Uuid, String)> = environments::table
+            .filter(environments::project_id.eq_any(&ids))
+            .order((environments::created_at.asc(), environments::id.asc()))
+            .select((environments::project_id, environments::id, environments::name))
+            .load(conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, workspace_id, name, created_at)| Project {
+                id,
+                workspace_id,
+                name,
+                created_at,
+                environments: envs
+                    .iter()
+                    .filter(|(p, _, _)| *p == id)
+                    .map(|(_, id, name)| Environment {
+                        id: *id,
+                        name: name.clone(),
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    pub async fn rename(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> diesel::QueryResult<()> {
+        diesel::update(projects::table.find(id))
+            .set((projects::name.eq(name), projects::updated_at.eq(Utc::now())))
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<()> {
+        diesel::delete(projects::table.find(id)).execute(conn).await?;
+        Ok(())
+    }
+
+    pub async fn add_environment(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        name: &str,
+    ) -> diesel::QueryResult<Environment> {
+        let id = Uuid::new_v4();
+        diesel::insert_into(environments::table)
+            .values((
+                environments::id.eq(id),
+                environments::project_id.eq(project),
+                environments::name.eq(name),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Environment {
+            id,
+            name: name.to_owned(),
+        })
+    }
+
+    /// `(project, name)` of an environment.
+    pub async fn environment(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> diesel::QueryResult<Option<(Uuid, String)>> {
+        environments::table
+            .find(id)
+            .select((environments::project_id, environments::name))
+            .first(conn)
+            .await
+            .optional()
+    }
+
+    pub async fn delete_environment(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<()> {
+        diesel::delete(environments::table.find(id)).execute(conn).await?;
+        Ok(())
+    }
+
+    pub async fn create_service(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        name: &str,
+        source: &Source,
+    ) -> diesel::QueryResult<Service> {
+        let (kind, url, branch) = source_columns(source);
+        let row: ServiceRow = diesel::insert_into(services::table)
+            .values((
+                services::id.eq(Uuid::new_v4()),
+                services::project_id.eq(project),
+                services::name.eq(name),
+                services::source_kind.eq(kind),
+                services::git_url.eq(url),
+                services::branch.eq(branch),
+            ))
+            .returning(service_columns!())
+            .get_result(conn)
+            .await?;
+        Ok(to_service(row))
+    }
+
+    pub async fn services(conn: &mut AsyncPgConnection, project: Uuid) -> diesel::QueryResult<Vec<Service>> {
+        let rows: Vec<ServiceRow> = services::table
+            .filter(services::project_id.eq(project))
+            .order((services::name.asc(), services::id.asc()))
+            .select(service_columns!())
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().map(to_service).collect())
+    }
+
+    pub async fn service(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<Option<Service>> {
+        let row: Option<ServiceRow> = services::table
+            .find(id)
+            .select(service_columns!())
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(to_service))
+    }
+
+    pub async fn update_service(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        name: &str,
+        source: &Source,
+    ) -> diesel::QueryResult<Service> {
+        let (kind, url, branch) = source_columns(source);
+        let row: ServiceRow = diesel::update(services::table.find(id))
+            .set((
+                services::name.eq(name),
+                services::source_kind.eq(kind),
+                services::git_url.eq(url),
+                services::branch.eq(branch),
+                services::updated_at.eq(Utc::now()),
+            ))
+            .returning(service_columns!())
+            .get_result(conn)
+            .await?;
+        Ok(to_service(row))
+    }
+
+    pub async fn delete_service(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<()> {
+        diesel::delete(services::table.find(id)).execute(conn).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,331 @@
+//! Projects and their environments.
+
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use railyard_shared::{
+    auth::Role,
+    projects::{
+        CreateEnvironmentRequest, CreateProjectRequest, EnvironmentResponse, ProjectResponse,
+        ProjectsResponse, UpdateProjectRequest, valid_name,
+    },
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    audit,
+    auth::{Caller, RequestMeta},
+    error::{AppError, AppResult, conflict_on_unique},
+    extract::Json,
+    models::project::Projects,
+    pagination::{self, PageParams},
+};
+
+pub(crate) fn check_name(name: &str, what: &str) -> Result<(), AppError> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(AppError::unprocessable(format!(
+            "`name` is not a valid {what} name: use 1 to 39 lower-case letters, digits and `-`, starting with a letter or digit"
+        )))
+    }
+}
+
+/// The caller's access to `project`: its workspace and the caller's role there (404 for
+/// unknown projects and projects of other workspaces alike).
+pub(crate) async fn authorize_project(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    project: Uuid,
+    needed: Role,
+) -> Result<Uuid, AppError> {
+    let workspace = Projects::workspace_of(conn, project)
+        .await?
+        .ok_or_else(|| AppError::not_found("project not found"))?;
+    caller.require(conn, workspace, needed).await.map_err(|err| {
+        if err.code == railyard_shared::ErrorCode::NotFound {
+            AppError::not_found("project not found")
+        } else {
+            err
+        }
+    })?;
+    Ok(workspace)
+}
+
+/// Create a project (with its `production` environment).
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects",
+    tag = "projects",
+    request_body = CreateProjectRequest,
+    responses(
+        (status = 201, description = "Created", body = ProjectResponse),
+        (status = 403, description = "Viewers cannot create projects", body = railyard_shared::ErrorBody),
+        (status = 404, description = "Not a member of the workspace", body = railyard_shared::ErrorBody),
+        (status = 409, description = "The name is taken in this workspace", body = railyard_shared::ErrorBody),
+        (status = 422, description = "Invalid name", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Json(req): Json<CreateProjectRequest>,
+) -> AppResult<(StatusCode, axum::Json<ProjectResponse>)> {
+    check_name(&req.name, "project")?;
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, req.workspace_id, Role::Member).await?;
+    let meta = &meta;
+    let project = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let project = Projects::create(conn, req.workspace_id, &req.name)
+                .await
+                .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
+            let entry = audit::Entry::new("project.create")
+                .workspace(req.workspace_id)
+                .actor(caller.user_id);
+            audit::record(
+                conn,
+                meta,
+                entry
+                    .target("project", project.id)
+                    .detail(serde_json::json!({ "name": req.name })),
+            )
+            .await?;
+            Ok(project)
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(ProjectResponse { project })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListProjectsParams {
+    pub workspace_id: Uuid,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The projects of a workspace.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects",
+    tag = "projects",
+    params(ListProjectsParams),
+    responses(
+        (status = 200, description = "Projects", body = ProjectsResponse),
+        (status = 404, description = "Not a member of the workspace", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn list_projects(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListProjectsParams>,
+) -> AppResult<axum::Json<ProjectsResponse>> {
+    let page = PageParams {
+        cursor: params.cursor,
+        limit: params.limit,
+    };
+    let limit = page.limit()?;
+    let mut conn = state.db.get().await?;
+    caller
+        .require(&mut conn, params.workspace_id, Role::Viewer)
+        .await?;
+    let projects = Projects::list(&mut conn, params.workspace_id, page.after()?, limit).await?;
+    let next_cursor = pagination::next(&projects, limit, |p| (p.created_at, p.id));
+    Ok(axum::Json(ProjectsResponse {
+        projects,
+        next_cursor,
+    }))
+}
+
+/// One project with its environments.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses(
+        (status = 200, description = "The project", body = ProjectResponse),
+        (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<ProjectResponse>> {
+    let mut conn = state.db.get().await?;
+    authorize_project(&mut conn, &caller, id, Role::Viewer).await?;
+    Ok(axum::Json(ProjectResponse {
+        project: Projects::find(&mut conn, id).await?,
+    }))
+}
+
+/// Rename a project.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = UpdateProjectRequest,
+    responses(
+        (status = 200, description = "Renamed", body = ProjectResponse),
+        (status = 403, description = "Viewers cannot edit", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "The name is taken", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn update_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Json(req): Json<UpdateProjectRequest>,
+) -> AppResult<axum::Json<ProjectResponse>> {
+    check_name(&req.name, "project")?;
+    let mut conn = state.db.get().await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Member).await?;
+    Projects::rename(&mut conn, id, &req.name)
+        .await
+        .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
+    let entry = audit::Entry::new("project.rename")
+        .workspace(workspace)
+        .actor(caller.user_id)
+        .target("project", id);
+    audit::record(
+        &mut conn,
+        &meta,
+        entry.detail(serde_json::json!({ "name": req.name })),
+    )
+    .await?;
+    Ok(axum::Json(ProjectResponse {
+        project: Projects::find(&mut conn, id).await?,
+    }))
+}
+
+/// Delete a project with its environments and services (admins and owners).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/projects/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Needs the admin role", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn delete_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<StatusCode> {
+    let mut conn = state.db.get().await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Admin).await?;
+    Projects::delete(&mut conn, id).await?;
+    let entry = audit::Entry::new("project.delete")
+        .workspace(workspace)
+        .actor(caller.user_id)
+        .target("project", id);
+    audit::record(&mut conn, &meta, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Add an environment (e.g. `staging`) to a project.
+#[utoipa::path(
+    post,
+    path = "/api/v1/projects/{id}/environments",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id")),
+    request_body = CreateEnvironmentRequest,
+    responses(
+        (status = 201, description = "Created", body = EnvironmentResponse),
+        (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "The name is taken in this project", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_environment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateEnvironmentRequest>,
+) -> AppResult<(StatusCode, axum::Json<EnvironmentResponse>)> {
+    check_name(&req.name, "environment")?;
+    let mut conn = state.db.get().await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Member).await?;
+    let environment = Projects::add_environment(&mut conn, id, &req.name)
+        .await
+        .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))?;
+    let entry = audit::Entry::new("environment.create")
+        .workspace(workspace)
+        .actor(caller.user_id);
+    audit::record(
+        &mut conn,
+        &meta,
+        entry
+            .target("environment", environment.id)
+            .detail(serde_json::json!({ "name": req.name })),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EnvironmentResponse { environment }),
+    ))
+}
+
+/// Delete an environment (admins and owners); `production` stays.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/environments/{id}",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Environment id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such environment of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "`production` cannot be deleted", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn delete_environment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<StatusCode> {
+    let mut conn = state.db.get().await?;
+    let (project, name) = Projects::environment(&mut conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("environment not found"))?;
+    let workspace = authorize_project(&mut conn, &caller, project, Role::Admin)
+        .await
+        .map_err(|err| {
+            if err.code == railyard_shared::ErrorCode::NotFound {
+                AppError::not_found("environment not found")
+            } else {
+                err
+            }
+        })?;
+    if name == "production" {
+        return Err(AppError::conflict(
+            "the production environment cannot be deleted; delete the project instead",
+        ));
+    }
+    Projects::delete_environment(&mut conn, id).await?;
+    let entry = audit::Entry::new("environment.delete")
+        .workspace(workspace)
+        .actor(caller.user_id);
+    audit::record(
+        &mut conn,
+        &meta,
+        entry
+            .target("environment", id)
+            .detail(serde_json::json!({ "name": name })),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

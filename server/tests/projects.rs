@@ -1,0 +1,254 @@
+//! Projects, environments and services: the contract the CLI relies on, names, sources, and
+//! the injection corpus through every name, branch and URL field.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use railyard_server::testing::{Client, TestApp};
+use serde_json::{Value, json};
+
+async fn setup(app: &TestApp) -> (Client<'_>, String) {
+    let mut owner = app.admin().await;
+    let res = owner.post("/api/v1/workspaces", json!({"name": "acme"})).await;
+    let ws = res.json()["workspace"]["id"].as_str().unwrap().to_owned();
+    (owner, ws)
+}
+
+const INJECTIONS: &[&str] = &[
+    "main;touch /tmp/railyard-pwned",
+    "$(touch /tmp/railyard-pwned)",
+    "`touch /tmp/railyard-pwned`",
+    "main\ntouch /tmp/railyard-pwned",
+    "--upload-pack=touch /tmp/railyard-pwned",
+    "-c core.hooksPath=/tmp",
+    "ext::sh -c touch% /tmp/railyard-pwned",
+    "../../etc",
+    "main\u{0}x",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_comes_with_production_as_the_contract_says() {
+    let app = TestApp::new().await;
+    let (mut owner, ws) = setup(&app).await;
+    let res = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let project = &res.json()["project"];
+    assert_eq!(project["name"], "shop");
+    let envs = project["environments"].as_array().unwrap();
+    assert_eq!(envs.len(), 1);
+    assert_eq!(envs[0]["name"], "production");
+    assert!(envs[0]["id"].as_str().is_some());
+    let id = project["id"].as_str().unwrap().to_owned();
+
+    assert_eq!(
+        owner
+            .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+            .await
+            .status,
+        409
+    );
+    let res = owner
+        .post(
+            &format!("/api/v1/projects/{id}/environments"),
+            json!({"name": "staging"}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    let staging = res.json()["environment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        owner
+            .post(
+                &format!("/api/v1/projects/{id}/environments"),
+                json!({"name": "staging"})
+            )
+            .await
+            .status,
+        409
+    );
+
+    let listed = owner
+        .get(&format!("/api/v1/projects?workspace_id={ws}"))
+        .await
+        .json();
+    let envs: Vec<&str> = listed["projects"][0]["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["production", "staging"]);
+
+    let production = listed["projects"][0]["environments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/v1/environments/{production}"), None)
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/v1/environments/{staging}"), None)
+            .await
+            .status,
+        204
+    );
+
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/projects/{id}"),
+            Some(json!({"name": "store"})),
+        )
+        .await;
+    assert_eq!(res.json()["project"]["name"], "store");
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/v1/projects/{id}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(owner.get(&format!("/api/v1/projects/{id}")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn services_take_each_kind_of_source() {
+    let app = TestApp::new().await;
+    let (mut owner, ws) = setup(&app).await;
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let services = format!("/api/v1/projects/{project}/services");
+    for (name, source) in [
+        (
+            "web",
+            json!({"git": {"url": "https://github.com/acme/shop.git", "branch": "main"}}),
+        ),
+        ("api", json!({"push": {"branch": "release/1.2"}})),
+        ("docs", json!({"upload": {}})),
+        (
+            "local",
+            json!({"git": {"url": "file:///srv/git/shop", "branch": "main"}}),
+        ),
+    ] {
+        let res = owner
+            .post(&services, json!({"name": name, "source": source}))
+            .await;
+        assert_eq!(res.status, 201, "{name}: {}", res.text());
+        assert_eq!(res.json()["service"]["source"], source, "{name}");
+        assert!(res.json()["service"]["id"].as_str().is_some());
+    }
+    let listed = owner.get(&services).await.json();
+    let names: Vec<&str> = listed["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["api", "docs", "local", "web"]);
+    assert_eq!(
+        owner
+            .post(&services, json!({"name": "web", "source": {"upload": {}}}))
+            .await
+            .status,
+        409
+    );
+
+    let id = listed["services"][3]["id"].as_str().unwrap().to_owned();
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/services/{id}"),
+            Some(json!({"source": {"push": {"branch": "main"}}})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["service"]["name"], "web");
+    assert_eq!(
+        res.json()["service"]["source"],
+        json!({"push": {"branch": "main"}})
+    );
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/v1/services/{id}"), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(owner.get(&format!("/api/v1/services/{id}")).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() {
+    let app = TestApp::new().await;
+    let (mut owner, ws) = setup(&app).await;
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let services = format!("/api/v1/projects/{project}/services");
+    let data_dir = app
+        .state
+        .config
+        .data_dir
+        .canonicalize()
+        .unwrap_or(app.state.config.data_dir.clone());
+    let mut bodies: Vec<(String, Value)> = Vec::new();
+    for bad in INJECTIONS {
+        bodies.push((
+            "/api/v1/projects".into(),
+            json!({"workspace_id": ws, "name": bad}),
+        ));
+        bodies.push((
+            format!("/api/v1/projects/{project}/environments"),
+            json!({"name": bad}),
+        ));
+        bodies.push((services.clone(), json!({"name": bad, "source": {"upload": {}}})));
+        bodies.push((
+            services.clone(),
+            json!({"name": "web", "source": {"push": {"branch": bad}}}),
+        ));
+        bodies.push((
+            services.clone(),
+            json!({"name": "web", "source": {"git": {"url": "https://github.com/a/b.git", "branch": bad}}}),
+        ));
+        bodies.push((
+            services.clone(),
+            json!({"name": "web", "source": {"git": {"url": bad, "branch": "main"}}}),
+        ));
+    }
+    bodies.push((services.clone(), json!({"name": "web", "source": {"git": {"url": format!("file://{}/postgres", data_dir.display()), "branch": "main"}}})));
+    for (path, body) in bodies {
+        let res = owner.post(&path, body.clone()).await;
+        assert!(
+            res.status == 422 || res.status == 400,
+            "{path} {body}: {} {}",
+            res.status,
+            res.text()
+        );
+        assert!(!res.json()["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert!(!std::path::Path::new("/tmp/railyard-pwned").exists());
+    assert_eq!(owner.get(&services).await.json()["services"], json!([]));
+    let projects = owner
+        .get(&format!("/api/v1/projects?workspace_id={ws}"))
+        .await
+        .json();
+    assert_eq!(projects["projects"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        projects["projects"][0]["environments"].as_array().unwrap().len(),
+        1
+    );
+}
