@@ -15,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod github;
+pub mod jobs;
 pub mod mail;
 pub mod middleware;
 pub mod models;

@@ -181,3 +181,22 @@ diesel::joinable!(projects -> workspaces (workspace_id));
 diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(services -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, environments, services, workspaces);
+
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        state -> Text,
+        attempts -> Int4,
+        max_attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
