@@ -21,6 +21,7 @@ pub mod middleware;
 pub mod models;
 pub mod openapi;
 pub mod pagination;
+pub mod pipeline;
 pub mod postgres;
 pub mod ratelimit;
 pub mod redis;

@@ -1,0 +1,133 @@
+//! Fetching a git source, safely: argv only (no shell), `--end-of-options` before every user
+//! value, only the `https`, `ssh` and `file` transports (`GIT_ALLOW_PROTOCOL`), no system or
+//! global config, no hooks, no terminal prompts. URL, branch and commit are validated again
+//! here, where git runs, whatever was checked when they were stored.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use railyard_shared::projects::valid_branch;
+use tokio::process::Command;
+
+use crate::sources;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FetchError {
+    #[error("invalid source: {0}")]
+    Invalid(String),
+    #[error("git failed: {0}")]
+    Git(String),
+    #[error("git took longer than {0} s")]
+    Timeout(u64),
+}
+
+/// What to check out: a branch's head, or one commit (looked up on that branch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout<'a> {
+    pub url: &'a str,
+    pub branch: &'a str,
+    pub commit: Option<&'a str>,
+}
+
+/// A full or abbreviated commit id.
+pub fn valid_commit(commit: &str) -> bool {
+    (7..=40).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn git(home: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_ALLOW_PROTOCOL", "https:ssh:file")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        )
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "protocol.ext.allow=never",
+            "-c",
+            "advice.detachedHead=false",
+        ])
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(mut cmd: Command, timeout: Duration) -> Result<String, FetchError> {
+    let output = tokio::time::timeout(timeout, cmd.output())
+        .await
+        .map_err(|_| FetchError::Timeout(timeout.as_secs()))?
+        .map_err(|err| FetchError::Git(format!("cannot run git: {err}")))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr
+            .lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("no output")
+            .trim()
+            .to_owned();
+        Err(FetchError::Git(last))
+    }
+}
+
+/// Clones `source` into `dest` (which must not exist) and returns the checked-out commit id.
+/// `data_dir` is Railyard's own directory, which a `file://` source may not point into.
+pub async fn fetch(
+    source: &Checkout<'_>,
+    dest: &Path,
+    data_dir: &Path,
+    timeout: Duration,
+) -> Result<String, FetchError> {
+    sources::check_git_url(source.url, data_dir).map_err(FetchError::Invalid)?;
+    if !valid_branch(source.branch) {
+        return Err(FetchError::Invalid(format!(
+            "{:?} is not a valid branch name",
+            source.branch
+        )));
+    }
+    if let Some(commit) = source.commit
+        && !valid_commit(commit)
+    {
+        return Err(FetchError::Invalid(format!("{commit:?} is not a commit id")));
+    }
+    let home = dest.parent().unwrap_or(dest);
+
+    let mut clone = git(home);
+    clone.args(["clone", "--quiet", "--single-branch", "--no-tags"]);
+    if source.commit.is_none() {
+        clone.arg("--depth=1");
+    }
+    clone
+        .arg(format!("--branch={}", source.branch))
+        .arg("--end-of-options")
+        .arg(source.url)
+        .arg(dest);
+    run(clone, timeout).await?;
+
+    if let Some(commit) = source.commit {
+        let mut checkout = git(home);
+        checkout
+            .arg("-C")
+            .arg(dest)
+            .args(["checkout", "--quiet", "--detach", "--end-of-options", commit]);
+        run(checkout, timeout).await.map_err(|err| match err {
+            FetchError::Git(_) => {
+                FetchError::Git(format!("commit {commit} is not on branch {}", source.branch))
+            }
+            other => other,
+        })?;
+    }
+    let mut head = git(home);
+    head.arg("-C")
+        .arg(dest)
+        .args(["rev-parse", "--verify", "HEAD^{commit}"]);
+    run(head, timeout).await
+}
