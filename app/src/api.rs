@@ -344,3 +344,25 @@ pub struct Providers {
 pub async fn fetch_providers() -> Result<Providers, ApiError> {
     get(&format!("{API_V1}/auth/providers")).await
 }
+
+pub async fn rename_workspace(workspace: Uuid, name: String) -> Result<Workspace, ApiError> {
+    let body = railyard_shared::auth::UpdateWorkspaceRequest { name };
+    send_json::<_, WorkspaceResponse>("PATCH", &format!("{API_V1}/workspaces/{workspace}"), &body, 200)
+        .await
+        .map(|r| r.workspace)
+}
+
+pub async fn delete_workspace(workspace: Uuid) -> Result<(), ApiError> {
+    no_content("DELETE", &format!("{API_V1}/workspaces/{workspace}"), None).await
+}
+
+pub async fn transfer_ownership(workspace: Uuid, user: Uuid) -> Result<MemberResponse, ApiError> {
+    let body = railyard_shared::auth::TransferOwnershipRequest { user_id: user };
+    send_json(
+        "POST",
+        &format!("{API_V1}/workspaces/{workspace}/transfer"),
+        &body,
+        200,
+    )
+    .await
+}

@@ -146,6 +146,18 @@ test('a workspace owner invites a teammate who joins from a second browser', asy
   await shot(page, 'audit.png');
 });
 
+test('an admin renames the workspace from its settings', async ({ page }) => {
+  await signIn(page);
+  await page.goto('/');
+  await page.getByRole('link', { name: 'Members' }).click();
+  const settings = page.getByTestId('workspace-settings');
+  await settings.getByLabel('Workspace name').fill('Acme Corp');
+  await settings.getByRole('button', { name: 'Rename' }).click();
+  await expect(settings.getByText('Saved.')).toBeVisible();
+  await expect(page.getByTestId('workspace-switcher').locator('option:checked')).toHaveText('Acme Corp');
+  await expect(settings.getByRole('button', { name: 'Delete workspace' })).toBeVisible();
+});
+
 test('the account page lists devices and creates an API token the API accepts', async ({ page, baseURL, playwright }) => {
   await signIn(page);
   await page.goto('/account');

@@ -5,6 +5,7 @@ use leptos_router::hooks::use_params_map;
 use railyard_shared::auth::{Member, Role};
 use uuid::Uuid;
 
+use super::workspace_settings::WorkspaceSettings;
 use crate::{
     api,
     components::{auth_card::FormError, session::use_session, workspace::use_workspaces},
@@ -31,6 +32,12 @@ pub fn MembersPage() -> impl IntoView {
     let session = use_session();
     // The caller's role here decides which controls show (the server checks again).
     let my_role = move || workspace_id().and_then(|id| workspaces.find(id)).map(|w| w.role);
+    let settings_for = Memo::new(move |_| {
+        workspace_id()
+            .and_then(|id| workspaces.find(id))
+            .filter(|w| w.role.at_least(Role::Admin))
+            .map(|w| (w.id, w.role))
+    });
     let version = RwSignal::new(0u32);
     let members = LocalResource::new(move || {
         version.track();
@@ -60,6 +67,22 @@ pub fn MembersPage() -> impl IntoView {
         spawn_local(async move {
             match api::update_member(id, member.user_id, role).await {
                 Ok(_) => error.set(None),
+                Err(err) => error.set(Some(err.message)),
+            }
+            reload();
+        });
+    };
+    let transfer = move |member: Member| {
+        let Some(id) = workspace_id() else { return };
+        if !confirm(&format!("Make {} the owner? You become an admin.", member.email)) {
+            return;
+        }
+        spawn_local(async move {
+            match api::transfer_ownership(id, member.user_id).await {
+                Ok(_) => {
+                    error.set(None);
+                    workspaces.refetch();
+                }
                 Err(err) => error.set(Some(err.message)),
             }
             reload();
@@ -101,6 +124,13 @@ pub fn MembersPage() -> impl IntoView {
                 </div>
             </header>
             <FormError error=error.into() />
+            {move || {
+                // Keyed on (id, role) only: a rename refetches the list but keeps this card.
+                settings_for.get().map(|(id, role)| {
+                    let name = untrack(|| workspaces.find(id)).map(|w| w.name).unwrap_or_default();
+                    view! { <WorkspaceSettings workspace=id name role /> }
+                })
+            }}
             <Show when=move || my_role().is_some_and(|r| r.at_least(Role::Admin))>
                 <InviteForm workspace=Signal::derive(workspace_id) my_role=Signal::derive(my_role) on_invited=reload />
             </Show>
@@ -117,7 +147,7 @@ pub fn MembersPage() -> impl IntoView {
                                     let me = session.user().map(|u| u.id) == Some(member.user_id);
                                     let mine = my_role().unwrap_or(Role::Viewer);
                                     let can_edit = !me && mine.at_least(Role::Admin) && (mine == Role::Owner || member.role != Role::Owner);
-                                    let (m1, m2) = (member.clone(), member.clone());
+                                    let (m1, m2, m3) = (member.clone(), member.clone(), member.clone());
                                     view! {
                                         <tr data-testid="member-row">
                                             <td>{member.name.clone()} {me.then(|| view! { <span class="tag">"you"</span> })}</td>
@@ -138,6 +168,19 @@ pub fn MembersPage() -> impl IntoView {
                                                 </select>
                                             </td>
                                             <td class="actions">
+                                                <Show when={
+                                                    let owner_can_transfer = !me && mine == Role::Owner && member.role != Role::Owner;
+                                                    move || owner_can_transfer
+                                                }>
+                                                    {
+                                                        let m = m3.clone();
+                                                        view! {
+                                                            <button class="button-ghost" type="button" on:click=move |_| transfer(m.clone())>
+                                                                "Make owner"
+                                                            </button>
+                                                        }
+                                                    }
+                                                </Show>
                                                 <Show when=move || me || can_edit>
                                                     {
                                                         let m = m2.clone();

@@ -7,3 +7,4 @@ pub mod new_workspace;
 pub mod not_found;
 pub mod overview;
 pub mod setup;
+pub mod workspace_settings;
