@@ -200,3 +200,34 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    deployments (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        state -> Text,
+        branch -> Nullable<Text>,
+        commit_sha -> Nullable<Text>,
+        plan -> Nullable<Jsonb>,
+        reason -> Nullable<Text>,
+        triggered_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    deployment_events (id) {
+        id -> Int8,
+        deployment_id -> Uuid,
+        from_state -> Nullable<Text>,
+        to_state -> Text,
+        reason -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(deployment_events -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_events);

@@ -2,5 +2,6 @@
 //! build and start it ([`detect`]). Deployments, build execution and the job that strings
 //! them together come next.
 
+pub mod deployment;
 pub mod detect;
 pub mod git;

@@ -1,0 +1,2 @@
+DROP TABLE deployment_events;
+DROP TABLE deployments;

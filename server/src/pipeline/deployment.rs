@@ -1,0 +1,233 @@
+//! The deployment state machine, in the database.
+//!
+//! A transition is one conditional `UPDATE … WHERE state = <from>`: of two racing
+//! transitions from the same state exactly one applies, so a deployment is built and
+//! activated at most once. Going `active` supersedes the previous active deployment of the
+//! service and environment in the same transaction, and a unique index refuses a second
+//! active one whatever happens. Every transition is recorded with its time and reason.
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::schema::{deployment_events, deployments};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Queued,
+    Building,
+    Deploying,
+    Active,
+    Failed,
+    Cancelled,
+    Superseded,
+    RolledBack,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Building => "building",
+            State::Deploying => "deploying",
+            State::Active => "active",
+            State::Failed => "failed",
+            State::Cancelled => "cancelled",
+            State::Superseded => "superseded",
+            State::RolledBack => "rolled_back",
+        }
+    }
+
+    /// Whether `self → to` is a transition of the state machine.
+    pub fn can_become(self, to: State) -> bool {
+        use State::*;
+        matches!(
+            (self, to),
+            (Queued, Building)
+                | (Building, Deploying)
+                | (Deploying, Active)
+                | (Queued | Building | Deploying, Failed | Cancelled)
+                | (Active, Superseded | RolledBack)
+        )
+    }
+
+    /// No further transition except leaving `active`.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            State::Failed | State::Cancelled | State::Superseded | State::RolledBack
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("a deployment cannot go from {from} to {to}")]
+    NotAllowed { from: &'static str, to: &'static str },
+    /// Another transition from `from` won the race (or the deployment is gone).
+    #[error("the deployment is no longer {0}")]
+    Lost(&'static str),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+/// Creates a queued deployment (record its first event too).
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    service: Uuid,
+    environment: Uuid,
+    branch: Option<&str>,
+    commit: Option<&str>,
+    triggered_by: Option<Uuid>,
+) -> diesel::QueryResult<Uuid> {
+    let id = Uuid::new_v4();
+    diesel::insert_into(deployments::table)
+        .values((
+            deployments::id.eq(id),
+            deployments::service_id.eq(service),
+            deployments::environment_id.eq(environment),
+            deployments::branch.eq(branch),
+            deployments::commit_sha.eq(commit),
+            deployments::triggered_by.eq(triggered_by),
+        ))
+        .execute(conn)
+        .await?;
+    record(conn, id, None, State::Queued, "requested").await?;
+    Ok(id)
+}
+
+async fn record(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    from: Option<State>,
+    to: State,
+    reason: &str,
+) -> diesel::QueryResult<()> {
+    diesel::insert_into(deployment_events::table)
+        .values((
+            deployment_events::deployment_id.eq(id),
+            deployment_events::from_state.eq(from.map(State::as_str)),
+            deployment_events::to_state.eq(to.as_str()),
+            deployment_events::reason.eq(reason),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves deployment `id` from `from` to `to`, in one transaction with its event (and, for
+/// `active`, the superseding of the previous active deployment).
+pub async fn transition(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    from: State,
+    to: State,
+    reason: &str,
+) -> Result<(), TransitionError> {
+    if !from.can_become(to) {
+        return Err(TransitionError::NotAllowed {
+            from: from.as_str(),
+            to: to.as_str(),
+        });
+    }
+    conn.transaction::<_, TransitionError, _>(async |conn| {
+        let now = Utc::now();
+        if to == State::Active {
+            // Supersede the current active deployment first: the unique index allows one.
+            // Should the transition below lose its race, the transaction undoes this too.
+            let (service, environment): (Uuid, Uuid) = deployments::table
+                .find(id)
+                .select((deployments::service_id, deployments::environment_id))
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(TransitionError::Lost(from.as_str()))?;
+            let previous: Vec<Uuid> = diesel::update(
+                deployments::table
+                    .filter(deployments::service_id.eq(service))
+                    .filter(deployments::environment_id.eq(environment))
+                    .filter(deployments::state.eq(State::Active.as_str()))
+                    .filter(deployments::id.ne(id)),
+            )
+            .set((
+                deployments::state.eq(State::Superseded.as_str()),
+                deployments::updated_at.eq(now),
+            ))
+            .returning(deployments::id)
+            .get_results(conn)
+            .await?;
+            for old in previous {
+                record(
+                    conn,
+                    old,
+                    Some(State::Active),
+                    State::Superseded,
+                    &format!("superseded by {id}"),
+                )
+                .await?;
+            }
+        }
+        let finished = (to.is_final() || to == State::Active).then_some(now);
+        let updated = diesel::update(
+            deployments::table
+                .filter(deployments::id.eq(id))
+                .filter(deployments::state.eq(from.as_str())),
+        )
+        .set((
+            deployments::state.eq(to.as_str()),
+            deployments::updated_at.eq(now),
+            deployments::finished_at.eq(finished),
+            deployments::reason.eq(matches!(to, State::Failed | State::Cancelled).then_some(reason)),
+        ))
+        .execute(conn)
+        .await?;
+        if updated == 0 {
+            return Err(TransitionError::Lost(from.as_str()));
+        }
+        record(conn, id, Some(from), to, reason).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The state history of a deployment: `(from, to, reason, at)`, oldest first.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> diesel::QueryResult<Vec<(Option<String>, String, String, DateTime<Utc>)>> {
+    deployment_events::table
+        .filter(deployment_events::deployment_id.eq(id))
+        .order(deployment_events::id.asc())
+        .select((
+            deployment_events::from_state,
+            deployment_events::to_state,
+            deployment_events::reason,
+            deployment_events::at,
+        ))
+        .load(conn)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State::*;
+
+    #[test]
+    fn the_state_machine() {
+        assert!(Queued.can_become(Building));
+        assert!(Building.can_become(Deploying));
+        assert!(Deploying.can_become(Active));
+        assert!(Active.can_become(Superseded) && Active.can_become(RolledBack));
+        for from in [Queued, Building, Deploying] {
+            assert!(from.can_become(Failed) && from.can_become(Cancelled), "{from:?}");
+        }
+        assert!(!Queued.can_become(Active), "no skipping the build");
+        assert!(!Failed.can_become(Building), "final states stay final");
+        assert!(!Active.can_become(Building));
+        assert!(!Cancelled.can_become(Active));
+        assert!(Failed.is_final() && Superseded.is_final() && !Active.is_final());
+    }
+}
