@@ -51,3 +51,55 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
         other => AppError::bad_request(format!("could not read the request body: {}", other.body_text())),
     }
 }
+
+/// `axum::extract::Path` whose rejection is a 400 envelope saying which part of the path is
+/// wrong (e.g. an id that is not a UUID).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(AppError::bad_request(format!(
+                "invalid path: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejection is a 400 envelope naming the missing or invalid
+/// parameter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(AppError::bad_request(format!(
+                "invalid query: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}

@@ -270,6 +270,7 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+// The catalog of databases (also used by the test harness).
 diesel::table! {
     pg_database (datname) {
         datname -> Text,

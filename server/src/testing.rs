@@ -21,6 +21,7 @@ use crate::{
     app::{App, AppState},
     config::Config,
     db,
+    postgres::pg_database,
     redis::RedisBus,
     router,
 };
@@ -45,12 +46,6 @@ pub fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(query) => format!("{base}/{name}?{query}"),
         None => format!("{base}/{name}"),
-    }
-}
-
-diesel::table! {
-    pg_database (datname) {
-        datname -> Text,
     }
 }
 

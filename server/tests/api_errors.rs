@@ -278,3 +278,20 @@ async fn cors_is_off_unless_origins_are_configured() {
         "only the configured origin"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_path_and_query_parameters_are_explained() {
+    let app = TestApp::new().await;
+    let mut admin = app.admin().await;
+    for (path, expected) in [
+        ("/api/v1/workspaces/not-a-uuid", "invalid path"),
+        ("/api/v1/services/42", "invalid path"),
+        ("/api/v1/projects", "workspace_id"),
+        ("/api/v1/projects?workspace_id=xyz", "invalid query"),
+        ("/api/v1/workspaces?limit=abc", "limit"),
+    ] {
+        let res = admin.get(path).await;
+        let message = assert_envelope(&res, 400, "bad_request");
+        assert!(message.contains(expected), "{path}: {message}");
+    }
+}

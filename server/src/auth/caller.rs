@@ -92,6 +92,23 @@ impl Caller {
         }
     }
 
+    /// [`Self::require`] for a resource inside the workspace (a project, a service): every 404
+    /// names that resource, so an unknown id and another team's id answer alike.
+    pub async fn require_for(
+        &self,
+        conn: &mut AsyncPgConnection,
+        workspace: Uuid,
+        needed: Role,
+        resource: &str,
+    ) -> Result<Role, AppError> {
+        match self.require(conn, workspace, needed).await {
+            Err(err) if err.code == ErrorCode::NotFound => {
+                Err(AppError::not_found(format!("{resource} not found")))
+            }
+            other => other,
+        }
+    }
+
     /// 403 for endpoints that only a browser session may use (e.g. minting API tokens).
     pub fn require_session(&self) -> Result<Uuid, AppError> {
         self.session_id

@@ -39,30 +39,31 @@ fn to_api((id, workspace_id, email, role, invited_by, created_at, expires_at): R
 }
 
 impl Invitations {
-    /// Creates a pending invitation and returns it with its secret token. A second pending
-    /// invitation for the same address violates a unique index (the caller answers 409).
+    /// Creates a pending invitation whose secret is `token` (only its SHA-256 is stored). A
+    /// second pending invitation for the same address violates a unique index (the caller
+    /// answers 409).
     pub async fn create(
         conn: &mut AsyncPgConnection,
         workspace: Uuid,
         email: &str,
         role: Role,
         invited_by: Uuid,
-    ) -> anyhow::Result<(Invitation, String)> {
-        let token = secret::random_token()?;
+        token: &str,
+    ) -> diesel::QueryResult<Invitation> {
         let row: Row = diesel::insert_into(invitations::table)
             .values((
                 invitations::id.eq(Uuid::new_v4()),
                 invitations::workspace_id.eq(workspace),
                 invitations::email.eq(email),
                 invitations::role.eq(role.as_str()),
-                invitations::token_hash.eq(secret::sha256(&token)),
+                invitations::token_hash.eq(secret::sha256(token)),
                 invitations::invited_by.eq(invited_by),
                 invitations::expires_at.eq(Utc::now() + Duration::days(TTL_DAYS)),
             ))
             .returning(columns!())
             .get_result(conn)
             .await?;
-        Ok((to_api(row), token))
+        Ok(to_api(row))
     }
 
     /// Pending (unaccepted, unrevoked, unexpired) invitations of `workspace`, newest first.

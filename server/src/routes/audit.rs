@@ -1,6 +1,6 @@
 //! The audit log of a workspace.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use diesel::{
     ExpressionMethods as _, NullableExpressionMethods as _, QueryDsl as _, TextExpressionMethods as _,
@@ -14,6 +14,7 @@ use crate::{
     app::AppState,
     auth::Caller,
     error::{AppError, AppResult},
+    extract::{Path, Query},
     pagination::{DEFAULT_LIMIT, MAX_LIMIT},
     schema::{audit_log, users},
 };

@@ -1,10 +1,7 @@
 //! Invitations: by email, with a role no higher than the inviter's, valid 7 days, single
 //! use, bound to the invited address, revocable.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use diesel::QueryDsl as _;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::{
@@ -20,9 +17,9 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     audit,
-    auth::{Caller, RequestMeta},
-    error::{AppError, AppResult},
-    extract::Json,
+    auth::{Caller, RequestMeta, secret},
+    error::{AppError, AppResult, conflict_on_unique},
+    extract::{Json, Path, Query},
     mail::Mail,
     models::{invitation::Invitations, member::Members, user::User},
     schema::{users, workspaces},
@@ -71,16 +68,15 @@ pub async fn create_invitation(
     {
         return Err(AppError::conflict("this person is already a member"));
     }
-    let (invitation, token) = match Invitations::create(&mut conn, id, &email, req.role, caller.user_id).await
-    {
-        Ok(created) => created,
-        Err(err) if is_unique_violation(&err) => {
-            return Err(AppError::conflict(
+    let token = secret::random_token().map_err(AppError::internal)?;
+    let invitation = Invitations::create(&mut conn, id, &email, req.role, caller.user_id, &token)
+        .await
+        .map_err(|err| {
+            conflict_on_unique(
+                err,
                 "this address already has a pending invitation; revoke it to send a new one",
-            ));
-        }
-        Err(err) => return Err(AppError::internal(err)),
-    };
+            )
+        })?;
     audit::record(
         &mut conn,
         &meta,
@@ -131,16 +127,6 @@ pub async fn create_invitation(
             email_sent,
         }),
     ))
-}
-
-fn is_unique_violation(err: &anyhow::Error) -> bool {
-    matches!(
-        err.downcast_ref::<diesel::result::Error>(),
-        Some(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        ))
-    )
 }
 
 /// Pending invitations of a workspace.

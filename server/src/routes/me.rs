@@ -1,9 +1,6 @@
 //! The signed-in user: profile and sessions.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     ErrorCode,
@@ -16,7 +13,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta, password, secret, session},
     error::{AppError, AppResult},
-    extract::Json,
+    extract::{Json, Path},
     models::user::User,
     ratelimit::Bucket,
 };

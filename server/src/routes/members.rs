@@ -3,10 +3,7 @@
 //! Rules: viewers read; admins manage members who are not owners and grant at most admin;
 //! owners do everything; a workspace always keeps at least one owner.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     ErrorCode,
@@ -19,7 +16,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
-    extract::Json,
+    extract::{Json, Path},
     models::member::Members,
 };
 

@@ -1,9 +1,6 @@
 //! Projects and their environments.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use railyard_shared::{
     auth::Role,
@@ -20,7 +17,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult, conflict_on_unique},
-    extract::Json,
+    extract::{Json, Path, Query},
     models::project::Projects,
     pagination::{self, PageParams},
 };
@@ -36,23 +33,19 @@ pub(crate) fn check_name(name: &str, what: &str) -> Result<(), AppError> {
 }
 
 /// The caller's access to `project`: its workspace and the caller's role there (404 for
-/// unknown projects and projects of other workspaces alike).
+/// unknown projects and projects of other workspaces alike). `resource` names what the
+/// request is about (`project`, or something inside it) in that 404.
 pub(crate) async fn authorize_project(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     project: Uuid,
     needed: Role,
+    resource: &str,
 ) -> Result<Uuid, AppError> {
     let workspace = Projects::workspace_of(conn, project)
         .await?
-        .ok_or_else(|| AppError::not_found("project not found"))?;
-    caller.require(conn, workspace, needed).await.map_err(|err| {
-        if err.code == railyard_shared::ErrorCode::NotFound {
-            AppError::not_found("project not found")
-        } else {
-            err
-        }
-    })?;
+        .ok_or_else(|| AppError::not_found(format!("{resource} not found")))?;
+    caller.require_for(conn, workspace, needed, resource).await?;
     Ok(workspace)
 }
 
@@ -159,7 +152,7 @@ pub async fn find_project(
     Path(id): Path<Uuid>,
 ) -> AppResult<axum::Json<ProjectResponse>> {
     let mut conn = state.db.get().await?;
-    authorize_project(&mut conn, &caller, id, Role::Viewer).await?;
+    authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
     Ok(axum::Json(ProjectResponse {
         project: Projects::find(&mut conn, id).await?,
     }))
@@ -188,7 +181,7 @@ pub async fn update_project(
 ) -> AppResult<axum::Json<ProjectResponse>> {
     check_name(&req.name, "project")?;
     let mut conn = state.db.get().await?;
-    let workspace = authorize_project(&mut conn, &caller, id, Role::Member).await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
     Projects::rename(&mut conn, id, &req.name)
         .await
         .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
@@ -226,7 +219,7 @@ pub async fn delete_project(
     Path(id): Path<Uuid>,
 ) -> AppResult<StatusCode> {
     let mut conn = state.db.get().await?;
-    let workspace = authorize_project(&mut conn, &caller, id, Role::Admin).await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Admin, "project").await?;
     Projects::delete(&mut conn, id).await?;
     let entry = audit::Entry::new("project.delete")
         .workspace(workspace)
@@ -258,7 +251,7 @@ pub async fn create_environment(
 ) -> AppResult<(StatusCode, axum::Json<EnvironmentResponse>)> {
     check_name(&req.name, "environment")?;
     let mut conn = state.db.get().await?;
-    let workspace = authorize_project(&mut conn, &caller, id, Role::Member).await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
     let environment = Projects::add_environment(&mut conn, id, &req.name)
         .await
         .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))?;
@@ -301,15 +294,7 @@ pub async fn delete_environment(
     let (project, name) = Projects::environment(&mut conn, id)
         .await?
         .ok_or_else(|| AppError::not_found("environment not found"))?;
-    let workspace = authorize_project(&mut conn, &caller, project, Role::Admin)
-        .await
-        .map_err(|err| {
-            if err.code == railyard_shared::ErrorCode::NotFound {
-                AppError::not_found("environment not found")
-            } else {
-                err
-            }
-        })?;
+    let workspace = authorize_project(&mut conn, &caller, project, Role::Admin, "environment").await?;
     if name == "production" {
         return Err(AppError::conflict(
             "the production environment cannot be deleted; delete the project instead",

@@ -1,9 +1,6 @@
 //! Services of a project: where their code comes from.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use railyard_shared::{
     auth::Role,
     projects::{
@@ -18,7 +15,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult, conflict_on_unique},
-    extract::Json,
+    extract::{Json, Path},
     models::project::Projects,
     sources,
 };
@@ -66,7 +63,7 @@ pub async fn create_service(
     check_name(&req.name, "service")?;
     check_source(&state, &req.source)?;
     let mut conn = state.db.get().await?;
-    let workspace = authorize_project(&mut conn, &caller, id, Role::Member).await?;
+    let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
     let service = Projects::create_service(&mut conn, id, &req.name, &req.source)
         .await
         .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))?;
@@ -101,7 +98,7 @@ pub async fn list_services(
     Path(id): Path<Uuid>,
 ) -> AppResult<axum::Json<ServicesResponse>> {
     let mut conn = state.db.get().await?;
-    authorize_project(&mut conn, &caller, id, Role::Viewer).await?;
+    authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
     // Services per project are few; one page holds them.
     Ok(axum::Json(ServicesResponse {
         services: Projects::services(&mut conn, id).await?,
@@ -116,17 +113,10 @@ async fn authorize_service(
     id: Uuid,
     needed: Role,
 ) -> Result<(railyard_shared::projects::Service, Uuid), AppError> {
-    let not_found = || AppError::not_found("service not found");
-    let service = Projects::service(conn, id).await?.ok_or_else(not_found)?;
-    let workspace = authorize_project(conn, caller, service.project_id, needed)
-        .await
-        .map_err(|err| {
-            if err.code == railyard_shared::ErrorCode::NotFound {
-                not_found()
-            } else {
-                err
-            }
-        })?;
+    let service = Projects::service(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("service not found"))?;
+    let workspace = authorize_project(conn, caller, service.project_id, needed, "service").await?;
     Ok((service, workspace))
 }
 

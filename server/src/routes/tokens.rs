@@ -1,9 +1,6 @@
 //! API tokens for the CLI and automation.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use chrono::{Duration, Utc};
 use railyard_shared::auth::{CreateTokenRequest, CreatedToken, TokensResponse};
 use uuid::Uuid;
@@ -13,7 +10,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta, api_token},
     error::{AppError, AppResult},
-    extract::Json,
+    extract::{Json, Path},
     ratelimit::Bucket,
 };
 

@@ -1,9 +1,6 @@
 //! Workspaces: the unit of tenancy.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-};
+use axum::{extract::State, http::StatusCode};
 use diesel_async::AsyncConnection as _;
 use railyard_shared::auth::{
     CreateWorkspaceRequest, Role, UpdateWorkspaceRequest, WorkspaceResponse, WorkspacesResponse,
@@ -15,7 +12,7 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
-    extract::Json,
+    extract::{Json, Path, Query},
     models::workspace::Workspaces,
     pagination::{self, PageParams},
 };

@@ -7,7 +7,7 @@
 //! addresses never link. The GitHub token is stored encrypted.
 
 use axum::{
-    extract::{Query, State},
+    extract::State,
     response::{IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
@@ -24,6 +24,7 @@ use crate::{
     audit,
     auth::{RequestMeta, secret},
     error::{AppError, AppResult},
+    extract::Query,
     models::user::{NewUser, User},
     ratelimit::Bucket,
     schema::users,
