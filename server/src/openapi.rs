@@ -18,6 +18,7 @@ use utoipa::OpenApi;
         (name = "account", description = "The signed-in user"),
         (name = "workspaces", description = "Workspaces and their members"),
         (name = "projects", description = "Projects, environments and services"),
+        (name = "deployments", description = "Builds and releases of a service, their logs, rollbacks"),
     ),
 )]
 pub struct ApiDoc;

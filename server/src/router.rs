@@ -16,7 +16,10 @@ use crate::{
     error::AppError,
     middleware,
     openapi::ApiDoc,
-    routes::{audit, auth, health, invitations, jwks, me, members, projects, services, tokens, workspaces},
+    routes::{
+        audit, auth, deployments, health, invitations, jwks, me, members, projects, services, tokens,
+        workspaces,
+    },
 };
 
 /// The API routes with their OpenAPI description.
@@ -69,6 +72,19 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             services::update_service,
             services::delete_service
         ))
+        .routes(routes!(
+            services::find_service_settings,
+            services::update_service_settings
+        ))
+        .routes(routes!(
+            deployments::create_deployment,
+            deployments::list_deployments
+        ))
+        .routes(routes!(deployments::find_deployment))
+        .routes(routes!(deployments::cancel_deployment))
+        .routes(routes!(deployments::redeploy_deployment))
+        .routes(routes!(deployments::rollback_deployment))
+        .routes(routes!(deployments::list_deployment_logs))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

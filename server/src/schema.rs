@@ -215,6 +215,9 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        source_kind -> Text,
+        upload_id -> Nullable<Uuid>,
+        release_of -> Nullable<Uuid>,
     }
 }
 
@@ -229,5 +232,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    service_settings (service_id, environment_id) {
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        root_dir -> Nullable<Text>,
+        build_command -> Nullable<Text>,
+        start_command -> Nullable<Text>,
+        health_check_path -> Nullable<Text>,
+        restart_policy -> Text,
+        port -> Nullable<Int4>,
+        memory_limit_mb -> Nullable<Int4>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    releases (deployment_id) {
+        deployment_id -> Uuid,
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        path -> Text,
+        plan -> Jsonb,
+        commit_sha -> Nullable<Text>,
+        created_at -> Timestamptz,
+        pruned_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    deployment_logs (deployment_id, seq) {
+        deployment_id -> Uuid,
+        seq -> Int8,
+        ts -> Timestamptz,
+        stream -> Text,
+        text -> Text,
+    }
+}
+
 diesel::joinable!(deployment_events -> deployments (deployment_id));
-diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_events);
+diesel::joinable!(deployment_logs -> deployments (deployment_id));
+diesel::joinable!(releases -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, deployment_events, deployment_logs, releases);
+diesel::joinable!(deployments -> services (service_id));
+diesel::joinable!(service_settings -> services (service_id));
+diesel::allow_tables_to_appear_in_same_query!(deployments, services, service_settings);
+diesel::allow_tables_to_appear_in_same_query!(deployments, projects);
+diesel::allow_tables_to_appear_in_same_query!(service_settings, projects);

@@ -10,6 +10,8 @@ use crate::{
     auth::setup::{self, SetupState},
     config::{Config, redact_url},
     db, edge,
+    jobs::{WorkerConfig, WorkerPool},
+    pipeline::deploy::DeployHandler,
     postgres::EmbeddedPostgres,
     redis::RedisBus,
     router,
@@ -66,6 +68,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut conn = state.db.get().await?;
         setup::prepare(&mut conn, setup_token.as_deref()).await?
     };
+    let workers = start_workers(&state, &database_url);
     let state_for_tasks = state.clone();
     let app = router::build(state, axum::Router::new()).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -122,6 +125,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (api_result, apps_result) = tokio::join!(api, apps);
     signals.abort();
     rotation.abort();
+    if let Some(workers) = workers {
+        workers.shutdown().await;
+    }
     api_result.context("API server failed")?;
     apps_result.context("app router failed")?;
 
@@ -133,6 +139,29 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("railyard stopped");
     Ok(())
+}
+
+/// The job workers (builds and deploys), unless `RAILYARD_WORKERS=0`.
+fn start_workers(state: &AppState, database_url: &str) -> Option<WorkerPool> {
+    let pipeline = &state.config.pipeline;
+    if pipeline.workers == 0 {
+        tracing::info!("RAILYARD_WORKERS=0: this process runs no jobs");
+        return None;
+    }
+    let handler = DeployHandler::new(state.db.clone(), state.config.data_dir.clone(), pipeline.clone());
+    let config = WorkerConfig {
+        workers: pipeline.workers,
+        lease: pipeline.job_lease,
+        shutdown_grace: std::time::Duration::from_secs(10),
+        ..WorkerConfig::default()
+    };
+    tracing::info!(workers = config.workers, "job workers started");
+    Some(WorkerPool::start(
+        state.db.clone(),
+        database_url.to_owned(),
+        vec![std::sync::Arc::new(handler)],
+        config,
+    ))
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

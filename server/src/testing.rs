@@ -411,3 +411,77 @@ impl TestApp {
         client
     }
 }
+
+impl TestApp {
+    /// Starts the job workers (deploys) on this app's database, as `serve` does.
+    pub fn start_workers(&self) -> crate::jobs::WorkerPool {
+        let pipeline = &self.state.config.pipeline;
+        let handler = crate::pipeline::deploy::DeployHandler::new(
+            self.state.db.clone(),
+            self.state.config.data_dir.clone(),
+            pipeline.clone(),
+        );
+        crate::jobs::WorkerPool::start(
+            self.state.db.clone(),
+            self.db.url.clone(),
+            vec![std::sync::Arc::new(handler)],
+            crate::jobs::WorkerConfig {
+                workers: pipeline.workers.max(1),
+                lease: pipeline.job_lease,
+                poll_interval: std::time::Duration::from_millis(500),
+                shutdown_grace: std::time::Duration::from_secs(5),
+                ..crate::jobs::WorkerConfig::default()
+            },
+        )
+    }
+}
+
+/// A git repository in a fresh directory with `files` committed on `main`; returns the
+/// directory (kept while the value lives) and the commit id.
+pub fn git_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let commit = git_commit(dir.path(), files, true);
+    (dir, commit)
+}
+
+/// Writes `files` into the repository at `dir` (initialising it when `init`) and commits.
+pub fn git_commit(dir: &Path, files: &[(&str, &str)], init: bool) -> String {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Test",
+                "-c",
+                "user.email=test@example.com",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("run git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    if init {
+        git(&["init", "--quiet"]);
+    }
+    for (name, content) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, content).expect("write a file");
+        if name.ends_with(".sh") {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+    }
+    git(&["add", "--all"]);
+    git(&["commit", "--quiet", "--allow-empty", "-m", "change"]);
+    git(&["rev-parse", "HEAD"])
+}

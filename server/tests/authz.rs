@@ -6,11 +6,17 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
+use diesel::ExpressionMethods as _;
 use diesel_async::RunQueryDsl as _;
 use railyard_server::{
-    models::member::Members,
+    models::{
+        deployment::{Deployments, NewDeployment},
+        member::Members,
+    },
+    pipeline::deployment::{State, transition},
     router,
-    testing::{Client, TestApp},
+    schema::releases,
+    testing::{Client, TestApp, git_repo},
 };
 use railyard_shared::auth::Role;
 use serde_json::{Value, json};
@@ -123,6 +129,47 @@ const POLICY: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/services/{id}", Access::Workspace(Role::Viewer)),
     ("patch", "/api/v1/services/{id}", Access::Workspace(Role::Member)),
     ("delete", "/api/v1/services/{id}", Access::Workspace(Role::Admin)),
+    (
+        "get",
+        "/api/v1/services/{id}/settings",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "put",
+        "/api/v1/services/{id}/settings",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/deployments",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/services/{id}/deployments",
+        Access::Workspace(Role::Viewer),
+    ),
+    ("get", "/api/v1/deployments/{id}", Access::Workspace(Role::Viewer)),
+    (
+        "post",
+        "/api/v1/deployments/{id}/cancel",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/deployments/{id}/redeploy",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/deployments/{id}/rollback",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/deployments/{id}/logs",
+        Access::Workspace(Role::Viewer),
+    ),
 ];
 
 const PASSWORD: &str = "correct horse battery";
@@ -168,6 +215,8 @@ struct World<'a> {
     project: String,
     environment: String,
     service: String,
+    deployment: String,
+    _repo: tempfile::TempDir,
     target_member: String,
     invitation: String,
     users: Vec<(Role, Client<'a>)>,
@@ -246,14 +295,54 @@ async fn world(app: &TestApp) -> World<'_> {
         )
         .await;
     let environment = res.json()["environment"]["id"].as_str().unwrap().to_owned();
+    let (repo, commit) = git_repo(&[("index.html", "hi")]);
+    let url = format!("file://{}", repo.path().display());
     let res = users[0]
         .1
         .post(
             &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"upload": {}}}),
+            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
         )
         .await;
     let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
+    // A built deployment (no workers run here): its release is kept, so it can be rolled
+    // back to, and it is deploying, so it can be cancelled.
+    let deployment = Deployments::create(
+        &mut conn,
+        NewDeployment {
+            service: service.parse().unwrap(),
+            environment: environment.parse().unwrap(),
+            source_kind: "git",
+            branch: Some("main".into()),
+            commit: Some(commit.clone()),
+            upload: None,
+            release_of: None,
+            triggered_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    for (from, to) in [
+        (State::Queued, State::Building),
+        (State::Building, State::Deploying),
+    ] {
+        transition(&mut conn, deployment, from, to, "built")
+            .await
+            .unwrap();
+    }
+    diesel::insert_into(releases::table)
+        .values((
+            releases::deployment_id.eq(deployment),
+            releases::service_id.eq(service.parse::<uuid::Uuid>().unwrap()),
+            releases::environment_id.eq(environment.parse::<uuid::Uuid>().unwrap()),
+            releases::path.eq(format!("releases/{deployment}")),
+            releases::plan.eq(
+                json!({"provider": "static", "build": [], "start": null, "health_check": null, "root": ""}),
+            ),
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider
@@ -266,6 +355,8 @@ async fn world(app: &TestApp) -> World<'_> {
         project,
         environment,
         service,
+        deployment: deployment.to_string(),
+        _repo: repo,
         target_member: target_id.to_string(),
         invitation,
         users,
@@ -280,6 +371,8 @@ impl World<'_> {
             &self.project
         } else if template.starts_with("/api/v1/services/") {
             &self.service
+        } else if template.starts_with("/api/v1/deployments/") {
+            &self.deployment
         } else if template.starts_with("/api/v1/environments/") {
             &self.environment
         } else {
@@ -312,6 +405,8 @@ impl World<'_> {
                 json!({"name": "api", "source": {"push": {"branch": "main"}}})
             }
             ("patch", "/api/v1/services/{id}") => json!({"name": "renamed"}),
+            ("put", "/api/v1/services/{id}/settings") => json!({"build_command": "make"}),
+            ("post", "/api/v1/services/{id}/deployments") => json!({}),
             _ => return None,
         };
         Some(body)
@@ -336,6 +431,11 @@ impl World<'_> {
             "projects",
             "environments",
             "services",
+            "service_settings",
+            "deployments",
+            "deployment_events",
+            "releases",
+            "jobs",
         ] {
             let query = format!(
                 "SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS digest FROM {table} t"

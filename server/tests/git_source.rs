@@ -80,7 +80,7 @@ async fn fetches_a_branch_head_or_a_commit_and_detects_the_plan() {
     .unwrap();
     assert_eq!(head, second);
     assert!(dest.join("server.js").is_file());
-    let plan = detect::detect(&dest).unwrap();
+    let plan = detect::detect(&dest, &Default::default()).unwrap();
     assert_eq!(plan.provider, "node");
 
     let dest = root.path().join("checkout-2");

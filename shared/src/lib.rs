@@ -4,6 +4,7 @@
 //! depends on nothing but serde (and utoipa behind the `openapi` feature, for the server).
 
 pub mod auth;
+pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod projects;

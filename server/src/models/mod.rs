@@ -1,5 +1,6 @@
 //! Rows and the queries on them, as associated functions returning `QueryResult`.
 
+pub mod deployment;
 pub mod invitation;
 pub mod member;
 pub mod project;

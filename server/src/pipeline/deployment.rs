@@ -48,6 +48,8 @@ impl State {
             (self, to),
             (Queued, Building)
                 | (Building, Deploying)
+                // A rollback reuses a release: nothing to build.
+                | (Queued, Deploying)
                 | (Deploying, Active)
                 | (Queued | Building | Deploying, Failed | Cancelled)
                 | (Active, Superseded | RolledBack)
@@ -115,6 +117,25 @@ async fn record(
         ))
         .execute(conn)
         .await?;
+    // Every state change is audited too, in the same transaction, under the deployment's
+    // workspace, by Railyard itself (the API's own entries name the people who asked, so
+    // the creation is theirs to record).
+    if from.is_none() {
+        return Ok(());
+    }
+    diesel::sql_query(
+        "INSERT INTO audit_log (workspace_id, actor_label, action, target_type, target_id, ip, request_id, detail) \
+         SELECT p.workspace_id, 'railyard', 'deployment.' || $2, 'deployment', d.id::text, '', '', \
+                jsonb_build_object('from', $3::text, 'reason', $4::text, 'service_id', d.service_id) \
+         FROM deployments d JOIN services s ON s.id = d.service_id JOIN projects p ON p.id = s.project_id \
+         WHERE d.id = $1",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<diesel::sql_types::Text, _>(to.as_str())
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(from.map(State::as_str))
+    .bind::<diesel::sql_types::Text, _>(reason)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -224,7 +245,8 @@ mod tests {
         for from in [Queued, Building, Deploying] {
             assert!(from.can_become(Failed) && from.can_become(Cancelled), "{from:?}");
         }
-        assert!(!Queued.can_become(Active), "no skipping the build");
+        assert!(!Queued.can_become(Active), "no skipping the deploy");
+        assert!(Queued.can_become(Deploying), "rollbacks reuse a release");
         assert!(!Failed.can_become(Building), "final states stay final");
         assert!(!Active.can_become(Building));
         assert!(!Cancelled.can_become(Active));

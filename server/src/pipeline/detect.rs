@@ -9,32 +9,11 @@
 
 use std::{fs, path::Path};
 
-use serde::{Deserialize, Serialize};
-
-/// A command in a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// The user's own command line, run by `sh -c`.
-    Shell(String),
-    /// A command Railyard chose, run directly.
-    Argv(Vec<String>),
-}
+use railyard_shared::deployments::{Plan, ServiceSettings, Step};
+use serde::Deserialize;
 
 fn argv(parts: &[&str]) -> Step {
     Step::Argv(parts.iter().map(|p| (*p).to_owned()).collect())
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    /// What decided the plan: `railyard.toml`, `procfile`, `node`, `python`, `rust`, `go`, `static`.
-    pub provider: String,
-    pub build: Vec<Step>,
-    /// `None` for a static site, which Railyard serves itself.
-    pub start: Option<Step>,
-    pub health_check: Option<String>,
-    /// The directory, relative to the source root, that the plan applies to.
-    pub root: String,
 }
 
 /// Why no plan could be made; the message is shown on the failed deployment.
@@ -105,13 +84,14 @@ fn procfile_web(text: &str) -> Option<String> {
         .filter(|c| !c.is_empty())
 }
 
-/// Detects the plan for the source checked out at `dir`.
-pub fn detect(dir: &Path) -> Result<Plan, DetectError> {
+/// Detects the plan for the source checked out at `dir`; the service's explicit `settings`
+/// override what is found (root directory, build and start commands, health check).
+pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectError> {
     let config: RailyardToml = match fs::read_to_string(dir.join("railyard.toml")) {
         Ok(text) => toml::from_str(&text).map_err(|err| DetectError::Config(err.message().to_owned()))?,
         Err(_) => RailyardToml::default(),
     };
-    let root = match &config.root {
+    let root = match settings.root_dir.as_ref().or(config.root.as_ref()) {
         Some(root) => safe_relative(root)?,
         None => String::new(),
     };
@@ -125,10 +105,26 @@ pub fn detect(dir: &Path) -> Result<Plan, DetectError> {
             "`root` {root:?} is not a directory in the repository"
         )));
     }
-    let mut plan = detect_language(&base)?;
+    let mut plan = match detect_language(&base) {
+        // Explicit commands need nothing to be detected.
+        Err(DetectError::Unsupported(_)) if settings.start_command.is_some() || config.start.is_some() => {
+            Plan {
+                provider: "settings".into(),
+                build: Vec::new(),
+                start: None,
+                health_check: None,
+                root: String::new(),
+            }
+        }
+        other => other?,
+    };
     plan.root = root;
     if dir.join("railyard.toml").is_file() {
-        plan.provider = format!("railyard.toml ({})", plan.provider);
+        plan.provider = if plan.provider == "settings" {
+            "railyard.toml".to_owned()
+        } else {
+            format!("railyard.toml ({})", plan.provider)
+        };
         if let Some(build) = config.build {
             plan.build = vec![Step::Shell(build)];
         }
@@ -136,6 +132,15 @@ pub fn detect(dir: &Path) -> Result<Plan, DetectError> {
             plan.start = Some(Step::Shell(start));
         }
         plan.health_check = config.health_check;
+    }
+    if let Some(build) = &settings.build_command {
+        plan.build = vec![Step::Shell(build.clone())];
+    }
+    if let Some(start) = &settings.start_command {
+        plan.start = Some(Step::Shell(start.clone()));
+    }
+    if let Some(path) = &settings.health_check_path {
+        plan.health_check = Some(path.clone());
     }
     if plan.start.is_none() && plan.provider != "static" && !plan.provider.ends_with("(static)") {
         return Err(DetectError::Unsupported(format!(
@@ -255,6 +260,10 @@ mod tests {
         dir
     }
 
+    fn detect_default(dir: &Path) -> Result<Plan, DetectError> {
+        detect(dir, &ServiceSettings::default())
+    }
+
     fn shell(cmd: &str) -> Option<Step> {
         Some(Step::Shell(cmd.into()))
     }
@@ -268,24 +277,24 @@ mod tests {
             ),
             ("package-lock.json", "{}"),
         ]);
-        let plan = detect(dir.path()).unwrap();
+        let plan = detect(dir.path(), &ServiceSettings::default()).unwrap();
         assert_eq!(plan.provider, "node");
         assert_eq!(plan.build, [argv(&["npm", "ci"]), argv(&["npm", "run", "build"])]);
         assert_eq!(plan.start, Some(argv(&["npm", "start"])));
 
         let dir = repo(&[("package.json", r#"{"main":"app.js"}"#), ("app.js", "")]);
-        let plan = detect(dir.path()).unwrap();
+        let plan = detect(dir.path(), &ServiceSettings::default()).unwrap();
         assert_eq!(plan.build, [argv(&["npm", "install"])]);
         assert_eq!(plan.start, Some(argv(&["node", "--", "app.js"])));
     }
 
     #[test]
     fn python_rust_go_static() {
-        let plan = detect(repo(&[("requirements.txt", "flask"), ("app.py", "")]).path()).unwrap();
+        let plan = detect_default(repo(&[("requirements.txt", "flask"), ("app.py", "")]).path()).unwrap();
         assert_eq!((plan.provider.as_str(), plan.build.len()), ("python", 2));
         assert_eq!(plan.start, Some(argv(&[".venv/bin/python", "app.py"])));
 
-        let plan = detect(
+        let plan = detect_default(
             repo(&[(
                 "Cargo.toml",
                 "[package]\nname = \"shop-api\"\nversion = \"0.1.0\"\n",
@@ -295,16 +304,16 @@ mod tests {
         .unwrap();
         assert_eq!(plan.start, Some(argv(&["target/release/shop-api"])));
 
-        let plan = detect(repo(&[("go.mod", "module x")]).path()).unwrap();
+        let plan = detect_default(repo(&[("go.mod", "module x")]).path()).unwrap();
         assert_eq!(plan.provider, "go");
 
-        let plan = detect(repo(&[("index.html", "<h1>hi</h1>")]).path()).unwrap();
+        let plan = detect_default(repo(&[("index.html", "<h1>hi</h1>")]).path()).unwrap();
         assert_eq!((plan.provider.as_str(), plan.start), ("static", None));
     }
 
     #[test]
     fn procfile_and_railyard_toml_take_precedence() {
-        let plan = detect(
+        let plan = detect_default(
             repo(&[
                 (
                     "Procfile",
@@ -326,7 +335,7 @@ mod tests {
             ("web/package.json", "{}"),
             ("Procfile", "web: ignored\n"),
         ]);
-        let plan = detect(dir.path()).unwrap();
+        let plan = detect(dir.path(), &ServiceSettings::default()).unwrap();
         assert_eq!(plan.provider, "railyard.toml (node)");
         assert_eq!(plan.build, [Step::Shell("make".into())]);
         assert_eq!(plan.start, shell("./bin/web"));
@@ -335,21 +344,58 @@ mod tests {
     }
 
     #[test]
+    fn service_settings_override_detection() {
+        let dir = repo(&[
+            ("railyard.toml", "build = \"make\"\nroot = \"web\"\n"),
+            ("web/package.json", "{}"),
+            ("api/Procfile", "web: ./api\n"),
+        ]);
+        let settings = ServiceSettings {
+            root_dir: Some("api".into()),
+            build_command: Some("make api".into()),
+            health_check_path: Some("/up".into()),
+            ..ServiceSettings::default()
+        };
+        let plan = detect(dir.path(), &settings).unwrap();
+        assert_eq!(plan.root, "api");
+        assert_eq!(plan.build, [Step::Shell("make api".into())]);
+        assert_eq!(plan.start, shell("./api"));
+        assert_eq!(plan.health_check.as_deref(), Some("/up"));
+
+        let bare = repo(&[("README.md", "no markers")]);
+        let settings = ServiceSettings {
+            start_command: Some("./run".into()),
+            ..ServiceSettings::default()
+        };
+        let plan = detect(bare.path(), &settings).unwrap();
+        assert_eq!((plan.provider.as_str(), plan.start), ("settings", shell("./run")));
+        let escape = ServiceSettings {
+            root_dir: Some("../..".into()),
+            ..ServiceSettings::default()
+        };
+        assert!(matches!(
+            detect(bare.path(), &escape),
+            Err(DetectError::Config(_))
+        ));
+    }
+
+    #[test]
     fn clear_errors() {
-        let err = detect(repo(&[("railyard.toml", "biuld = \"make\"\n")]).path()).unwrap_err();
+        let err = detect_default(repo(&[("railyard.toml", "biuld = \"make\"\n")]).path()).unwrap_err();
         assert!(
             matches!(err, DetectError::Config(ref m) if m.contains("biuld")),
             "{err}"
         );
         for root in ["../outside", "/etc", "a/../../b"] {
-            let err = detect(repo(&[("railyard.toml", &format!("root = {root:?}\n"))]).path()).unwrap_err();
+            let err =
+                detect_default(repo(&[("railyard.toml", &format!("root = {root:?}\n"))]).path()).unwrap_err();
             assert!(matches!(err, DetectError::Config(_)), "{root}: {err}");
         }
-        let err = detect(repo(&[("README.md", "hello")]).path()).unwrap_err();
+        let err = detect_default(repo(&[("README.md", "hello")]).path()).unwrap_err();
         assert!(err.to_string().contains("could not tell how to build"), "{err}");
-        let err = detect(repo(&[("requirements.txt", "flask")]).path()).unwrap_err();
+        let err = detect_default(repo(&[("requirements.txt", "flask")]).path()).unwrap_err();
         assert!(err.to_string().contains("no way to start it"), "{err}");
-        let err = detect(repo(&[("package.json", "{not json")]).path()).unwrap_err();
+        let err = detect_default(repo(&[("package.json", "{not json")]).path()).unwrap_err();
         assert!(err.to_string().contains("package.json"), "{err}");
     }
 }

@@ -33,7 +33,8 @@ pub fn valid_commit(commit: &str) -> bool {
     (7..=40).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn git(home: &Path) -> Command {
+/// `git` with a clean environment and safe configuration; `home` becomes `$HOME`.
+pub fn git(home: &Path) -> Command {
     let mut cmd = Command::new("git");
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -59,7 +60,8 @@ fn git(home: &Path) -> Command {
     cmd
 }
 
-async fn run(mut cmd: Command, timeout: Duration) -> Result<String, FetchError> {
+/// Runs `cmd`, returning its trimmed stdout, or its last stderr line as the error.
+pub async fn run(mut cmd: Command, timeout: Duration) -> Result<String, FetchError> {
     let output = tokio::time::timeout(timeout, cmd.output())
         .await
         .map_err(|_| FetchError::Timeout(timeout.as_secs()))?
@@ -98,6 +100,31 @@ pub async fn fetch(
     {
         return Err(FetchError::Invalid(format!("{commit:?} is not a commit id")));
     }
+    clone(source, dest, timeout).await
+}
+
+/// Clones a repository Railyard keeps itself (the target of `git push`), which lives in the
+/// data directory that [`fetch`] refuses.
+pub async fn fetch_pushed(
+    repo: &Path,
+    branch: &str,
+    commit: Option<&str>,
+    dest: &Path,
+    timeout: Duration,
+) -> Result<String, FetchError> {
+    if !valid_branch(branch) || commit.is_some_and(|c| !valid_commit(c)) {
+        return Err(FetchError::Invalid("invalid branch or commit".into()));
+    }
+    let url = format!("file://{}", repo.display());
+    let source = Checkout {
+        url: &url,
+        branch,
+        commit,
+    };
+    clone(&source, dest, timeout).await
+}
+
+async fn clone(source: &Checkout<'_>, dest: &Path, timeout: Duration) -> Result<String, FetchError> {
     let home = dest.parent().unwrap_or(dest);
 
     let mut clone = git(home);

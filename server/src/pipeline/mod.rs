@@ -1,7 +1,10 @@
-//! The deploy pipeline's building blocks: fetching a source ([`git`]) and deciding how to
-//! build and start it ([`detect`]). Deployments, build execution and the job that strings
-//! them together come next.
+//! The deploy pipeline: fetching a source ([`git`]), deciding how to build and start it
+//! ([`detect`]), running the build ([`build`], logged by [`log`]), the deployment state
+//! machine ([`deployment`]) and the job that strings them together ([`deploy`]).
 
+pub mod build;
+pub mod deploy;
 pub mod deployment;
 pub mod detect;
 pub mod git;
+pub mod log;

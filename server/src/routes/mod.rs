@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod deployments;
 pub mod health;
 pub mod invitations;
 pub mod jwks;

@@ -3,20 +3,24 @@
 use axum::{extract::State, http::StatusCode};
 use railyard_shared::{
     auth::Role,
+    deployments::{RESTART_POLICIES, ServiceSettings, ServiceSettingsResponse},
     projects::{
         CreateServiceRequest, ServiceResponse, ServicesResponse, Source, UpdateServiceRequest, valid_branch,
     },
 };
 use uuid::Uuid;
 
-use super::projects::{authorize_project, check_name};
+use super::{
+    deployments::environment_of,
+    projects::{authorize_project, check_name},
+};
 use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult, conflict_on_unique},
-    extract::{Json, Path},
-    models::project::Projects,
+    extract::{Json, Path, Query},
+    models::{deployment::Deployments, project::Projects},
     sources,
 };
 
@@ -107,7 +111,7 @@ pub async fn list_services(
 }
 
 /// The service and the caller's workspace, or 404 (unknown and foreign look the same).
-async fn authorize_service(
+pub(crate) async fn authorize_service(
     conn: &mut diesel_async::AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -212,4 +216,124 @@ pub async fn delete_service(
         .target("service", id);
     audit::record(&mut conn, &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What settings a service may have; the message names the offending field.
+fn check_settings(settings: &ServiceSettings) -> Result<(), AppError> {
+    let bad = |msg: &str| Err(AppError::unprocessable(msg.to_owned()));
+    if let Some(root) = &settings.root_dir
+        && (root.len() > 512
+            || root.starts_with('/')
+            || root.chars().any(char::is_control)
+            || root.split('/').any(|part| part == ".."))
+    {
+        return bad("`root_dir` must be a relative path inside the source, without `..`");
+    }
+    for (name, command) in [
+        ("build_command", &settings.build_command),
+        ("start_command", &settings.start_command),
+    ] {
+        if let Some(command) = command
+            && (command.trim().is_empty() || command.len() > 4096 || command.contains('\0'))
+        {
+            return Err(AppError::unprocessable(format!(
+                "`{name}` must be a non-empty command line of at most 4096 characters"
+            )));
+        }
+    }
+    if let Some(path) = &settings.health_check_path
+        && (!path.starts_with('/') || path.len() > 512 || !path.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return bad("`health_check_path` must be a path such as /health (printable ASCII, no spaces)");
+    }
+    if let Some(policy) = &settings.restart_policy
+        && !RESTART_POLICIES.contains(&policy.as_str())
+    {
+        return bad("`restart_policy` must be on_failure, always or never");
+    }
+    if settings.port.is_some_and(|p| !(1..=65535).contains(&p)) {
+        return bad("`port` must be from 1 to 65535");
+    }
+    if settings
+        .memory_limit_mb
+        .is_some_and(|m| !(16..=1_048_576).contains(&m))
+    {
+        return bad("`memory_limit_mb` must be from 16 to 1048576");
+    }
+    Ok(())
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct SettingsParams {
+    /// Environment id (default: `production`).
+    pub environment: Option<Uuid>,
+}
+
+/// A service's settings in one environment (unset fields are detected from the source).
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{id}/settings",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Service id"), SettingsParams),
+    responses(
+        (status = 200, description = "The settings", body = ServiceSettingsResponse),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_service_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<SettingsParams>,
+) -> AppResult<axum::Json<ServiceSettingsResponse>> {
+    let mut conn = state.db.get().await?;
+    let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
+    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    Ok(axum::Json(ServiceSettingsResponse {
+        environment_id: environment,
+        settings: Deployments::settings(&mut conn, id, environment).await?,
+    }))
+}
+
+/// Replace a service's settings in one environment; they apply from the next deployment.
+#[utoipa::path(
+    put,
+    path = "/api/v1/services/{id}/settings",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Service id"), SettingsParams),
+    request_body = ServiceSettings,
+    responses(
+        (status = 200, description = "Saved", body = ServiceSettingsResponse),
+        (status = 403, description = "Viewers cannot edit", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+        (status = 422, description = "An invalid setting (named)", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn update_service_settings(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Query(params): Query<SettingsParams>,
+    Json(settings): Json<ServiceSettings>,
+) -> AppResult<axum::Json<ServiceSettingsResponse>> {
+    check_settings(&settings)?;
+    let mut conn = state.db.get().await?;
+    let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
+    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    Deployments::save_settings(&mut conn, id, environment, &settings).await?;
+    let entry = audit::Entry::new("service.settings")
+        .workspace(workspace)
+        .actor(caller.user_id)
+        .target("service", id);
+    audit::record(
+        &mut conn,
+        &meta,
+        entry.detail(serde_json::json!({ "environment_id": environment, "settings": settings })),
+    )
+    .await?;
+    Ok(axum::Json(ServiceSettingsResponse {
+        environment_id: environment,
+        settings: Deployments::settings(&mut conn, id, environment).await?,
+    }))
 }

@@ -23,6 +23,7 @@ pub struct Config {
     pub dashboard: DashboardConfig,
     pub log: LogConfig,
     pub auth: AuthConfig,
+    pub pipeline: PipelineConfig,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -61,6 +62,25 @@ pub struct DatabaseConfig {
 pub struct RedisConfig {
     /// `REDIS_URL`; `None` keeps the log bus in-process.
     pub url: Option<String>,
+}
+
+/// Builds and the job workers that run them.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Jobs run at once by this process (`RAILYARD_WORKERS`, default 2; 0 runs none).
+    pub workers: usize,
+    /// How long a claimed job holds without a heartbeat before another worker may take it
+    /// (`RAILYARD_JOB_LEASE_SECS`, default 30).
+    pub job_lease: Duration,
+    /// Upper bound for fetching and building one deployment (`RAILYARD_BUILD_TIMEOUT_SECS`,
+    /// default 1800).
+    pub build_timeout: Duration,
+    /// Releases kept per service and environment for rollbacks (`RAILYARD_RELEASES_KEEP`,
+    /// default 5).
+    pub releases_kept: i64,
+    /// Largest accepted source upload, compressed (`RAILYARD_UPLOAD_LIMIT_BYTES`, default
+    /// 200 MiB); unpacked sources may be up to 4 times as large.
+    pub upload_limit: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -322,8 +342,25 @@ impl Config {
             }
         }
 
+        let pipeline = PipelineConfig {
+            workers: env.parse_in("RAILYARD_WORKERS", 2, 0..=64)?,
+            job_lease: Duration::from_secs(env.parse_in("RAILYARD_JOB_LEASE_SECS", 30, 2..=3600)?),
+            build_timeout: Duration::from_secs(env.parse_in(
+                "RAILYARD_BUILD_TIMEOUT_SECS",
+                1800,
+                5..=86_400,
+            )?),
+            releases_kept: env.parse_in("RAILYARD_RELEASES_KEEP", 5, 1..=100)?,
+            upload_limit: env.parse_in(
+                "RAILYARD_UPLOAD_LIMIT_BYTES",
+                200 * 1024 * 1024,
+                1024..=16 * 1024 * 1024 * 1024,
+            )?,
+        };
+
         Ok(Self {
             auth,
+            pipeline,
             http,
             database,
             redis,
@@ -365,212 +402,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn invalid(var: &'static str, value: &str, expected: &str) -> ConfigError {
-    ConfigError {
-        var,
-        value: value.to_owned(),
-        expected: expected.to_owned(),
-    }
-}
-
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    /// A variable's value; empty counts as unset so `VAR=` in a .env file means "default".
-    fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|value| !value.trim().is_empty())
-    }
-
-    fn url(&self, var: &'static str, default: &str) -> Result<String, ConfigError> {
-        let value = self.get(var).unwrap_or_else(|| default.to_owned());
-        if value.starts_with("https://") || value.starts_with("http://") {
-            Ok(value.trim_end_matches('/').to_owned())
-        } else {
-            Err(invalid(var, &value, "an http:// or https:// URL"))
-        }
-    }
-
-    fn parse_bool(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.get(var).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-            None => Ok(default),
-            Some("true" | "1" | "yes" | "on") => Ok(true),
-            Some("false" | "0" | "no" | "off") => Ok(false),
-            Some(other) => Err(invalid(var, other, "`true` or `false`")),
-        }
-    }
-
-    fn parse<T: std::str::FromStr>(
-        &self,
-        var: &'static str,
-        default: &str,
-        expected: &str,
-    ) -> Result<T, ConfigError> {
-        let value = self.get(var).unwrap_or_else(|| default.to_owned());
-        value.trim().parse().map_err(|_| invalid(var, &value, expected))
-    }
-
-    fn parse_in<T>(
-        &self,
-        var: &'static str,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
-    {
-        let Some(value) = self.get(var) else {
-            return Ok(default);
-        };
-        let expected = || format!("a whole number from {} to {}", range.start(), range.end());
-        let parsed: T = value
-            .trim()
-            .parse()
-            .map_err(|_| invalid(var, &value, &expected()))?;
-        if range.contains(&parsed) {
-            Ok(parsed)
-        } else {
-            Err(invalid(var, &value, &expected()))
-        }
-    }
-}
-
+mod env;
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
+mod tests;
 
-    use super::*;
-
-    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|name| map.get(name).cloned())
-    }
-
-    #[test]
-    fn defaults_match_the_documented_ones() {
-        let config = parse(&[]).unwrap();
-        assert_eq!(config.http.listen.to_string(), "127.0.0.1:7070");
-        assert_eq!(config.http.router_listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.http.public_url, "http://127.0.0.1:7070");
-        assert_eq!(config.data_dir, PathBuf::from(".railyard"));
-        assert!(
-            config.database.url.is_none(),
-            "no DATABASE_URL means the embedded cluster"
-        );
-        assert!(config.redis.url.is_none());
-        assert_eq!(config.log.format, LogFormat::Text);
-        assert_eq!(config.database.statement_timeout, Duration::from_secs(15));
-    }
-
-    #[test]
-    fn reads_every_area() {
-        let config = parse(&[
-            ("RAILYARD_LISTEN", "0.0.0.0:9000"),
-            ("RAILYARD_ROUTER_LISTEN", "[::1]:9080"),
-            ("RAILYARD_DATA_DIR", "/var/lib/railyard"),
-            ("DATABASE_URL", "postgres://u:p@db:5432/railyard"),
-            ("REDIS_URL", "redis://127.0.0.1:6379"),
-            ("RAILYARD_DB_POOL_SIZE", "4"),
-            ("RAILYARD_LOG_FORMAT", "json"),
-            ("RAILYARD_DASHBOARD_DIR", "/srv/dist"),
-        ])
-        .unwrap();
-        assert_eq!(config.http.listen.port(), 9000);
-        assert_eq!(config.http.public_url, "http://localhost:9000");
-        assert_eq!(config.http.router_listen.to_string(), "[::1]:9080");
-        assert_eq!(config.data_dir, PathBuf::from("/var/lib/railyard"));
-        assert_eq!(
-            config.database.url.as_deref(),
-            Some("postgres://u:p@db:5432/railyard")
-        );
-        assert_eq!(config.database.pool_size, 4);
-        assert_eq!(config.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
-        assert_eq!(config.log.format, LogFormat::Json);
-        assert_eq!(config.dashboard.dist_dir, PathBuf::from("/srv/dist"));
-    }
-
-    #[test]
-    fn empty_values_mean_default() {
-        let config = parse(&[("DATABASE_URL", ""), ("RAILYARD_LISTEN", " ")]).unwrap();
-        assert!(config.database.url.is_none());
-        assert_eq!(config.http.listen.port(), 7070);
-    }
-
-    #[test]
-    fn bad_values_name_the_variable_and_hide_passwords() {
-        let err = parse(&[("RAILYARD_LISTEN", "localhost")]).unwrap_err();
-        assert_eq!(err.var, "RAILYARD_LISTEN");
-        assert!(err.to_string().contains("socket address"), "{err}");
-
-        let err = parse(&[("RAILYARD_DB_POOL_SIZE", "0")]).unwrap_err();
-        assert_eq!(err.var, "RAILYARD_DB_POOL_SIZE");
-        assert!(err.to_string().contains("from 1 to 500"), "{err}");
-
-        let err = parse(&[("DATABASE_URL", "mysql://root:hunter2@db/x")]).unwrap_err();
-        assert_eq!(err.var, "DATABASE_URL");
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-
-        let err = parse(&[("RAILYARD_LOG_FORMAT", "yaml")]).unwrap_err();
-        assert_eq!(err.var, "RAILYARD_LOG_FORMAT");
-    }
-
-    #[test]
-    fn auth_settings() {
-        let config = parse(&[]).unwrap();
-        assert!(matches!(config.auth.master_key, KeySource::Generated));
-        assert!(!config.auth.open_signup, "invitation only by default");
-        assert!(config.auth.setup_token.is_none());
-
-        let config = parse(&[
-            ("RAILYARD_MASTER_KEY", ""),
-            ("RAILYARD_OPEN_SIGNUP", "true"),
-            (
-                "RAILYARD_CORS_ORIGINS",
-                "https://a.example.com, http://localhost:3000/",
-            ),
-        ])
-        .unwrap();
-        assert!(
-            matches!(&config.auth.master_key, KeySource::Inline(k) if k.is_empty()),
-            "empty is kept, and refused later"
-        );
-        assert!(config.auth.open_signup);
-        assert_eq!(
-            config.auth.cors_origins,
-            ["https://a.example.com", "http://localhost:3000"]
-        );
-
-        for (var, value) in [
-            ("RAILYARD_SETUP_TOKEN", "short"),
-            ("RAILYARD_OPEN_SIGNUP", "maybe"),
-            ("RAILYARD_CORS_ORIGINS", "*"),
-            ("RAILYARD_CORS_ORIGINS", "https://a.example.com/path"),
-        ] {
-            assert_eq!(parse(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
-        }
-        let both = parse(&[("RAILYARD_MASTER_KEY", "x"), ("RAILYARD_MASTER_KEY_FILE", "/k")]).unwrap_err();
-        assert_eq!(both.var, "RAILYARD_MASTER_KEY");
-        assert!(
-            !format!(
-                "{:?}",
-                parse(&[("RAILYARD_SETUP_TOKEN", "0123456789abcdef0123456789")])
-                    .unwrap()
-                    .auth
-            )
-            .contains("0123")
-        );
-    }
-
-    #[test]
-    fn redacts_urls() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5/db"),
-            "postgres://u:*****@h:5/db"
-        );
-        assert_eq!(redact_url("redis://:secret@h"), "redis://:*****@h");
-        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
-        assert_eq!(redact_url("garbage"), "<not a URL>");
-    }
-}
+use env::{Env, invalid};

@@ -1,0 +1,203 @@
+//! Running one build step: its own process group, a scrubbed environment, every output line
+//! streamed in order to the build log, and a deadline and a cancel that kill the whole group.
+
+use std::{ffi::OsString, path::Path, process::Stdio, time::Duration};
+
+use railyard_shared::deployments::Step;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, BufReader},
+    process::Command,
+    sync::watch,
+    time::Instant,
+};
+
+use super::log::{BuildLog, Stream, clean_line};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StepError {
+    #[error("`{step}` exited with {status}")]
+    Failed { step: String, status: String },
+    #[error("`{step}` could not start: {error}")]
+    Spawn { step: String, error: String },
+    #[error("the build took longer than {0} s")]
+    Timeout(u64),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+/// The environment builds (and later apps) get: nothing of Railyard's own, only what a
+/// toolchain needs to run, plus `extra` (the service's variables).
+pub fn scrubbed_env(home: &Path, extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = vec![
+        (
+            "PATH".into(),
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        ),
+        ("HOME".into(), home.into()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("CI".into(), "true".into()),
+        // Tools that colour or page their output check these.
+        ("TERM".into(), "dumb".into()),
+        ("NO_UPDATE_NOTIFIER".into(), "1".into()),
+        ("npm_config_update_notifier".into(), "false".into()),
+        ("npm_config_fund".into(), "false".into()),
+        ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
+    env
+}
+
+/// Runs `step` in `dir` until it exits, `deadline` passes or `cancel` turns true.
+pub async fn run_step(
+    step: &Step,
+    dir: &Path,
+    env: &[(OsString, OsString)],
+    log: &BuildLog,
+    deadline: Instant,
+    build_timeout: Duration,
+    cancel: &mut watch::Receiver<bool>,
+) -> Result<(), StepError> {
+    let shown = step.to_string();
+    let mut cmd = match step {
+        Step::Shell(line) => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(line);
+            cmd
+        }
+        Step::Argv(args) => {
+            let (program, rest) = args.split_first().ok_or_else(|| StepError::Spawn {
+                step: shown.clone(),
+                error: "empty command".into(),
+            })?;
+            // A relative program (`.venv/bin/pip`) is found in the build directory.
+            let program = if program.contains('/') {
+                dir.join(program)
+            } else {
+                program.into()
+            };
+            let mut cmd = Command::new(program);
+            cmd.args(rest);
+            cmd
+        }
+    };
+    cmd.current_dir(dir)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    log.event(format!("$ {shown}"));
+    let mut child = cmd.spawn().map_err(|err| StepError::Spawn {
+        step: shown.clone(),
+        error: err.to_string(),
+    })?;
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(StepError::Spawn {
+            step: shown,
+            error: "no output pipes".into(),
+        });
+    };
+
+    let output = async {
+        let mut out = Lines::new(stdout);
+        let mut err = Lines::new(stderr);
+        while !(out.done && err.done) {
+            tokio::select! {
+                line = out.next(), if !out.done => if let Some(line) = line { log.line(Stream::Stdout, line) },
+                line = err.next(), if !err.done => if let Some(line) = line { log.line(Stream::Stderr, line) },
+            }
+        }
+        child.wait().await
+    };
+    let stopped = async {
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => StepError::Timeout(build_timeout.as_secs()),
+            _ = cancel.wait_for(|c| *c) => StepError::Cancelled,
+        }
+    };
+    let result = tokio::select! {
+        status = output => status.map_err(|err| StepError::Spawn { step: shown.clone(), error: err.to_string() }),
+        error = stopped => Err(error),
+    };
+    // Whatever happened, nothing the step started outlives it.
+    if let Some(group) = group {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), nix::sys::signal::SIGKILL);
+    }
+    let status = result?;
+    if status.success() {
+        Ok(())
+    } else {
+        let status = match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
+            (Some(code), _) => format!("code {code}"),
+            (None, Some(signal)) => format!("signal {signal}"),
+            _ => "an unknown status".into(),
+        };
+        Err(StepError::Failed { step: shown, status })
+    }
+}
+
+/// Lines of a pipe, each cut to a storable size (a line without a newline still arrives).
+struct Lines<R> {
+    reader: BufReader<R>,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl<R: AsyncRead + Unpin> Lines<R> {
+    fn new(reader: R) -> Self {
+        Self {
+            reader: BufReader::new(reader),
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        self.buf.clear();
+        // Read a line, but never hold more than a few times the longest stored line.
+        let limit = (super::log::MAX_LINE * 4) as u64;
+        let read = {
+            let mut limited = (&mut self.reader).take(limit);
+            limited.read_until(b'\n', &mut self.buf).await
+        };
+        match read {
+            Ok(0) | Err(_) => {
+                self.done = true;
+                None
+            }
+            Ok(_) => Some(clean_line(&self.buf)),
+        }
+    }
+}
+
+/// Kills what an earlier build of `dir` left running (its worker died without stopping its
+/// steps): every process whose working directory is inside `dir`, with its process group.
+pub fn kill_leftovers(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let inside = std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+        if inside && pid != std::process::id() as i32 {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if let Ok(group) = nix::unistd::getpgid(Some(pid))
+                && group != nix::unistd::getpgrp()
+            {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::SIGKILL);
+            }
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::SIGKILL);
+            killed += 1;
+        }
+    }
+    killed
+}

@@ -1,0 +1,208 @@
+//! A deployment's build log: lines in order, each with a cursor (`seq`), a timestamp and a
+//! stream, written to PostgreSQL in batches (every 100 ms, or sooner when many are waiting).
+//! A restarted build continues after the last stored line, so cursors never repeat.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel_async::RunQueryDsl as _;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::{db::DbPool, schema::deployment_logs};
+
+/// Longest stored line, in bytes; longer lines are cut with a marker.
+pub const MAX_LINE: usize = 16 * 1024;
+/// Lines waiting before a write is forced.
+const BATCH: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// Railyard's own lines (steps, state changes, errors).
+    Event,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Event => "event",
+        }
+    }
+}
+
+type Row = (i64, DateTime<Utc>, &'static str, String);
+
+#[derive(Default)]
+struct Pending {
+    next_seq: i64,
+    rows: Vec<Row>,
+}
+
+/// Collects lines and writes them behind the scenes; [`BuildLog::close`] writes the rest.
+pub struct BuildLog {
+    db: DbPool,
+    deployment: Uuid,
+    pending: Arc<Mutex<Pending>>,
+    wake: Arc<Notify>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for BuildLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildLog")
+            .field("deployment", &self.deployment)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes raw output storable: valid UTF-8, no NUL (PostgreSQL text cannot hold it), no
+/// trailing CR, at most [`MAX_LINE`] bytes.
+pub fn clean_line(raw: &[u8]) -> String {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let mut text = String::from_utf8_lossy(raw).replace('\0', "\u{fffd}");
+    if text.len() > MAX_LINE {
+        let mut cut = MAX_LINE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" … [line cut at 16 KiB]");
+    }
+    text
+}
+
+impl BuildLog {
+    /// Opens the log of `deployment`, continuing after any lines already stored.
+    pub async fn open(db: DbPool, deployment: Uuid) -> anyhow::Result<Self> {
+        let last: Option<i64> = {
+            let mut conn = db.get().await?;
+            deployment_logs::table
+                .filter(deployment_logs::deployment_id.eq(deployment))
+                .select(diesel::dsl::max(deployment_logs::seq))
+                .first(&mut conn)
+                .await?
+        };
+        let pending = Arc::new(Mutex::new(Pending {
+            next_seq: last.unwrap_or(0) + 1,
+            rows: Vec::new(),
+        }));
+        let wake = Arc::new(Notify::new());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = tokio::spawn({
+            let (db, pending, wake, stop) = (db.clone(), pending.clone(), wake.clone(), stop.clone());
+            async move {
+                while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Acquire) {
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                    if let Err(err) = write(&db, deployment, &pending).await {
+                        tracing::warn!(error = %format!("{err:#}"), %deployment, "writing build log lines failed; retrying");
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            db,
+            deployment,
+            pending,
+            wake,
+            stop,
+            writer,
+        })
+    }
+
+    pub fn line(&self, stream: Stream, text: String) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seq = pending.next_seq;
+        pending.next_seq += 1;
+        pending.rows.push((seq, Utc::now(), stream.as_str(), text));
+        if pending.rows.len() >= BATCH {
+            self.wake.notify_one();
+        }
+    }
+
+    /// A line of Railyard's own.
+    pub fn event(&self, text: impl Into<String>) {
+        self.line(Stream::Event, text.into());
+    }
+
+    /// Writes every line so far and stops the background writer.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.wake.notify_one();
+        let _ = self.writer.await;
+        write(&self.db, self.deployment, &self.pending).await
+    }
+}
+
+async fn write(db: &DbPool, deployment: Uuid, pending: &Mutex<Pending>) -> anyhow::Result<()> {
+    let rows = std::mem::take(
+        &mut pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .rows,
+    );
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let result = async {
+        let mut conn = db.get().await?;
+        for chunk in rows.chunks(1000) {
+            let values: Vec<_> = chunk
+                .iter()
+                .map(|(seq, ts, stream, text)| {
+                    (
+                        deployment_logs::deployment_id.eq(deployment),
+                        deployment_logs::seq.eq(*seq),
+                        deployment_logs::ts.eq(*ts),
+                        deployment_logs::stream.eq(*stream),
+                        deployment_logs::text.eq(text),
+                    )
+                })
+                .collect();
+            diesel::insert_into(deployment_logs::table)
+                .values(values)
+                .on_conflict_do_nothing()
+                .execute(&mut conn)
+                .await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    if result.is_err() {
+        // Keep the lines for the next attempt, in order.
+        let mut guard = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let newer = std::mem::take(&mut guard.rows);
+        guard.rows = rows;
+        guard.rows.extend(newer);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_made_storable() {
+        assert_eq!(clean_line(b"hello\r\n"), "hello");
+        assert_eq!(clean_line(b"a\0b"), "a\u{fffd}b");
+        assert_eq!(clean_line(&[0xff, b'x']), "\u{fffd}x");
+        let long = clean_line("é".repeat(MAX_LINE).as_bytes());
+        assert!(long.len() < MAX_LINE + 64 && long.ends_with("[line cut at 16 KiB]"));
+    }
+}

@@ -1,0 +1,492 @@
+//! Deployments: start one, list them, follow one (state, plan, history, durations, log),
+//! cancel, redeploy and roll back.
+
+use axum::{extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use railyard_shared::{
+    auth::Role,
+    deployments::{
+        CreateDeploymentRequest, DeploymentDetail, DeploymentResponse, DeploymentsResponse, Durations,
+        LogsResponse, Transition,
+    },
+    projects::{Source, valid_branch},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::services::authorize_service;
+use crate::{
+    app::AppState,
+    audit,
+    auth::{Caller, RequestMeta},
+    error::{AppError, AppResult},
+    extract::{Json, Path, Query},
+    models::deployment::{DeploymentRow, Deployments, NewDeployment},
+    pagination::{self, PageParams},
+    pipeline::{
+        deploy::Layout,
+        deployment::{self as machine, State as Phase, TransitionError},
+        git::valid_commit,
+    },
+};
+
+/// The environment a request names, which must belong to the service's project; by
+/// default the project's `production`.
+pub(crate) async fn environment_of(
+    conn: &mut AsyncPgConnection,
+    project: Uuid,
+    requested: Option<Uuid>,
+) -> Result<Uuid, AppError> {
+    use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+    use diesel_async::RunQueryDsl as _;
+
+    use crate::schema::environments;
+    let query = environments::table
+        .filter(environments::project_id.eq(project))
+        .select(environments::id)
+        .into_boxed();
+    let query = match requested {
+        Some(id) => query.filter(environments::id.eq(id)),
+        None => query.filter(environments::name.eq("production")),
+    };
+    query
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| match requested {
+            Some(_) => AppError::not_found("environment not found in this project"),
+            None => {
+                AppError::unprocessable("the project has no `production` environment: name `environment_id`")
+            }
+        })
+}
+
+/// The deployment and the caller's workspace, or 404 (unknown and foreign look the same).
+async fn authorize_deployment(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    needed: Role,
+) -> Result<(DeploymentRow, Uuid), AppError> {
+    let row = Deployments::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("deployment not found"))?;
+    let (_, workspace) = authorize_service(conn, caller, row.service_id, needed)
+        .await
+        .map_err(|err| match err.code {
+            railyard_shared::ErrorCode::NotFound => AppError::not_found("deployment not found"),
+            _ => err,
+        })?;
+    Ok((row, workspace))
+}
+
+/// Time between the first arrivals in each state.
+fn durations(row: &DeploymentRow, history: &[Transition], now: DateTime<Utc>) -> Durations {
+    let entered = |state: &str| history.iter().find(|t| t.to == state).map(|t| t.at);
+    let ended = row.finished_at;
+    let building = entered("building");
+    let deploying = entered("deploying");
+    let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds().max(0);
+    let after_queue = building.or(deploying).or(ended);
+    Durations {
+        queued_ms: Some(ms(row.created_at, after_queue.unwrap_or(now))),
+        build_ms: building.map(|b| ms(b, deploying.or(ended).unwrap_or(now))),
+        deploy_ms: deploying.map(|d| ms(d, ended.unwrap_or(now))),
+        total_ms: Some(ms(row.created_at, ended.unwrap_or(now))),
+    }
+}
+
+async fn detail(conn: &mut AsyncPgConnection, row: DeploymentRow) -> AppResult<DeploymentDetail> {
+    let history: Vec<Transition> = machine::history(conn, row.id)
+        .await?
+        .into_iter()
+        .map(|(from, to, reason, at)| Transition { from, to, reason, at })
+        .collect();
+    let log_tail = if row.state == "failed" {
+        Deployments::log_tail(conn, row.id, 30).await?
+    } else {
+        Vec::new()
+    };
+    let release_available = Deployments::release(conn, row.release_of.unwrap_or(row.id))
+        .await?
+        .is_some();
+    Ok(DeploymentDetail {
+        durations: durations(&row, &history, Utc::now()),
+        plan: row.plan(),
+        log_url: format!("/api/v1/deployments/{}/logs", row.id),
+        deployment: row.to_api(),
+        history,
+        log_tail,
+        release_available,
+    })
+}
+
+/// Creates the deployment, audits who asked, and answers 201 with its detail.
+async fn start(
+    conn: &mut AsyncPgConnection,
+    meta: &RequestMeta,
+    caller: &Caller,
+    workspace: Uuid,
+    action: &'static str,
+    new: NewDeployment,
+) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
+    let id = Deployments::create(conn, new.clone()).await?;
+    let entry = audit::Entry::new(action)
+        .workspace(workspace)
+        .actor(caller.user_id)
+        .target("deployment", id);
+    let detail_json = serde_json::json!({
+        "service_id": new.service,
+        "environment_id": new.environment,
+        "branch": new.branch,
+        "commit": new.commit,
+        "release_of": new.release_of,
+    });
+    audit::record(conn, meta, entry.detail(detail_json)).await?;
+    let row = Deployments::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("deployment {id} vanished")))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(DeploymentResponse {
+            deployment: detail(conn, row).await?,
+        }),
+    ))
+}
+
+/// Deploy a service: build its source (the branch head, or a commit) and release it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/services/{id}/deployments",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Service id")),
+    request_body = CreateDeploymentRequest,
+    responses(
+        (status = 201, description = "Queued", body = DeploymentResponse),
+        (status = 403, description = "Viewers cannot deploy", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+        (status = 422, description = "Invalid branch or commit, or nothing to deploy yet", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_deployment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Json(req): Json<CreateDeploymentRequest>,
+) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
+    if let Some(branch) = &req.branch
+        && !valid_branch(branch)
+    {
+        return Err(AppError::unprocessable("`branch` is not a valid git branch name"));
+    }
+    if let Some(commit) = &req.commit
+        && !valid_commit(commit)
+    {
+        return Err(AppError::unprocessable(
+            "`commit` must be a commit id: 7 to 40 hexadecimal digits",
+        ));
+    }
+    let mut conn = state.db.get().await?;
+    let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
+    let environment = environment_of(&mut conn, service.project_id, req.environment_id).await?;
+    let layout = Layout {
+        data_dir: state.config.data_dir.clone(),
+    };
+    let (source_kind, branch, upload) = match &service.source {
+        Source::Git { branch, .. } => (
+            "git",
+            Some(req.branch.clone().unwrap_or_else(|| branch.clone())),
+            None,
+        ),
+        Source::Push { branch } => {
+            if !layout.push_repo(service.id).exists() {
+                return Err(AppError::unprocessable(
+                    "nothing has been pushed to this service yet: `git push` to its remote first",
+                ));
+            }
+            (
+                "push",
+                Some(req.branch.clone().unwrap_or_else(|| branch.clone())),
+                None,
+            )
+        }
+        Source::Upload {} => {
+            if req.branch.is_some() || req.commit.is_some() {
+                return Err(AppError::unprocessable(
+                    "this service deploys uploads: `branch` and `commit` do not apply",
+                ));
+            }
+            let latest = Deployments::latest_upload(&mut conn, service.id, environment)
+                .await?
+                .ok_or_else(|| {
+                    AppError::unprocessable(
+                        "nothing has been uploaded to this service yet: `railyard up` first",
+                    )
+                })?;
+            ("upload", None, Some(latest))
+        }
+    };
+    let new = NewDeployment {
+        service: service.id,
+        environment,
+        source_kind,
+        branch,
+        commit: req.commit,
+        upload,
+        release_of: None,
+        triggered_by: Some(caller.user_id),
+    };
+    start(&mut conn, &meta, &caller, workspace, "deployment.create", new).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListDeploymentsParams {
+    /// Environment id (default: `production`).
+    pub environment: Option<Uuid>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// A service's deployments in an environment, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{id}/deployments",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Service id"), ListDeploymentsParams),
+    responses(
+        (status = 200, description = "Deployments", body = DeploymentsResponse),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn list_deployments(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<ListDeploymentsParams>,
+) -> AppResult<axum::Json<DeploymentsResponse>> {
+    let page = PageParams {
+        cursor: params.cursor,
+        limit: params.limit,
+    };
+    let limit = page.limit()?;
+    let mut conn = state.db.get().await?;
+    let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
+    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let rows = Deployments::list(&mut conn, id, environment, page.after()?, limit).await?;
+    let next_cursor = pagination::next(&rows, limit, |d| (d.created_at, d.id));
+    Ok(axum::Json(DeploymentsResponse {
+        deployments: rows.iter().map(DeploymentRow::to_api).collect(),
+        next_cursor,
+    }))
+}
+
+/// One deployment: state, plan, state history, durations per phase and where its log is.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 200, description = "The deployment", body = DeploymentResponse),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_deployment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<DeploymentResponse>> {
+    let mut conn = state.db.get().await?;
+    let (row, _) = authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
+    Ok(axum::Json(DeploymentResponse {
+        deployment: detail(&mut conn, row).await?,
+    }))
+}
+
+/// Cancel a deployment that is queued, building or deploying.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/cancel",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 200, description = "Cancelled", body = DeploymentResponse),
+        (status = 403, description = "Viewers cannot cancel", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "The deployment has finished", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn cancel_deployment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<DeploymentResponse>> {
+    let mut conn = state.db.get().await?;
+    let (mut row, workspace) = authorize_deployment(&mut conn, &caller, id, Role::Member).await?;
+    // The state may move under us (the build finishing); try from what is current.
+    for _ in 0..3 {
+        let from = match row.state.as_str() {
+            "queued" => Phase::Queued,
+            "building" => Phase::Building,
+            "deploying" => Phase::Deploying,
+            other => {
+                return Err(AppError::conflict(format!(
+                    "the deployment is {other}: only queued, building or deploying ones can be cancelled"
+                )));
+            }
+        };
+        match machine::transition(&mut conn, id, from, Phase::Cancelled, "cancelled by a user").await {
+            Ok(()) => {
+                let entry = audit::Entry::new("deployment.cancel")
+                    .workspace(workspace)
+                    .actor(caller.user_id)
+                    .target("deployment", id);
+                audit::record(&mut conn, &meta, entry).await?;
+                let row = Deployments::find(&mut conn, id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("deployment not found"))?;
+                return Ok(axum::Json(DeploymentResponse {
+                    deployment: detail(&mut conn, row).await?,
+                }));
+            }
+            Err(TransitionError::Lost(_)) => {
+                row = Deployments::find(&mut conn, id)
+                    .await?
+                    .ok_or_else(|| AppError::not_found("deployment not found"))?;
+            }
+            Err(err) => return Err(AppError::internal(err)),
+        }
+    }
+    Err(AppError::conflict(
+        "the deployment kept changing state; try again",
+    ))
+}
+
+/// Deploy the same source again (same commit, or the same upload): a fresh build.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/redeploy",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Deployment id")),
+    responses(
+        (status = 201, description = "Queued", body = DeploymentResponse),
+        (status = 403, description = "Viewers cannot deploy", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn redeploy_deployment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
+    let mut conn = state.db.get().await?;
+    let (row, workspace) = authorize_deployment(&mut conn, &caller, id, Role::Member).await?;
+    let new = NewDeployment {
+        service: row.service_id,
+        environment: row.environment_id,
+        source_kind: match row.source_kind.as_str() {
+            "push" => "push",
+            "upload" => "upload",
+            "rollback" => "rollback",
+            _ => "git",
+        },
+        branch: row.branch,
+        commit: row.commit_sha,
+        upload: row.upload_id,
+        release_of: row.release_of,
+        triggered_by: Some(caller.user_id),
+    };
+    start(&mut conn, &meta, &caller, workspace, "deployment.redeploy", new).await
+}
+
+/// Roll back to this deployment: release its build again, without rebuilding.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deployments/{id}/rollback",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "The earlier deployment to roll back to")),
+    responses(
+        (status = 201, description = "Queued", body = DeploymentResponse),
+        (status = 403, description = "Viewers cannot deploy", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Its release is not kept (never built, or pruned)", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn rollback_deployment(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
+    let mut conn = state.db.get().await?;
+    let (row, workspace) = authorize_deployment(&mut conn, &caller, id, Role::Member).await?;
+    // Rolling back to a rollback means rolling back to what it released.
+    let target = row.release_of.unwrap_or(row.id);
+    if Deployments::release(&mut conn, target).await?.is_none() {
+        return Err(AppError::conflict(
+            "this deployment has no kept release to roll back to (it was never built, or its release was pruned)",
+        ));
+    }
+    let new = NewDeployment {
+        service: row.service_id,
+        environment: row.environment_id,
+        source_kind: "rollback",
+        branch: row.branch,
+        commit: row.commit_sha,
+        upload: None,
+        release_of: Some(target),
+        triggered_by: Some(caller.user_id),
+    };
+    start(&mut conn, &meta, &caller, workspace, "deployment.rollback", new).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LogParams {
+    /// Return lines after this cursor (default: from the start).
+    pub cursor: Option<i64>,
+    /// At most this many lines, 1 to 5000 (default 1000).
+    pub limit: Option<i64>,
+    /// Only `stdout`, `stderr` or `event` lines.
+    pub stream: Option<String>,
+}
+
+/// A deployment's build log, in order, from a cursor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/logs",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Deployment id"), LogParams),
+    responses(
+        (status = 200, description = "Lines", body = LogsResponse),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn list_deployment_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<LogParams>,
+) -> AppResult<axum::Json<LogsResponse>> {
+    let limit = params.limit.unwrap_or(1000);
+    if !(1..=5000).contains(&limit) {
+        return Err(AppError::bad_request("`limit` must be from 1 to 5000"));
+    }
+    if let Some(stream) = &params.stream
+        && !["stdout", "stderr", "event"].contains(&stream.as_str())
+    {
+        return Err(AppError::bad_request("`stream` must be stdout, stderr or event"));
+    }
+    let cursor = params.cursor.unwrap_or(0);
+    if cursor < 0 {
+        return Err(AppError::bad_request("`cursor` must not be negative"));
+    }
+    let mut conn = state.db.get().await?;
+    authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
+    let lines = Deployments::log(&mut conn, id, cursor, params.stream.as_deref(), limit).await?;
+    let next_cursor = lines.last().map(|l| l.cursor).or(Some(cursor));
+    Ok(axum::Json(LogsResponse { lines, next_cursor }))
+}

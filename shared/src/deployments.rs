@@ -1,0 +1,193 @@
+//! Deployments, their build plans, logs and per-environment service settings on the wire.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A command in a build plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The user's own command line, run by `sh -c`.
+    Shell(String),
+    /// A command Railyard chose, run directly (no shell).
+    Argv(Vec<String>),
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Shell(line) => f.write_str(line),
+            Step::Argv(args) => f.write_str(&args.join(" ")),
+        }
+    }
+}
+
+/// How a deployment is built and started, as detected (like a Nixpacks plan).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Plan {
+    /// What decided the plan: `railyard.toml`, `procfile`, `node`, `python`, `rust`, `go`,
+    /// `static`, or `settings` when the service's own settings did.
+    pub provider: String,
+    pub build: Vec<Step>,
+    /// `None` for a static site, which Railyard serves itself.
+    pub start: Option<Step>,
+    pub health_check: Option<String>,
+    /// The directory, relative to the source root, that the plan applies to.
+    pub root: String,
+}
+
+/// The states of a deployment: queued → building → deploying → active | failed |
+/// cancelled; superseded / rolled_back for ones that were active.
+pub const STATES: &[&str] = &[
+    "queued",
+    "building",
+    "deploying",
+    "active",
+    "failed",
+    "cancelled",
+    "superseded",
+    "rolled_back",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Deployment {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub environment_id: Uuid,
+    /// One of [`STATES`].
+    pub state: String,
+    /// `git`, `push`, `upload` or `rollback`.
+    pub source: String,
+    pub branch: Option<String>,
+    /// The commit asked for, then the one built.
+    pub commit: Option<String>,
+    /// For a rollback: the deployment whose release it reuses.
+    pub release_of: Option<Uuid>,
+    /// Why it ended failed or cancelled.
+    pub reason: Option<String>,
+    pub triggered_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Transition {
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Time spent in each phase so far, in milliseconds (absent for phases not reached).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Durations {
+    pub queued_ms: Option<i64>,
+    pub build_ms: Option<i64>,
+    pub deploy_ms: Option<i64>,
+    pub total_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub deployment: Deployment,
+    pub plan: Option<Plan>,
+    pub history: Vec<Transition>,
+    pub durations: Durations,
+    /// Where the build log is: `GET` it for lines with cursors.
+    pub log_url: String,
+    /// The last lines of the build log (kept with a failed deployment to show why).
+    pub log_tail: Vec<String>,
+    /// Whether this deployment's release is kept, so it can be rolled back to.
+    pub release_available: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentResponse {
+    pub deployment: DeploymentDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeploymentsResponse {
+    pub deployments: Vec<Deployment>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateDeploymentRequest {
+    /// Defaults to the project's `production` environment.
+    #[serde(default)]
+    pub environment_id: Option<Uuid>,
+    /// Defaults to the service's branch.
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// A commit on that branch (full or abbreviated id); defaults to its head.
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// A line of a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogLine {
+    /// Monotonic within the log; pass the last one seen as `cursor` to read on.
+    pub cursor: i64,
+    pub ts: DateTime<Utc>,
+    /// `stdout`, `stderr` or `event` (Railyard's own lines).
+    pub stream: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogsResponse {
+    pub lines: Vec<LogLine>,
+    /// Pass as `cursor` for the lines after these; `None` when nothing more is stored yet.
+    pub next_cursor: Option<i64>,
+}
+
+/// Restart policies of a running service.
+pub const RESTART_POLICIES: &[&str] = &["on_failure", "always", "never"];
+
+/// A service's settings in one environment. `None` means "detect" (or the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceSettings {
+    /// The directory inside the source to build and run.
+    #[serde(default)]
+    pub root_dir: Option<String>,
+    #[serde(default)]
+    pub build_command: Option<String>,
+    #[serde(default)]
+    pub start_command: Option<String>,
+    /// A path such as `/health`; the runtime waits for a 2xx there before switching.
+    #[serde(default)]
+    pub health_check_path: Option<String>,
+    /// `on_failure` (default), `always` or `never`.
+    #[serde(default)]
+    pub restart_policy: Option<String>,
+    /// The port the app listens on; by default Railyard picks one and passes it as `PORT`.
+    #[serde(default)]
+    pub port: Option<i32>,
+    #[serde(default)]
+    pub memory_limit_mb: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceSettingsResponse {
+    pub environment_id: Uuid,
+    pub settings: ServiceSettings,
+}
