@@ -14,7 +14,9 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, sql_types};
+use diesel::{
+    ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, TextExpressionMethods as _, sql_types,
+};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use futures_util::StreamExt as _;
 use tokio::{sync::Notify, task::JoinSet};
@@ -93,7 +95,8 @@ pub struct WorkerConfig {
     pub retry_max: Duration,
     /// How long shutdown waits for running jobs before handing them back.
     pub shutdown_grace: Duration,
-    /// Names this process in `locked_by`.
+    /// Names this process in `locked_by`: `<host>:<pid>:<random>`, so a process restarted on
+    /// the same host can tell a dead predecessor's leases ([`expire_dead_local_leases`]).
     pub worker_id: String,
 }
 
@@ -106,9 +109,61 @@ impl Default for WorkerConfig {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
-            worker_id: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            worker_id: format!(
+                "{}:{}:{}",
+                host_name(),
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
         }
     }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().replace(':', "_"))
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Whether the process `pid` on this host is a live Railyard server.
+fn railyard_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim().starts_with("railyard"))
+}
+
+/// Expires at once the leases held by dead Railyard processes of this host (a server that
+/// was killed and restarted), so their jobs are taken over now rather than when the lease
+/// would have run out. Leases of other hosts are left to expire. Returns how many.
+pub async fn expire_dead_local_leases(conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
+    let prefix = format!("{}:", host_name());
+    let held: Vec<(i64, Option<String>)> = jobs::table
+        .filter(jobs::state.eq("running"))
+        .filter(jobs::locked_by.like(format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"))))
+        .select((jobs::id, jobs::locked_by))
+        .load(conn)
+        .await?;
+    let dead: Vec<i64> = held
+        .into_iter()
+        .filter(|(_, by)| {
+            let pid = by
+                .as_deref()
+                .and_then(|b| b.strip_prefix(&prefix))
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|pid| pid.parse::<i32>().ok());
+            pid.is_some_and(|pid| pid != std::process::id() as i32 && !railyard_alive(pid))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(
+        jobs::table
+            .filter(jobs::id.eq_any(&dead))
+            .filter(jobs::state.eq("running")),
+    )
+    .set(jobs::locked_until.eq(Utc::now() - chrono::Duration::seconds(1)))
+    .execute(conn)
+    .await
 }
 
 /// The delay before attempt `attempts + 1`: exponential, capped, with up to 20 % jitter.

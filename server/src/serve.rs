@@ -10,7 +10,7 @@ use crate::{
     auth::setup::{self, SetupState},
     config::{Config, redact_url},
     db, edge,
-    jobs::{WorkerConfig, WorkerPool},
+    jobs::{self, WorkerConfig, WorkerPool},
     pipeline::deploy::DeployHandler,
     postgres::EmbeddedPostgres,
     redis::RedisBus,
@@ -68,7 +68,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let mut conn = state.db.get().await?;
         setup::prepare(&mut conn, setup_token.as_deref()).await?
     };
-    let workers = start_workers(&state, &database_url);
+    let workers = start_workers(&state, &database_url).await?;
     let state_for_tasks = state.clone();
     let app = router::build(state, axum::Router::new()).into_make_service_with_connect_info::<SocketAddr>();
 
@@ -142,11 +142,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// The job workers (builds and deploys), unless `RAILYARD_WORKERS=0`.
-fn start_workers(state: &AppState, database_url: &str) -> Option<WorkerPool> {
+async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<Option<WorkerPool>> {
     let pipeline = &state.config.pipeline;
     if pipeline.workers == 0 {
         tracing::info!("RAILYARD_WORKERS=0: this process runs no jobs");
-        return None;
+        return Ok(None);
+    }
+    // A predecessor on this host that was killed mid-job: take its jobs over now.
+    let expired = jobs::expire_dead_local_leases(&mut *state.db.get().await?).await?;
+    if expired > 0 {
+        tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
     let handler = DeployHandler::new(state.db.clone(), state.config.data_dir.clone(), pipeline.clone());
     let config = WorkerConfig {
@@ -156,12 +161,12 @@ fn start_workers(state: &AppState, database_url: &str) -> Option<WorkerPool> {
         ..WorkerConfig::default()
     };
     tracing::info!(workers = config.workers, "job workers started");
-    Some(WorkerPool::start(
+    Ok(Some(WorkerPool::start(
         state.db.clone(),
         database_url.to_owned(),
         vec![std::sync::Arc::new(handler)],
         config,
-    ))
+    )))
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -1,0 +1,212 @@
+//! Killing the worker process (SIGKILL) in the middle of builds, then starting it again:
+//! every deployment ends exactly once in a final state — none lost, none built to
+//! `deploying` twice — and what the dead builds left running is stopped.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::{
+    fs,
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel_async::RunQueryDsl as _;
+use railyard_server::{
+    crypto::KeySource,
+    schema::{deployment_events, deployments, jobs},
+    testing::{TestApp, git_repo},
+};
+use serde_json::json;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `railyard-server serve` on the test's database, running two build workers.
+fn worker(app: &TestApp, data: &Path, n: usize) -> Child {
+    let KeySource::Inline(key) = &app.state.config.auth.master_key else {
+        panic!("tests use an inline master key")
+    };
+    let log = fs::File::create(data.join(format!("worker-{n}.log"))).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_railyard-server"))
+        .arg("serve")
+        .env_remove("REDIS_URL")
+        .env("DATABASE_URL", &app.db.url)
+        .env("RAILYARD_MASTER_KEY", key)
+        .env("RAILYARD_DATA_DIR", data)
+        .env("RAILYARD_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("RAILYARD_ROUTER_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("RAILYARD_DASHBOARD_DIR", data.join("no-dist"))
+        .env("RAILYARD_WORKERS", "2")
+        .env("RAILYARD_JOB_LEASE_SECS", "30")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+async fn states(app: &TestApp) -> Vec<(uuid::Uuid, String)> {
+    let mut conn = app.state.db.get().await.unwrap();
+    deployments::table
+        .select((deployments::id, deployments::state))
+        .order(deployments::created_at.asc())
+        .load(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Processes whose working directory is inside `dir`.
+fn processes_in(dir: &Path) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
+        .filter(|e| fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let app = TestApp::with(&[("RAILYARD_DATA_DIR", &data_dir)], axum::Router::new()).await;
+    // Each build prints, works for a while, then records that it completed.
+    let (repo, _) = git_repo(&[(
+        "railyard.toml",
+        "build = \"echo build started; sleep 6; echo done >> ../$(basename $PWD).completed\"\nstart = \"true\"\n",
+    )]);
+    let mut owner = app.admin().await;
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("file://{}", repo.path().display());
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let res = owner
+            .post(
+                &format!("/api/v1/projects/{project}/services"),
+                json!({"name": name, "source": {"git": {"url": url, "branch": "main"}}}),
+            )
+            .await;
+        let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
+        let res = owner
+            .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        ids.push(res.json()["deployment"]["id"].as_str().unwrap().to_owned());
+    }
+
+    // Start a worker and kill it while two builds run their step.
+    let mut first = worker(&app, data.path(), 1);
+    let releases = data.path().join("releases");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let building = states(&app).await.iter().filter(|(_, s)| s == "building").count();
+        if building == 2 && processes_in(&releases) >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "builds never started: {:?}",
+            states(&app).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let interrupted: Vec<uuid::Uuid> = states(&app)
+        .await
+        .into_iter()
+        .filter(|(_, s)| s == "building")
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(interrupted.len(), 2);
+
+    // A new worker on this host sees its predecessor died and takes over at once.
+    let mut second = worker(&app, data.path(), 2);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let now = states(&app).await;
+        if now.iter().all(|(_, s)| s != "queued" && s != "building") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deployments still in flight: {now:?}\n{}",
+            fs::read_to_string(data.path().join("worker-2.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut conn = app.state.db.get().await.unwrap();
+    for (id, state) in states(&app).await {
+        assert_eq!(state, "deploying", "{id} ended {state}");
+        let arrivals: i64 = deployment_events::table
+            .filter(deployment_events::deployment_id.eq(id))
+            .filter(deployment_events::to_state.eq("deploying"))
+            .count()
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(arrivals, 1, "{id} reached deploying {arrivals} times");
+        let completed = fs::read_to_string(releases.join(format!("{id}.completed"))).unwrap();
+        assert_eq!(
+            completed.lines().count(),
+            1,
+            "{id}: the build completed more than once"
+        );
+        let log = owner.get(&format!("/api/v1/deployments/{id}/logs")).await.json();
+        let text: Vec<&str> = log["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["text"].as_str().unwrap())
+            .collect();
+        let restarted = text.iter().any(|l| l.contains("building again"));
+        assert_eq!(restarted, interrupted.contains(&id), "{id}: {text:?}");
+        // Cursors stay unique and ordered across the restart.
+        let cursors: Vec<i64> = log["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["cursor"].as_i64().unwrap())
+            .collect();
+        assert!(cursors.windows(2).all(|w| w[0] < w[1]), "{cursors:?}");
+    }
+    let unfinished: i64 = jobs::table
+        .filter(jobs::state.ne("done"))
+        .count()
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(unfinished, 0, "every job is done");
+    assert_eq!(processes_in(&releases), 0, "nothing of the killed builds runs on");
+    assert_eq!(ids.len(), 4);
+
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(second.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    second.wait().unwrap();
+}
