@@ -14,6 +14,7 @@ pub mod db;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod git_http;
 pub mod github;
 pub mod jobs;
 pub mod mail;
@@ -33,6 +34,7 @@ pub mod sources;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod uploads;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -18,7 +18,7 @@ use crate::{
     openapi::ApiDoc,
     routes::{
         audit, auth, deployments, health, invitations, jwks, me, members, projects, services, tokens,
-        workspaces,
+        uploads, workspaces,
     },
 };
 
@@ -85,6 +85,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::redeploy_deployment))
         .routes(routes!(deployments::rollback_deployment))
         .routes(routes!(deployments::list_deployment_logs))
+        .routes(routes!(uploads::create_upload))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the
@@ -107,7 +108,11 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let http = &state.config.http;
     let (timeout, body_limit) = (http.request_timeout, http.body_limit);
     let origins = state.config.auth.cors_origins.clone();
-    middleware::apply(router, timeout, body_limit, &origins).with_state(state)
+    // `git push`/`fetch` speak git's protocol, may take longer than an API request and
+    // stream large bodies: they sit outside the API's middleware.
+    middleware::apply(router, timeout, body_limit, &origins)
+        .merge(crate::git_http::router())
+        .with_state(state)
 }
 
 /// Unknown `/api` paths get the 404 envelope; everything else is the dashboard.

@@ -200,6 +200,9 @@ pub struct TestApp {
     pub router: Router,
     pub state: AppState,
     pub db: TestDb,
+    /// The data directory (releases, uploads, pushed repositories), unless the test named
+    /// its own with `RAILYARD_DATA_DIR`; removed with the app.
+    pub data: tempfile::TempDir,
 }
 
 impl TestApp {
@@ -210,7 +213,11 @@ impl TestApp {
     /// `vars` as in [`config`]; `extra` routes are mounted under the full middleware stack.
     pub async fn with(vars: &[(&str, &str)], extra: Router<AppState>) -> Self {
         let db = TestDb::new().await;
-        let config = config(&db.url, vars);
+        let data = tempfile::tempdir().expect("a data directory");
+        let data_dir = data.path().to_string_lossy().into_owned();
+        let mut all = vec![("RAILYARD_DATA_DIR", data_dir.as_str())];
+        all.extend_from_slice(vars);
+        let config = config(&db.url, &all);
         let pool = db::connect_pool(&config.database, &db.url)
             .await
             .expect("pool for the test database");
@@ -223,6 +230,7 @@ impl TestApp {
             router: router::build(state.clone(), extra),
             state,
             db,
+            data,
         }
     }
 
@@ -245,6 +253,7 @@ impl TestApp {
             router: router::build(state.clone(), Router::new()),
             state,
             db,
+            data: tempfile::tempdir().expect("a data directory"),
         }
     }
 

@@ -170,6 +170,11 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/deployments/{id}/logs",
         Access::Workspace(Role::Viewer),
     ),
+    (
+        "post",
+        "/api/v1/services/{id}/uploads",
+        Access::Workspace(Role::Member),
+    ),
 ];
 
 const PASSWORD: &str = "correct horse battery";
@@ -448,7 +453,34 @@ impl World<'_> {
 }
 
 async fn call(client: &mut Client<'_>, method: &str, path: &str, body: Option<Value>) -> u16 {
+    if path.ends_with("/uploads") {
+        return upload(client, path).await;
+    }
     client.call(&method.to_uppercase(), path, body).await.status
+}
+
+/// Uploads take a tarball, not JSON: a one-file site.
+async fn upload(client: &Client<'_>, path: &str) -> u16 {
+    use std::io::Write as _;
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(2);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "index.html", &b"hi"[..]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    let mut request = axum::http::Request::post(path).header("content-type", "application/gzip");
+    if !client.cookies.is_empty() {
+        request = request.header("cookie", client.cookie_header());
+    }
+    if let Some(csrf) = client.cookies.get("railyard_csrf") {
+        request = request.header("x-csrf-token", csrf);
+    }
+    let request = request
+        .body(axum::body::Body::from(gz.finish().unwrap()))
+        .unwrap();
+    client.app.send(request).await.status
 }
 
 #[tokio::test(flavor = "multi_thread")]

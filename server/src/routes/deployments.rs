@@ -123,7 +123,7 @@ async fn detail(conn: &mut AsyncPgConnection, row: DeploymentRow) -> AppResult<D
 }
 
 /// Creates the deployment, audits who asked, and answers 201 with its detail.
-async fn start(
+pub(crate) async fn start(
     conn: &mut AsyncPgConnection,
     meta: &RequestMeta,
     caller: &Caller,

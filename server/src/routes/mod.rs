@@ -11,4 +11,5 @@ pub mod members;
 pub mod projects;
 pub mod services;
 pub mod tokens;
+pub mod uploads;
 pub mod workspaces;

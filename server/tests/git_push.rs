@@ -1,0 +1,190 @@
+//! `git push` to Railyard over smart HTTP with an API token: a push to the service's
+//! branch deploys that commit; other branches, missing or weak tokens and services that
+//! do not take pushes are refused or ignored.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
+
+use railyard_server::testing::{Client, TestApp, git_commit, git_repo};
+use serde_json::{Value, json};
+
+/// Serves the app on a real port (git needs a URL).
+async fn listen(app: &TestApp) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+/// Runs git in `dir` with no user configuration or prompts; returns (success, stderr).
+fn git(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn token(owner: &mut Client<'_>, ws: &str, role: &str) -> String {
+    let res = owner
+        .post(
+            "/api/v1/tokens",
+            json!({"workspace_id": ws, "name": format!("git-{role}"), "role": role}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["token"].as_str().unwrap().to_owned()
+}
+
+async fn deployments(owner: &mut Client<'_>, service: &str) -> Vec<Value> {
+    owner
+        .get(&format!("/api/v1/services/{service}/deployments"))
+        .await
+        .json()["deployments"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_to_the_branch_deploys_that_commit() {
+    let app = TestApp::new().await;
+    let workers = app.start_workers();
+    let addr = listen(&app).await;
+    let mut owner = app.admin().await;
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "web", "source": {"push": {"branch": "main"}}}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "api", "source": {"git": {"url": "https://github.com/acme/api.git", "branch": "main"}}}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    assert_eq!(res.status, 422, "nothing pushed yet: {}", res.text());
+
+    let member = token(&mut owner, &ws, "member").await;
+    let viewer = token(&mut owner, &ws, "viewer").await;
+    let (repo, commit) = git_repo(&[("index.html", "<h1>pushed</h1>")]);
+    let remote = |token: &str, path: &str| format!("http://git:{token}@{addr}/git/{path}");
+
+    // No token, a wrong token, a viewer's token: refused, nothing deployed.
+    let (ok, err) = git(
+        repo.path(),
+        &["push", &format!("http://{addr}/git/shop/web.git"), "main"],
+    );
+    assert!(
+        !ok && err.contains("could not read Username"),
+        "git was asked for credentials: {err}"
+    );
+    let (ok, _) = git(
+        repo.path(),
+        &["push", &remote("ry_not-a-token", "shop/web.git"), "main"],
+    );
+    assert!(!ok);
+    let (ok, err) = git(repo.path(), &["push", &remote(&viewer, "shop/web.git"), "main"]);
+    assert!(!ok && err.contains("403"), "{err}");
+    // Unknown projects and services, hostile names, services that do not take pushes.
+    for path in [
+        "nope/web.git",
+        "shop/nope.git",
+        "..%2F..%2Fetc/web.git",
+        "shop/api.git",
+    ] {
+        let (ok, err) = git(repo.path(), &["push", &remote(&member, path), "main"]);
+        assert!(!ok, "{path}: {err}");
+    }
+    assert!(deployments(&mut owner, &service).await.is_empty());
+    assert!(deployments(&mut owner, &other).await.is_empty());
+
+    // The member's push deploys the pushed commit.
+    let (ok, err) = git(repo.path(), &["push", &remote(&member, "shop/web.git"), "main"]);
+    assert!(ok, "{err}");
+    let listed = deployments(&mut owner, &service).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["source"], "push");
+    assert_eq!(listed[0]["commit"], commit.as_str());
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        done = owner.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
+        if done["state"] == "deploying" || done["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["state"], "deploying", "{done}");
+    assert_eq!(done["plan"]["provider"], "static");
+
+    // Pushing another branch stores it but deploys nothing; the viewer may fetch.
+    let (ok, err) = git(
+        repo.path(),
+        &[
+            "push",
+            &remote(&member, &format!("{project}/web.git")),
+            "main:feature",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(deployments(&mut owner, &service).await.len(), 1);
+    let clone = tempfile::tempdir().unwrap();
+    let (ok, err) = git(
+        clone.path(),
+        &["clone", "--quiet", &remote(&viewer, "shop/web.git"), "copy"],
+    );
+    assert!(ok, "{err}");
+    assert!(clone.path().join("copy/index.html").is_file());
+
+    // A second push to main deploys the new commit.
+    let second = git_commit(repo.path(), &[("index.html", "<h1>v2</h1>")], false);
+    let (ok, err) = git(repo.path(), &["push", &remote(&member, "shop/web.git"), "main"]);
+    assert!(ok, "{err}");
+    let listed = deployments(&mut owner, &service).await;
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["commit"], second.as_str());
+    workers.shutdown().await;
+}
