@@ -1,6 +1,8 @@
 //! `railyard`: the command-line client for a Railyard server.
 
-use std::{process::ExitCode, time::Duration};
+mod deploy;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -26,6 +28,10 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// An API token (create one on your account page).
+    #[arg(long, global = true, env = "RAILYARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -34,13 +40,55 @@ struct Cli {
 enum Command {
     /// Show whether the server and its database are healthy.
     Status,
+    /// Upload a directory (default: the current one) and deploy it, following the build.
+    Up {
+        /// Service id.
+        #[arg(long, env = "RAILYARD_SERVICE")]
+        service: String,
+        /// Environment id (default: production).
+        #[arg(long)]
+        environment: Option<String>,
+        /// The directory to upload.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+    },
+    /// Deploy a service from its own source (its branch head, or a commit), following the build.
+    Deploy {
+        /// Service id.
+        #[arg(long, env = "RAILYARD_SERVICE")]
+        service: String,
+        /// Environment id (default: production).
+        #[arg(long)]
+        environment: Option<String>,
+        /// A commit on the service's branch (default: its head).
+        #[arg(long)]
+        commit: Option<String>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match &cli.command {
         Command::Status => status(&cli.url, cli.json).await,
+        Command::Up {
+            service,
+            environment,
+            path,
+        } => match deploy::Api::new(&cli.url, cli.token.clone()) {
+            Ok(api) => deploy::up(&api, service, environment.as_deref(), path, cli.json).await,
+            Err(err) => Err(err),
+        },
+        Command::Deploy {
+            service,
+            environment,
+            commit,
+        } => match deploy::Api::new(&cli.url, cli.token.clone()) {
+            Ok(api) => {
+                deploy::deploy(&api, service, environment.as_deref(), commit.as_deref(), cli.json).await
+            }
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(code) => code,

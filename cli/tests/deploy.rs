@@ -1,0 +1,173 @@
+//! `railyard up` and `railyard deploy` against a real server with real build workers.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::{net::SocketAddr, process::Output};
+
+use railyard_server::testing::{TestApp, git_repo};
+use serde_json::json;
+
+async fn serve(app: &TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app.router.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    format!("http://{addr}")
+}
+
+async fn railyard(args: &[&str], token: &str) -> Output {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let token = token.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_railyard"))
+            .args(args)
+            .env_remove("RAILYARD_URL")
+            .env_remove("RAILYARD_SERVICE")
+            .env("RAILYARD_TOKEN", token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A workspace, a project with `source` as its service, and a member's API token.
+async fn setup(app: &TestApp, source: serde_json::Value) -> (String, String) {
+    let mut owner = app.admin().await;
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "web", "source": source}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = owner
+        .post(
+            "/api/v1/tokens",
+            json!({"workspace_id": ws, "name": "cli", "role": "member"}),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (service, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_uploads_a_directory_and_follows_the_build() {
+    let app = TestApp::new().await;
+    let workers = app.start_workers();
+    let url = serve(&app).await;
+    let (service, token) = setup(&app, json!({"upload": {}})).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.html"), "<h1>up</h1>").unwrap();
+    std::fs::create_dir_all(dir.path().join("node_modules/left-pad")).unwrap();
+    std::fs::write(dir.path().join("node_modules/left-pad/index.js"), "x").unwrap();
+    std::fs::create_dir_all(dir.path().join("css")).unwrap();
+    std::fs::write(dir.path().join("css/site.css"), "h1{}").unwrap();
+    let path = dir.path().to_str().unwrap();
+    let out = railyard(&["up", "--url", &url, "--service", &service, path], &token).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Plan: static"), "{stdout}");
+    assert!(stderr.contains("Deployment deploying"), "{stderr}");
+    let id = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Deployment ").filter(|r| r.len() == 36))
+        .unwrap();
+    let release = app.data.path().join("releases").join(id);
+    assert!(release.join("css/site.css").is_file());
+    assert!(
+        !release.join("node_modules").exists(),
+        "node_modules is not uploaded"
+    );
+
+    // A failing build: exit code 1 and the reason.
+    std::fs::write(
+        dir.path().join("railyard.toml"),
+        "build = \"echo nope >&2; exit 4\"\nstart = \"true\"\n",
+    )
+    .unwrap();
+    let out = railyard(&["up", "--url", &url, "--service", &service, path], &token).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Deployment failed") && stderr.contains("exited with code 4"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nope"));
+
+    // No token: a clear error, not a crash.
+    let out = railyard(&["up", "--url", &url, "--service", &service, path], "").await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RAILYARD_TOKEN"));
+    workers.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_builds_the_services_own_source() {
+    let app = TestApp::new().await;
+    let workers = app.start_workers();
+    let url = serve(&app).await;
+    let (repo, commit) = git_repo(&[("index.html", "<h1>git</h1>")]);
+    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
+    let (service, token) = setup(&app, source).await;
+    let out = railyard(
+        &["deploy", "--url", &url, "--service", &service, "--json"],
+        &token,
+    )
+    .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(detail["state"], "deploying");
+    assert_eq!(detail["commit"], commit.as_str());
+    let out = railyard(
+        &[
+            "deploy",
+            "--url",
+            &url,
+            "--service",
+            &service,
+            "--commit",
+            "$(id)",
+        ],
+        &token,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("commit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    workers.shutdown().await;
+}
