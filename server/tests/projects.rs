@@ -240,15 +240,68 @@ async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() 
         );
         assert!(!res.json()["error"]["message"].as_str().unwrap().is_empty());
     }
+    // The fields of a service that exists: its settings and what a deployment asks for.
+    let store = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "store"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let web = owner
+        .post(
+            &format!("/api/v1/projects/{store}/services"),
+            json!({"name": "web", "source": {"git": {"url": "https://github.com/a/b.git", "branch": "main"}}}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for bad in INJECTIONS {
+        for field in ["root_dir", "health_check_path"] {
+            let res = owner
+                .call(
+                    "PUT",
+                    &format!("/api/v1/services/{web}/settings"),
+                    Some(json!({ field: bad })),
+                )
+                .await;
+            assert_eq!(res.status, 422, "{field}={bad:?}: {}", res.text());
+        }
+        for field in ["branch", "commit"] {
+            let res = owner
+                .post(
+                    &format!("/api/v1/services/{web}/deployments"),
+                    json!({ field: bad }),
+                )
+                .await;
+            assert_eq!(res.status, 422, "{field}={bad:?}: {}", res.text());
+        }
+    }
+    let settings = owner
+        .get(&format!("/api/v1/services/{web}/settings"))
+        .await
+        .json();
+    assert_eq!(
+        settings["settings"]["root_dir"],
+        Value::Null,
+        "nothing was stored"
+    );
+    let deployments = owner
+        .get(&format!("/api/v1/services/{web}/deployments"))
+        .await
+        .json();
+    assert_eq!(deployments["deployments"], json!([]));
+
     assert!(!std::path::Path::new("/tmp/railyard-pwned").exists());
     assert_eq!(owner.get(&services).await.json()["services"], json!([]));
     let projects = owner
         .get(&format!("/api/v1/projects?workspace_id={ws}"))
         .await
         .json();
-    assert_eq!(projects["projects"].as_array().unwrap().len(), 1);
-    assert_eq!(
-        projects["projects"][0]["environments"].as_array().unwrap().len(),
-        1
-    );
+    assert_eq!(projects["projects"].as_array().unwrap().len(), 2);
+    for project in projects["projects"].as_array().unwrap() {
+        assert_eq!(project["environments"].as_array().unwrap().len(), 1);
+    }
 }

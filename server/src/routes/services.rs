@@ -224,10 +224,14 @@ fn check_settings(settings: &ServiceSettings) -> Result<(), AppError> {
     if let Some(root) = &settings.root_dir
         && (root.len() > 512
             || root.starts_with('/')
-            || root.chars().any(char::is_control)
-            || root.split('/').any(|part| part == ".."))
+            || !root
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/+@".contains(c))
+            || root.split('/').any(|part| part == ".." || part.starts_with('-')))
     {
-        return bad("`root_dir` must be a relative path inside the source, without `..`");
+        return bad(
+            "`root_dir` must be a relative path inside the source (letters, digits and `._-/+@`, no `..`)",
+        );
     }
     for (name, command) in [
         ("build_command", &settings.build_command),
