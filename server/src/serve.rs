@@ -17,9 +17,13 @@ use crate::{
     router,
 };
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
+    // Absolute from here on: builds run in other working directories, and processes are
+    // recognised by their (absolute) working directory.
+    config.data_dir = std::fs::canonicalize(&config.data_dir)
+        .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
 
     // The embedded cluster lives as long as this function; dropping it stops PostgreSQL,
     // on the error paths below too.

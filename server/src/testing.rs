@@ -214,7 +214,10 @@ impl TestApp {
     pub async fn with(vars: &[(&str, &str)], extra: Router<AppState>) -> Self {
         let db = TestDb::new().await;
         let data = tempfile::tempdir().expect("a data directory");
-        let data_dir = data.path().to_string_lossy().into_owned();
+        let data_dir = std::fs::canonicalize(data.path())
+            .expect("an absolute data directory")
+            .to_string_lossy()
+            .into_owned();
         let mut all = vec![("RAILYARD_DATA_DIR", data_dir.as_str())];
         all.extend_from_slice(vars);
         let config = config(&db.url, &all);
