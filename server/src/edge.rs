@@ -1,27 +1,325 @@
-//! The app router's listener (`RAILYARD_ROUTER_LISTEN`).
-//!
-//! It maps `Host` to the active release of a service once the runtime exists; until a
-//! service is deployed, the route table is empty and every host gets the "no app here"
-//! page with 404.
+//! The app router (`RAILYARD_ROUTER_LISTEN`): `Host` `<service>-<environment>-<project>.<base
+//! domain>` → the live release of that service. The route table is loaded from the
+//! database at start and reloaded on `NOTIFY railyard_routes` (and every 10 s as a
+//! fallback), then swapped in whole, so requests in flight keep the table they started with.
+//! Requests are forwarded over HTTP/1.1 keep-alive connections with `X-Forwarded-For/-Proto/
+//! -Host` set by Railyard (a client's own are dropped); WebSocket upgrades pass through.
+//! Static sites are served from their release directory.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, RwLock},
+    time::Duration,
+};
 
 use axum::{
     Router,
-    http::{StatusCode, header},
-    response::{Html, IntoResponse},
+    body::Body,
+    extract::{ConnectInfo, Request, State},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    response::{Html, IntoResponse, Response},
+};
+use diesel::{ExpressionMethods as _, JoinOnDsl as _, QueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
+use futures_util::StreamExt as _;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioIo},
+};
+use tower::ServiceExt as _;
+
+use crate::{
+    db::DbPool,
+    schema::{deployments, environments, instances, projects, services},
 };
 
-pub fn router() -> Router {
-    Router::new().fallback(|| async {
-        (
-            StatusCode::NOT_FOUND,
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(
-                "<!doctype html><meta charset=utf-8><title>No app here · Railyard</title>\
-                 <body style=\"background:#020617;color:#e2e8f0;font-family:system-ui;padding:3rem\">\
-                 <h1>No app is deployed at this address</h1>\
-                 <p>Railyard's router is running, but no service answers for this host name yet.</p></body>",
-            ),
-        )
-            .into_response()
-    })
+/// Where a host's requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An app listening on this loopback port.
+    Port(u16),
+    /// A static site: this directory (absolute).
+    Static(PathBuf),
+    /// A known service with nothing healthy serving.
+    Down,
+}
+
+#[derive(Clone)]
+pub struct Edge {
+    table: Arc<RwLock<Arc<HashMap<String, Target>>>>,
+    client: Client<HttpConnector, Body>,
+    base_domain: String,
+    data_dir: PathBuf,
+}
+
+impl Edge {
+    pub fn new(base_domain: &str, data_dir: PathBuf) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            table: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
+            client,
+            base_domain: base_domain.to_owned(),
+            data_dir,
+        }
+    }
+
+    fn lookup(&self, host: &str) -> Option<Target> {
+        let table = self
+            .table
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        table.get(host).cloned()
+    }
+
+    /// Rebuilds the table from the database and swaps it in.
+    pub async fn reload(&self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
+        let known: Vec<(String, String, String)> = services::table
+            .inner_join(projects::table)
+            .inner_join(environments::table.on(environments::project_id.eq(projects::id)))
+            .select((services::name, environments::name, projects::name))
+            .load(conn)
+            .await?;
+        type Live = (String, String, String, Option<i32>, Option<String>);
+        let live: Vec<Live> = instances::table
+            .inner_join(deployments::table)
+            .inner_join(services::table.on(services::id.eq(instances::service_id)))
+            .inner_join(environments::table.on(environments::id.eq(instances::environment_id)))
+            .inner_join(projects::table.on(projects::id.eq(services::project_id)))
+            .filter(instances::state.eq("running"))
+            .filter(deployments::state.eq("active"))
+            .select((
+                services::name,
+                environments::name,
+                projects::name,
+                instances::port,
+                instances::static_root,
+            ))
+            .load(conn)
+            .await?;
+        let host = |s: &str, e: &str, p: &str| format!("{s}-{e}-{p}.{}", self.base_domain);
+        let mut table: HashMap<String, Target> = known
+            .iter()
+            .map(|(s, e, p)| (host(s, e, p), Target::Down))
+            .collect();
+        for (s, e, p, port, root) in live {
+            let target = match (port.and_then(|p| u16::try_from(p).ok()), root) {
+                (Some(port), _) => Target::Port(port),
+                (None, Some(root)) => Target::Static(self.data_dir.join(root)),
+                (None, None) => continue,
+            };
+            table.insert(host(&s, &e, &p), target);
+        }
+        let routes = table.len();
+        *self
+            .table
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+        Ok(routes)
+    }
+
+    /// Keeps the table current: reloads on `NOTIFY railyard_routes` and every 10 s.
+    pub fn spawn_refresh(&self, db: DbPool, database_url: String) -> tokio::task::JoinHandle<()> {
+        let edge = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let session = async {
+                    let mut listener = AsyncPgConnection::establish(&database_url).await?;
+                    listener.batch_execute("LISTEN railyard_routes").await?;
+                    let mut notifications = std::pin::pin!(listener.notifications_stream());
+                    loop {
+                        if let Ok(mut conn) = db.get().await
+                            && let Err(err) = edge.reload(&mut conn).await
+                        {
+                            tracing::warn!(error = %err, "reloading the route table failed");
+                        }
+                        match tokio::time::timeout(Duration::from_secs(10), notifications.next()).await {
+                            Ok(Some(Err(err))) => return Err(anyhow::Error::from(err)),
+                            Ok(None) => return Ok(()),
+                            Ok(Some(Ok(_))) | Err(_) => {}
+                        }
+                    }
+                };
+                if let Err(err) = session.await {
+                    tracing::warn!(error = %format!("{err:#}"), "route listener lost its connection; retrying");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+}
+
+pub fn router(edge: Edge) -> Router {
+    Router::new().fallback(route).with_state(edge)
+}
+
+fn page(status: StatusCode, title: &str, text: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>{title} · Railyard</title>\
+             <body style=\"background:#020617;color:#e2e8f0;font-family:system-ui;padding:3rem\">\
+             <h1>{title}</h1><p>{text}</p></body>"
+        )),
+    )
+        .into_response()
+}
+
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if !(keep_upgrade && name == header::UPGRADE) {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
+        if keep_upgrade && (*name == "upgrade" || *name == "connection") {
+            continue;
+        }
+        headers.remove(*name);
+    }
+}
+
+async fn route(State(edge): State<Edge>, mut req: Request) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host.as_str()
+        }
+    });
+    let port = match edge.lookup(name) {
+        None => {
+            return page(
+                StatusCode::NOT_FOUND,
+                "No app is deployed at this address",
+                "Railyard's router is running, but no service answers for this host name.",
+            );
+        }
+        Some(Target::Down) => {
+            return page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This app is not running",
+                "The service exists, but no healthy release of it is serving right now. Deploy it, or check its logs.",
+            );
+        }
+        Some(Target::Static(dir)) => {
+            let serve = tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true);
+            return match serve.oneshot(req).await {
+                Ok(res) => res.map(Body::new).into_response(),
+                Err(err) => match err {},
+            };
+        }
+        Some(Target::Port(port)) => port,
+    };
+
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let Ok(uri) = format!("http://127.0.0.1:{port}{path}").parse::<Uri>() else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request path is not valid.",
+        );
+    };
+    *req.uri_mut() = uri;
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers, upgrade);
+    for name in [
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+    ] {
+        headers.remove(name);
+    }
+    if let Some(peer) = peer
+        && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
+    {
+        headers.insert("x-forwarded-for", value);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Ok(value) = HeaderValue::from_str(&host) {
+        headers.insert("x-forwarded-host", value);
+    }
+
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let response = match tokio::time::timeout(Duration::from_secs(300), edge.client.request(req)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, port, "upstream request failed");
+            return page(
+                StatusCode::BAD_GATEWAY,
+                "The app did not answer",
+                "Railyard reached the service, but it closed the connection or refused it.",
+            );
+        }
+        Err(_) => {
+            return page(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The app took too long",
+                "The service did not start answering within 300 seconds.",
+            );
+        }
+    };
+    let (mut parts, body) = response.into_parts();
+    if parts.status == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let mut upstream = hyper::Response::from_parts(parts.clone(), ());
+        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+        tokio::spawn(async move {
+            if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
+                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream))
+                    .await;
+            }
+        });
+        return Response::from_parts(parts, Body::empty());
+    }
+    strip_hop_by_hop(&mut parts.headers, false);
+    Response::from_parts(parts, Body::new(body))
 }

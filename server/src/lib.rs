@@ -28,6 +28,7 @@ pub mod ratelimit;
 pub mod redis;
 pub mod router;
 pub mod routes;
+pub mod runtime;
 pub mod schema;
 pub mod serve;
 pub mod sources;

@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, health, invitations, jwks, me, members, projects, services, tokens,
-        uploads, workspaces,
+        audit, auth, deployments, health, invitations, jwks, me, members, projects, runtime, services,
+        tokens, uploads, workspaces,
     },
 };
 
@@ -86,6 +86,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::rollback_deployment))
         .routes(routes!(deployments::list_deployment_logs))
         .routes(routes!(uploads::create_upload))
+        .routes(routes!(runtime::find_service_status))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

@@ -279,3 +279,28 @@ diesel::joinable!(service_settings -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(deployments, services, service_settings);
 diesel::allow_tables_to_appear_in_same_query!(deployments, projects);
 diesel::allow_tables_to_appear_in_same_query!(service_settings, projects);
+
+diesel::table! {
+    instances (id) {
+        id -> Uuid,
+        deployment_id -> Uuid,
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        state -> Text,
+        pid -> Nullable<Int4>,
+        start_ticks -> Nullable<Int8>,
+        port -> Nullable<Int4>,
+        static_root -> Nullable<Text>,
+        restarts -> Int4,
+        last_exit_code -> Nullable<Int4>,
+        started_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(instances -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(instances, deployments);
+diesel::allow_tables_to_appear_in_same_query!(instances, services);
+diesel::allow_tables_to_appear_in_same_query!(instances, environments);
+diesel::allow_tables_to_appear_in_same_query!(instances, projects);
+diesel::allow_tables_to_appear_in_same_query!(deployments, environments);

@@ -11,10 +11,11 @@ use crate::{
     config::{Config, redact_url},
     db, edge,
     jobs::{self, WorkerConfig, WorkerPool},
-    pipeline::deploy::DeployHandler,
+    pipeline::deploy::{DeployHandler, Layout},
     postgres::EmbeddedPostgres,
     redis::RedisBus,
     router,
+    runtime::{native::NativeRuntime, release::Releaser},
 };
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
@@ -78,7 +79,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
-    let apps = axum::serve(router_listener, edge::router()).with_graceful_shutdown(wait_for(shutdown_rx));
+    let edge = edge::Edge::new(
+        &state_for_tasks.config.runtime.base_domain,
+        state_for_tasks.config.data_dir.clone(),
+    );
+    let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
+    let apps = axum::serve(
+        router_listener,
+        edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait_for(shutdown_rx));
 
     tracing::info!(dashboard = %public_url, router = %router_addr, "railyard is up");
     #[allow(clippy::print_stdout)]
@@ -129,6 +139,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let (api_result, apps_result) = tokio::join!(api, apps);
     signals.abort();
     rotation.abort();
+    routes.abort();
     if let Some(workers) = workers {
         workers.shutdown().await;
     }
@@ -157,7 +168,16 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let handler = DeployHandler::new(state.db.clone(), state.config.data_dir.clone(), pipeline.clone());
+    let releaser = Releaser {
+        db: state.db.clone(),
+        runtime: std::sync::Arc::new(NativeRuntime::new(state.db.clone())),
+        config: state.config.runtime.clone(),
+        layout: Layout {
+            data_dir: state.config.data_dir.clone(),
+        },
+    };
+    let handler = DeployHandler::new(state.db.clone(), state.config.data_dir.clone(), pipeline.clone())
+        .with_releaser(std::sync::Arc::new(releaser));
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

@@ -448,6 +448,52 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Starts the job workers with the native runtime (built releases go live) and an app
+    /// router kept current from the database, as `serve` does.
+    pub fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
+        let config = &self.state.config;
+        let releaser = crate::runtime::release::Releaser {
+            db: self.state.db.clone(),
+            runtime: std::sync::Arc::new(crate::runtime::native::NativeRuntime::new(self.state.db.clone())),
+            config: config.runtime.clone(),
+            layout: crate::pipeline::deploy::Layout {
+                data_dir: config.data_dir.clone(),
+            },
+        };
+        let handler = crate::pipeline::deploy::DeployHandler::new(
+            self.state.db.clone(),
+            config.data_dir.clone(),
+            config.pipeline.clone(),
+        )
+        .with_releaser(std::sync::Arc::new(releaser));
+        let pool = crate::jobs::WorkerPool::start(
+            self.state.db.clone(),
+            self.db.url.clone(),
+            vec![std::sync::Arc::new(handler)],
+            crate::jobs::WorkerConfig {
+                workers: config.pipeline.workers.max(1),
+                lease: config.pipeline.job_lease,
+                poll_interval: std::time::Duration::from_millis(500),
+                shutdown_grace: std::time::Duration::from_secs(5),
+                ..crate::jobs::WorkerConfig::default()
+            },
+        );
+        let edge = crate::edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone());
+        edge.spawn_refresh(self.state.db.clone(), self.db.url.clone());
+        (pool, edge)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Apps outlive the server that started them (by design): a test's apps end with it.
+        if let Ok(dir) = std::fs::canonicalize(self.data.path()) {
+            crate::pipeline::build::kill_leftovers(&dir);
+        }
+    }
+}
+
 /// A git repository in a fresh directory with `files` committed on `main`; returns the
 /// directory (kept while the value lives) and the commit id.
 pub fn git_repo(files: &[(&str, &str)]) -> (tempfile::TempDir, String) {

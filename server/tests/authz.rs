@@ -175,6 +175,11 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/services/{id}/uploads",
         Access::Workspace(Role::Member),
     ),
+    (
+        "get",
+        "/api/v1/services/{id}/status",
+        Access::Workspace(Role::Viewer),
+    ),
 ];
 
 const PASSWORD: &str = "correct horse battery";

@@ -191,3 +191,27 @@ pub struct ServiceSettingsResponse {
     pub environment_id: Uuid,
     pub settings: ServiceSettings,
 }
+
+/// A service's running state in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceStatus {
+    /// `not_deployed`, `starting`, `running`, `stopping`, `stopped` or `crashed`.
+    pub state: String,
+    pub pid: Option<i32>,
+    pub port: Option<i32>,
+    /// Where the router serves it.
+    pub url: String,
+    pub restarts: i32,
+    /// Seconds since the current process started (while running).
+    pub uptime_s: Option<i64>,
+    pub last_exit_code: Option<i32>,
+    /// The deployment whose release runs.
+    pub deployment_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceStatusResponse {
+    pub status: ServiceStatus,
+}

@@ -24,6 +24,7 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub pipeline: PipelineConfig,
+    pub runtime: RuntimeConfig,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -81,6 +82,24 @@ pub struct PipelineConfig {
     /// Largest accepted source upload, compressed (`RAILYARD_UPLOAD_LIMIT_BYTES`, default
     /// 200 MiB); unpacked sources may be up to 4 times as large.
     pub upload_limit: u64,
+}
+
+/// Running releases and routing to them.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Ports handed to apps as `PORT` (`RAILYARD_PORT_RANGE`, default `20000-29999`).
+    pub ports: std::ops::RangeInclusive<u16>,
+    /// How long a new release has to answer its health check (`RAILYARD_HEALTH_TIMEOUT_SECS`,
+    /// default 60).
+    pub health_timeout: Duration,
+    /// SIGTERM → SIGKILL grace when stopping (`RAILYARD_STOP_GRACE_SECS`, default 10).
+    pub stop_grace: Duration,
+    /// How long the old release keeps running after the switch, for requests in flight
+    /// (`RAILYARD_DRAIN_SECS`, default 5).
+    pub drain: Duration,
+    /// Apps answer at `<service>-<environment>-<project>.<base domain>`
+    /// (`RAILYARD_BASE_DOMAIN`, default `localhost`).
+    pub base_domain: String,
 }
 
 #[derive(Debug, Clone)]
@@ -358,9 +377,57 @@ impl Config {
             )?,
         };
 
+        let ports = env
+            .get("RAILYARD_PORT_RANGE")
+            .unwrap_or_else(|| "20000-29999".to_owned());
+        let bad_ports = || {
+            invalid(
+                "RAILYARD_PORT_RANGE",
+                &ports,
+                "a range of ports such as 20000-29999",
+            )
+        };
+        let (low, high) = ports.trim().split_once('-').ok_or_else(bad_ports)?;
+        let (low, high): (u16, u16) = (
+            low.trim().parse().map_err(|_| bad_ports())?,
+            high.trim().parse().map_err(|_| bad_ports())?,
+        );
+        if low < 1024 || high < low {
+            return Err(bad_ports());
+        }
+        let base_domain = env
+            .get("RAILYARD_BASE_DOMAIN")
+            .unwrap_or_else(|| "localhost".to_owned())
+            .trim()
+            .trim_matches('.')
+            .to_ascii_lowercase();
+        if base_domain.is_empty()
+            || !base_domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            return Err(invalid(
+                "RAILYARD_BASE_DOMAIN",
+                &base_domain,
+                "a domain name such as apps.example.com",
+            ));
+        }
+        let runtime = RuntimeConfig {
+            ports: low..=high,
+            health_timeout: Duration::from_secs(env.parse_in(
+                "RAILYARD_HEALTH_TIMEOUT_SECS",
+                60,
+                1..=3600,
+            )?),
+            stop_grace: Duration::from_secs(env.parse_in("RAILYARD_STOP_GRACE_SECS", 10, 0..=3600)?),
+            drain: Duration::from_secs(env.parse_in("RAILYARD_DRAIN_SECS", 5, 0..=3600)?),
+            base_domain,
+        };
+
         Ok(Self {
             auth,
             pipeline,
+            runtime,
             http,
             database,
             redis,

@@ -47,6 +47,29 @@ pub fn scrubbed_env(home: &Path, extra: &[(String, String)]) -> Vec<(OsString, O
     env
 }
 
+/// The command for `step`: the user's line through `sh -c`, or Railyard's argv directly (a
+/// relative program such as `.venv/bin/pip` is found in `dir`).
+pub fn command(step: &Step, dir: &Path) -> Result<Command, String> {
+    match step {
+        Step::Shell(line) => {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c").arg(line);
+            Ok(cmd)
+        }
+        Step::Argv(args) => {
+            let (program, rest) = args.split_first().ok_or("empty command")?;
+            let program = if program.contains('/') {
+                dir.join(program)
+            } else {
+                program.into()
+            };
+            let mut cmd = Command::new(program);
+            cmd.args(rest);
+            Ok(cmd)
+        }
+    }
+}
+
 /// Runs `step` in `dir` until it exits, `deadline` passes or `cancel` turns true.
 pub async fn run_step(
     step: &Step,
@@ -58,28 +81,10 @@ pub async fn run_step(
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), StepError> {
     let shown = step.to_string();
-    let mut cmd = match step {
-        Step::Shell(line) => {
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c").arg(line);
-            cmd
-        }
-        Step::Argv(args) => {
-            let (program, rest) = args.split_first().ok_or_else(|| StepError::Spawn {
-                step: shown.clone(),
-                error: "empty command".into(),
-            })?;
-            // A relative program (`.venv/bin/pip`) is found in the build directory.
-            let program = if program.contains('/') {
-                dir.join(program)
-            } else {
-                program.into()
-            };
-            let mut cmd = Command::new(program);
-            cmd.args(rest);
-            cmd
-        }
-    };
+    let mut cmd = command(step, dir).map_err(|error| StepError::Spawn {
+        step: shown.clone(),
+        error,
+    })?;
     cmd.current_dir(dir)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))

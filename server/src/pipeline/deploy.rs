@@ -10,6 +10,7 @@
 
 use std::{
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -34,6 +35,7 @@ use crate::{
         deployment::{DEPLOY_JOB, DeploymentRow, Deployments},
         project::Projects,
     },
+    runtime::release::Releaser,
     schema::{deployments, releases},
 };
 
@@ -68,6 +70,8 @@ pub struct DeployHandler {
     db: DbPool,
     layout: Layout,
     config: PipelineConfig,
+    /// Starts built releases; without one, deployments stop at `deploying` (builds only).
+    releaser: Option<Arc<Releaser>>,
 }
 
 impl DeployHandler {
@@ -76,6 +80,31 @@ impl DeployHandler {
             db,
             layout: Layout { data_dir },
             config,
+            releaser: None,
+        }
+    }
+
+    /// Takes built releases live through `releaser`.
+    pub fn with_releaser(self, releaser: Arc<Releaser>) -> Self {
+        Self {
+            releaser: Some(releaser),
+            ..self
+        }
+    }
+
+    /// Starts deployment `id` (if it is `deploying`) and switches traffic to it.
+    async fn go_live(&self, id: Uuid, log: Option<&BuildLog>) -> anyhow::Result<()> {
+        let Some(releaser) = &self.releaser else {
+            return Ok(());
+        };
+        match log {
+            Some(log) => releaser.go_live(id, log).await,
+            None => {
+                let log = BuildLog::open(self.db.clone(), id).await?;
+                let result = releaser.go_live(id, &log).await;
+                log.close().await?;
+                result
+            }
         }
     }
 }
@@ -122,9 +151,14 @@ impl DeployHandler {
             return Ok(()); // deleted with its service
         };
         let state = row.state.as_str();
+        if state == "deploying" {
+            // Built (or re-released) already; the worker died before it went live.
+            return self.go_live(id, None).await;
+        }
         if let Some(of) = row.release_of {
             if state == "queued" {
-                return self.release_again(id, of).await;
+                self.release_again(id, of).await?;
+                return self.go_live(id, None).await;
             }
             return Ok(());
         }
@@ -164,8 +198,16 @@ impl DeployHandler {
         let result = match outcome {
             Ok(Outcome::Built { plan, commit }) => {
                 log.event("Build finished; handing the release to the runtime.");
-                self.finish_build(&mut conn, &row, &dir, &plan, commit.as_deref())
+                match self
+                    .finish_build(&mut conn, &row, &dir, &plan, commit.as_deref())
                     .await
+                {
+                    Ok(()) => {
+                        drop(conn);
+                        self.go_live(id, Some(&log)).await
+                    }
+                    Err(err) => Err(err),
+                }
             }
             Ok(Outcome::Failed(reason)) => {
                 log.event(format!("Build failed: {reason}"));

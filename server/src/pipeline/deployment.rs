@@ -166,6 +166,17 @@ pub async fn transition(
                 .await
                 .optional()?
                 .ok_or(TransitionError::Lost(from.as_str()))?;
+            // A rollback's predecessor was rolled back; anyone else's was superseded.
+            let kind: String = deployments::table
+                .find(id)
+                .select(deployments::source_kind)
+                .first(conn)
+                .await?;
+            let replaced = if kind == "rollback" {
+                State::RolledBack
+            } else {
+                State::Superseded
+            };
             let previous: Vec<Uuid> = diesel::update(
                 deployments::table
                     .filter(deployments::service_id.eq(service))
@@ -174,21 +185,18 @@ pub async fn transition(
                     .filter(deployments::id.ne(id)),
             )
             .set((
-                deployments::state.eq(State::Superseded.as_str()),
+                deployments::state.eq(replaced.as_str()),
                 deployments::updated_at.eq(now),
             ))
             .returning(deployments::id)
             .get_results(conn)
             .await?;
             for old in previous {
-                record(
-                    conn,
-                    old,
-                    Some(State::Active),
-                    State::Superseded,
-                    &format!("superseded by {id}"),
-                )
-                .await?;
+                let reason = match replaced {
+                    State::RolledBack => format!("rolled back by {id}"),
+                    _ => format!("superseded by {id}"),
+                };
+                record(conn, old, Some(State::Active), replaced, &reason).await?;
             }
         }
         let finished = (to.is_final() || to == State::Active).then_some(now);

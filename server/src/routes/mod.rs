@@ -9,6 +9,7 @@ pub mod jwks;
 pub mod me;
 pub mod members;
 pub mod projects;
+pub mod runtime;
 pub mod services;
 pub mod tokens;
 pub mod uploads;

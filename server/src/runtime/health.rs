@@ -1,0 +1,68 @@
+//! Waiting for a new release to be healthy: a 2xx from its health check path, or, with
+//! none set, a TCP connection accepted on its port. Polled quickly at first (20 ms, growing
+//! to 500 ms), so a fast app goes live at once; an exit ends the wait immediately.
+
+use std::time::Duration;
+
+use tokio::{sync::watch, time::Instant};
+
+/// Waits until the app on `port` is healthy; `Err` says why not (shown on the deployment).
+pub async fn wait_healthy(
+    port: u16,
+    path: Option<&str>,
+    timeout: Duration,
+    exited: &mut watch::Receiver<Option<i32>>,
+) -> Result<Duration, String> {
+    let began = Instant::now();
+    let deadline = began + timeout;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+        .map_err(|err| err.to_string())?;
+    let mut delay = Duration::from_millis(20);
+    let mut last = String::from("no answer yet");
+    loop {
+        if let Some(code) = *exited.borrow() {
+            return Err(format!("the app exited with code {code} before it was healthy"));
+        }
+        let healthy = match path {
+            Some(path) => match client.get(format!("http://127.0.0.1:{port}{path}")).send().await {
+                Ok(res) if res.status().is_success() => true,
+                Ok(res) => {
+                    last = format!("{path} answered {}", res.status());
+                    false
+                }
+                Err(err) if err.is_connect() => {
+                    last = format!("nothing listens on PORT {port}");
+                    false
+                }
+                Err(err) => {
+                    last = err.to_string();
+                    false
+                }
+            },
+            None => match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                Ok(_) => true,
+                Err(_) => {
+                    last = format!("nothing listens on PORT {port}");
+                    false
+                }
+            },
+        };
+        if healthy {
+            return Ok(began.elapsed());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not healthy within {} s ({last}): the app must listen on the PORT it is given",
+                timeout.as_secs()
+            ));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay.min(deadline - Instant::now())) => {}
+            _ = exited.changed() => {}
+        }
+        delay = (delay * 3 / 2).min(Duration::from_millis(500));
+    }
+}

@@ -1,0 +1,76 @@
+//! Running releases: the [`Runtime`] trait (what a process driver must do), the native
+//! driver ([`native`], OS processes supervised by this server), health checks
+//! ([`health`]) and the health-gated switch from one release to the next ([`release`]).
+//! A PM2 driver or a multi-host scheduler would be another `Runtime`.
+
+pub mod health;
+pub mod native;
+pub mod release;
+
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use railyard_shared::deployments::Step;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// What to do when a running app exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Restart after a non-zero exit (the default).
+    OnFailure,
+    Always,
+    Never,
+}
+
+impl RestartPolicy {
+    pub fn parse(value: Option<&str>) -> Self {
+        match value {
+            Some("always") => Self::Always,
+            Some("never") => Self::Never,
+            _ => Self::OnFailure,
+        }
+    }
+}
+
+/// One process to start.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub instance: Uuid,
+    /// The working directory (absolute).
+    pub dir: PathBuf,
+    pub start: Step,
+    /// The whole environment (scrubbed), without `PORT`.
+    pub env: Vec<(OsString, OsString)>,
+    pub port: u16,
+    /// stdout and stderr are appended here (a file, so the app never depends on this
+    /// server's pipes and survives its restart).
+    pub log: PathBuf,
+    pub restart: RestartPolicy,
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Started {
+    pub pid: i32,
+    /// Its start time in clock ticks since boot (with the pid, identifies the process).
+    pub start_ticks: Option<i64>,
+    /// The exit code of the first process, once it exits (signals as 128 + n).
+    pub exited: watch::Receiver<Option<i32>>,
+}
+
+#[async_trait::async_trait]
+pub trait Runtime: Send + Sync {
+    async fn start(&self, launch: Launch) -> anyhow::Result<Started>;
+    /// The release is live: from now on exits are handled by its restart policy.
+    fn supervise(&self, instance: Uuid);
+    /// SIGTERM to the process group, `grace`, then SIGKILL. Waits until it has exited.
+    async fn stop(&self, instance: Uuid, grace: Duration) -> anyhow::Result<()>;
+}
+
+/// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+pub fn start_ticks(pid: i32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: split after the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}

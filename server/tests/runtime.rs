@@ -1,0 +1,257 @@
+//! The runtime and the router: built releases start as supervised processes, go live only
+//! once healthy, replace the previous release without a gap, and a release that fails its
+//! health check leaves the old one serving. Rollback switches back the same way.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::time::Duration;
+
+use axum::{body::Body, http::Request};
+use http_body_util::BodyExt as _;
+use railyard_server::{
+    edge::{self, Edge},
+    testing::{Client, TestApp, git_commit, git_repo},
+};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const SERVER: &str = "const v = require('fs').readFileSync('version.txt', 'utf8').trim();\n\
+require('http').createServer((q, s) => s.end(`hello ${v} host=${q.headers['x-forwarded-host']} for=${q.headers['x-forwarded-for']} proto=${q.headers['x-forwarded-proto']}`))\n\
+  .listen(process.env.PORT, '127.0.0.1');\n";
+
+async fn get(edge: &Edge, host: &str, extra: &[(&str, &str)]) -> (u16, String) {
+    let mut request = Request::get("/").header("host", host);
+    for (k, v) in extra {
+        request = request.header(*k, *v);
+    }
+    let response = edge::router(edge.clone())
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+async fn wait_for(owner: &mut Client<'_>, id: &str, until: &[&str]) -> Value {
+    for _ in 0..600 {
+        let deployment = owner.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
+        if until.contains(&deployment["state"].as_str().unwrap()) {
+            return deployment;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = owner.get(&format!("/api/v1/deployments/{id}")).await.json();
+    let log = owner.get(&format!("/api/v1/deployments/{id}/logs")).await.json();
+    panic!("deployment {id} never reached {until:?}: {detail}\n{log}");
+}
+
+async fn deploy(owner: &mut Client<'_>, service: &str) -> String {
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["deployment"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn state(owner: &mut Client<'_>, id: &str) -> String {
+    owner.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"]["state"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn releases_switch_only_when_healthy_and_roll_back() {
+    let app = TestApp::with(
+        &[
+            ("RAILYARD_DRAIN_SECS", "0"),
+            ("RAILYARD_STOP_GRACE_SECS", "2"),
+            ("RAILYARD_HEALTH_TIMEOUT_SECS", "10"),
+        ],
+        axum::Router::new(),
+    )
+    .await;
+    let (workers, edge) = app.start_runtime();
+    let (repo, _) = git_repo(&[
+        ("Procfile", "web: node server.js\n"),
+        ("server.js", SERVER),
+        ("version.txt", "v1"),
+    ]);
+    let mut owner = app.admin().await;
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("file://{}", repo.path().display());
+    let service = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "api", "source": {"push": {"branch": "main"}}}),
+        )
+        .await;
+    let host = "web-production-shop.localhost:8080";
+
+    // v1 goes live.
+    let v1 = deploy(&mut owner, &service).await;
+    let done = wait_for(&mut owner, &v1, &["active", "failed"]).await;
+    assert_eq!(done["state"], "active", "{done}");
+    let history: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, ["queued", "building", "deploying", "active"]);
+    tokio::time::sleep(Duration::from_millis(200)).await; // the router's reload
+    let (status, body) = get(
+        &edge,
+        host,
+        &[("x-forwarded-for", "6.6.6.6"), ("x-forwarded-host", "evil")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.starts_with("hello v1 host=web-production-shop.localhost:8080"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("6.6.6.6") && !body.contains("evil"),
+        "a client's forwarding headers are not trusted: {body}"
+    );
+    assert!(body.contains("proto=http"));
+
+    let status = owner
+        .get(&format!("/api/v1/services/{service}/status"))
+        .await
+        .json()["status"]
+        .clone();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["deployment_id"], v1.as_str());
+    assert!(
+        status["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://web-production-shop.localhost:")
+    );
+    let v1_pid = status["pid"].as_i64().unwrap() as i32;
+    assert!(std::path::Path::new(&format!("/proc/{v1_pid}")).exists());
+
+    // v2 replaces it; v1 is superseded and its process stops.
+    git_commit(repo.path(), &[("version.txt", "v2")], false);
+    let v2 = deploy(&mut owner, &service).await;
+    assert_eq!(
+        wait_for(&mut owner, &v2, &["active", "failed"]).await["state"],
+        "active"
+    );
+    assert_eq!(state(&mut owner, &v1).await, "superseded");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !std::path::Path::new(&format!("/proc/{v1_pid}")).exists(),
+        "v1's process was stopped"
+    );
+    let status = owner
+        .get(&format!("/api/v1/services/{service}/status"))
+        .await
+        .json()["status"]
+        .clone();
+    assert_eq!(status["deployment_id"], v2.as_str());
+    assert!(get(&edge, host, &[]).await.1.starts_with("hello v2"));
+
+    // v3 exits at once: it fails its health check, and v2 keeps serving.
+    git_commit(
+        repo.path(),
+        &[("Procfile", "web: node -e 'process.exit(3)'\n")],
+        false,
+    );
+    let v3 = deploy(&mut owner, &service).await;
+    let failed = wait_for(&mut owner, &v3, &["active", "failed"]).await;
+    assert_eq!(failed["state"], "failed");
+    let reason = failed["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("health check failed") && reason.contains("code 3"),
+        "{reason}"
+    );
+    assert_eq!(state(&mut owner, &v2).await, "active");
+    assert!(get(&edge, host, &[]).await.1.starts_with("hello v2"));
+
+    // Roll back to v1: its release runs again; v2 is rolled back.
+    let res = owner
+        .post(&format!("/api/v1/deployments/{v1}/rollback"), json!({}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let back = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        wait_for(&mut owner, &back, &["active", "failed"]).await["state"],
+        "active"
+    );
+    assert_eq!(state(&mut owner, &v2).await, "rolled_back");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(get(&edge, host, &[]).await.1.starts_with("hello v1"));
+
+    // Unknown hosts, and services with nothing serving.
+    assert_eq!(get(&edge, "nope-production-shop.localhost", &[]).await.0, 404);
+    assert_eq!(get(&edge, "api-production-shop.localhost", &[]).await.0, 503);
+    workers.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_static_site_is_served_by_the_router() {
+    let app = TestApp::new().await;
+    let (workers, edge) = app.start_runtime();
+    let (repo, _) = git_repo(&[("index.html", "<h1>static</h1>"), ("about/index.html", "about")]);
+    let mut owner = app.admin().await;
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": "acme"}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "site"}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "www", "source": {"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}}}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = deploy(&mut owner, &service).await;
+    assert_eq!(
+        wait_for(&mut owner, &id, &["active", "failed"]).await["state"],
+        "active"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = get(&edge, "www-production-site.localhost", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "<h1>static</h1>"));
+    workers.shutdown().await;
+}
