@@ -255,3 +255,141 @@ async fn a_static_site_is_served_by_the_router() {
     assert_eq!((status, body.as_str()), (200, "<h1>static</h1>"));
     workers.shutdown().await;
 }
+
+mod supervisor {
+    use std::{path::Path, sync::Arc, time::Duration};
+
+    use railyard_server::{
+        runtime::{Launch, RestartPolicy, Runtime, native::NativeRuntime},
+        testing::TestApp,
+    };
+    use railyard_shared::deployments::Step;
+
+    fn launch(dir: &Path, command: &str, restart: RestartPolicy) -> Launch {
+        Launch {
+            instance: uuid::Uuid::new_v4(),
+            dir: dir.to_owned(),
+            start: Step::Shell(command.to_owned()),
+            env: vec![("PATH".into(), std::env::var_os("PATH").unwrap())],
+            port: 0,
+            log: dir.join("app.log"),
+            restart,
+        }
+    }
+
+    fn runs(dir: &Path) -> usize {
+        std::fs::read_to_string(dir.join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    fn processes_in(dir: &Path) -> usize {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_crash_loop_backs_off_and_ends_crashed_after_ten_fast_failures() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone())
+            .with_backoff(Duration::from_millis(5), Duration::from_millis(40));
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        // Each run outlives the `supervise` call that follows `start`.
+        let launch = launch(
+            &dir,
+            "sleep 0.1; date +%s%N >> runs; exit 1",
+            RestartPolicy::OnFailure,
+        );
+        let id = launch.instance;
+        let started = runtime.start(launch).await.unwrap();
+        runtime.supervise(id);
+        let mut exited = started.exited;
+        exited.wait_for(|e| e.is_some()).await.unwrap();
+        // Ten runs, then no more.
+        for _ in 0..200 {
+            if runs(&dir) >= 10 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(runs(&dir), 10, "restarted until the crash limit, then stopped");
+        // The gaps between runs grow (5, 10, 20, 40, 40 ms ...).
+        let times: Vec<u128> = std::fs::read_to_string(dir.join("runs"))
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        let gaps: Vec<u128> = times.windows(2).map(|w| (w[1] - w[0]) / 1_000_000).collect();
+        assert!(gaps[0] < gaps[4], "backoff grows: {gaps:?}");
+        runtime.stop(id, Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn restart_policies() {
+        let app = TestApp::new().await;
+        let runtime = Arc::new(
+            NativeRuntime::new(app.state.db.clone())
+                .with_backoff(Duration::from_millis(5), Duration::from_millis(5)),
+        );
+        for (policy, command, expected) in [
+            (RestartPolicy::Never, "sleep 0.1; echo x >> runs; exit 1", 1),
+            (RestartPolicy::OnFailure, "sleep 0.1; echo x >> runs; exit 0", 1),
+            (
+                RestartPolicy::Always,
+                "sleep 0.1; echo x >> runs; [ $(wc -l < runs) -ge 3 ] && exec sleep 1000; exit 0",
+                3,
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let dir = std::fs::canonicalize(dir.path()).unwrap();
+            let launch = launch(&dir, command, policy);
+            let id = launch.instance;
+            runtime.start(launch).await.unwrap();
+            runtime.supervise(id);
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            assert_eq!(runs(&dir), expected, "{policy:?}");
+            runtime.stop(id, Duration::from_secs(1)).await.unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stop_kills_what_ignores_sigterm_and_what_forked() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        // Ignores SIGTERM, and leaves a background child (double fork) behind.
+        let command =
+            "trap '' TERM; (trap '' TERM; sleep 1000) & echo up > ready; while true; do sleep 0.1; done";
+        let launch = launch(&dir, command, RestartPolicy::Always);
+        let id = launch.instance;
+        runtime.start(launch).await.unwrap();
+        runtime.supervise(id);
+        for _ in 0..100 {
+            if dir.join("ready").exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(processes_in(&dir) >= 2);
+        let began = std::time::Instant::now();
+        runtime.stop(id, Duration::from_millis(700)).await.unwrap();
+        let took = began.elapsed();
+        assert!(
+            took >= Duration::from_millis(700),
+            "SIGTERM was ignored, so the grace ran out: {took:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            processes_in(&dir),
+            0,
+            "the whole group is gone, and it was not restarted"
+        );
+    }
+}

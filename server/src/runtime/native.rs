@@ -32,9 +32,13 @@ pub const CRASH_LIMIT: u32 = 10;
 
 /// The delay before restart number `failures` (1-based) of a run of fast failures.
 pub fn backoff(failures: u32) -> Duration {
-    FIRST_DELAY
+    scaled_backoff(failures, FIRST_DELAY, MAX_DELAY)
+}
+
+fn scaled_backoff(failures: u32, first: Duration, max: Duration) -> Duration {
+    first
         .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
-        .min(MAX_DELAY)
+        .min(max)
 }
 
 struct Control {
@@ -49,6 +53,8 @@ struct Control {
 pub struct NativeRuntime {
     db: DbPool,
     running: Mutex<HashMap<Uuid, Arc<Control>>>,
+    /// The backoff's first and largest delay (100 ms and 30 s; tests shrink them).
+    delays: (Duration, Duration),
 }
 
 impl NativeRuntime {
@@ -56,6 +62,15 @@ impl NativeRuntime {
         Self {
             db,
             running: Mutex::new(HashMap::new()),
+            delays: (FIRST_DELAY, MAX_DELAY),
+        }
+    }
+
+    /// The same policy on a shorter clock (for tests of the crash limit).
+    pub fn with_backoff(self, first: Duration, max: Duration) -> Self {
+        Self {
+            delays: (first, max),
+            ..self
         }
     }
 
@@ -117,6 +132,7 @@ impl Runtime for NativeRuntime {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(launch.instance, control.clone());
         let db = self.db.clone();
+        let (first_delay, max_delay) = self.delays;
         tokio::spawn(async move {
             let mut started = Instant::now();
             let mut failures = 0u32;
@@ -169,7 +185,7 @@ impl Runtime for NativeRuntime {
                     }
                     break;
                 }
-                let delay = backoff(failures);
+                let delay = scaled_backoff(failures, first_delay, max_delay);
                 let mut stop = control.stop.subscribe();
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
