@@ -33,6 +33,30 @@ async fn get(edge: &Edge, host: &str, extra: &[(&str, &str)]) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// Waits (up to 10 s) until the router answers `host` with a body starting `prefix`: the
+/// route table reloads on a notification, a moment after the switch.
+async fn serves(edge: &Edge, host: &str, prefix: &str) -> String {
+    let mut body = String::new();
+    for _ in 0..200 {
+        body = get(edge, host, &[]).await.1;
+        if body.starts_with(prefix) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{host} never served {prefix:?}; last: {body}");
+}
+
+async fn gone(pid: i32) -> bool {
+    for _ in 0..200 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 async fn wait_for(owner: &mut Client<'_>, id: &str, until: &[&str]) -> Value {
     for _ in 0..600 {
         let deployment = owner.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
@@ -123,7 +147,7 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         .map(|t| t["to"].as_str().unwrap())
         .collect();
     assert_eq!(history, ["queued", "building", "deploying", "active"]);
-    tokio::time::sleep(Duration::from_millis(200)).await; // the router's reload
+    serves(&edge, host, "hello v1").await;
     let (status, body) = get(
         &edge,
         host,
@@ -165,11 +189,8 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         "active"
     );
     assert_eq!(state(&mut owner, &v1).await, "superseded");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(
-        !std::path::Path::new(&format!("/proc/{v1_pid}")).exists(),
-        "v1's process was stopped"
-    );
+    serves(&edge, host, "hello v2").await;
+    assert!(gone(v1_pid).await, "v1's process was stopped");
     let status = owner
         .get(&format!("/api/v1/services/{service}/status"))
         .await
@@ -206,8 +227,7 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         "active"
     );
     assert_eq!(state(&mut owner, &v2).await, "rolled_back");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(get(&edge, host, &[]).await.1.starts_with("hello v1"));
+    serves(&edge, host, "hello v1").await;
 
     // Unknown hosts, and services with nothing serving.
     assert_eq!(get(&edge, "nope-production-shop.localhost", &[]).await.0, 404);
@@ -250,7 +270,7 @@ async fn a_static_site_is_served_by_the_router() {
         wait_for(&mut owner, &id, &["active", "failed"]).await["state"],
         "active"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    serves(&edge, "www-production-site.localhost", "<h1>static</h1>").await;
     let (status, body) = get(&edge, "www-production-site.localhost", &[]).await;
     assert_eq!((status, body.as_str()), (200, "<h1>static</h1>"));
     workers.shutdown().await;

@@ -129,7 +129,7 @@ impl JobHandler for DeployHandler {
             // The last attempt: the deployment must not stay in flight forever.
             let mut conn = self.db.get().await?;
             let reason = format!("internal error: {err:#}");
-            for from in [State::Queued, State::Building] {
+            for from in [State::Queued, State::Building, State::Deploying] {
                 let _ = machine::transition(&mut conn, id, from, State::Failed, &reason).await;
             }
         }
@@ -376,7 +376,7 @@ impl DeployHandler {
         Ok(Outcome::Built { plan, commit })
     }
 
-    /// Records the release and moves the deployment to `deploying`, then prunes old releases.
+    /// Records the release, prunes old releases, and moves the deployment to `deploying`.
     async fn finish_build(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
@@ -402,13 +402,18 @@ impl DeployHandler {
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
+        // Older releases go first, so `deploying` means the release set is settled.
+        self.prune(conn, row.id, row.service_id, row.environment_id)
+            .await?;
         match machine::transition(conn, row.id, State::Building, State::Deploying, "built").await {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             // Cancelled at the last moment: the release is not used.
-            Err(TransitionError::Lost(_)) => remove_dir(dir).await,
-            Err(err) => return Err(err.into()),
+            Err(TransitionError::Lost(_)) => {
+                remove_dir(dir).await;
+                Ok(())
+            }
+            Err(err) => Err(err.into()),
         }
-        self.prune(conn, row.id, row.service_id, row.environment_id).await
     }
 
     /// A rollback: the earlier deployment's release, no rebuild.
