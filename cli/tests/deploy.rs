@@ -2,24 +2,13 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::{net::SocketAddr, process::Output};
+use std::process::Output;
 
 use railyard_server::testing::{TestApp, git_repo};
 use serde_json::json;
 
 async fn serve(app: &TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap()
-    });
-    format!("http://{addr}")
+    format!("http://{}", app.serve().await)
 }
 
 async fn railyard(args: &[&str], token: &str) -> Output {

@@ -256,9 +256,9 @@ async fn deploy_push(
     branch: &str,
     commit: &str,
 ) -> anyhow::Result<()> {
-    let environment = crate::routes::deployments::environment_of(conn, project, None)
-        .await
-        .map_err(|err| anyhow::anyhow!("{}", err.message))?;
+    let environment = Projects::environment_of(conn, project, None)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the project has no production environment"))?;
     let id = Deployments::create(
         conn,
         NewDeployment {

@@ -485,6 +485,26 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Serves the app on a free loopback port (with the peer address, as `serve` does) for
+    /// clients that need a real URL: git, the CLI.
+    pub async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("its address");
+        let router = self.router.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
+        });
+        addr
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Apps outlive the server that started them (by design): a test's apps end with it.

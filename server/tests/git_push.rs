@@ -4,26 +4,10 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
+use std::{path::Path, process::Command, time::Duration};
 
 use railyard_server::testing::{Client, TestApp, git_commit, git_repo};
 use serde_json::{Value, json};
-
-/// Serves the app on a real port (git needs a URL).
-async fn listen(app: &TestApp) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = app.router.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
 
 /// Runs git in `dir` with no user configuration or prompts; returns (success, stderr).
 fn git(dir: &Path, args: &[&str]) -> (bool, String) {
@@ -66,7 +50,7 @@ async fn deployments(owner: &mut Client<'_>, service: &str) -> Vec<Value> {
 async fn a_push_to_the_branch_deploys_that_commit() {
     let app = TestApp::new().await;
     let workers = app.start_workers();
-    let addr = listen(&app).await;
+    let addr = app.serve().await;
     let mut owner = app.admin().await;
     let ws = owner
         .post("/api/v1/workspaces", json!({"name": "acme"}))

@@ -305,11 +305,7 @@ mod supervisor {
     }
 
     fn processes_in(dir: &Path) -> usize {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
-            .count()
+        railyard_server::pipeline::build::processes_in(dir).len()
     }
 
     #[tokio::test(flavor = "multi_thread")]

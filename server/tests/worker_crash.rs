@@ -64,14 +64,12 @@ async fn states(app: &TestApp) -> Vec<(uuid::Uuid, String)> {
         .unwrap()
 }
 
-/// Build steps (`sleep`) running with their working directory inside `dir`.
+/// Build steps running with their working directory inside `dir` (the apps, `python3`,
+/// are meant to run on).
 fn processes_in(dir: &Path) -> usize {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()))
-        .filter(|e| fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)))
-        .filter(|e| fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() != "python3"))
+    railyard_server::pipeline::build::processes_in(dir)
+        .into_iter()
+        .filter(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "python3"))
         .count()
 }
 

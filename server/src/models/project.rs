@@ -217,6 +217,24 @@ impl Projects {
             .optional()
     }
 
+    /// The environment `requested` if it belongs to `project`, or by default the project's
+    /// `production`; `None` when there is no such environment.
+    pub async fn environment_of(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        requested: Option<Uuid>,
+    ) -> diesel::QueryResult<Option<Uuid>> {
+        let query = environments::table
+            .filter(environments::project_id.eq(project))
+            .select(environments::id)
+            .into_boxed();
+        let query = match requested {
+            Some(id) => query.filter(environments::id.eq(id)),
+            None => query.filter(environments::name.eq("production")),
+        };
+        query.first(conn).await.optional()
+    }
+
     pub async fn delete_environment(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<()> {
         diesel::delete(environments::table.find(id)).execute(conn).await?;
         Ok(())

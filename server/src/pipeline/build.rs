@@ -181,19 +181,28 @@ impl<R: AsyncRead + Unpin> Lines<R> {
     }
 }
 
+/// The processes whose working directory is inside `dir`.
+pub fn processes_in(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            std::fs::read_link(entry.path().join("cwd"))
+                .is_ok_and(|cwd| cwd.starts_with(dir))
+                .then_some(pid)
+        })
+        .collect()
+}
+
 /// Kills what an earlier build of `dir` left running (its worker died without stopping its
 /// steps): every process whose working directory is inside `dir`, with its process group.
 pub fn kill_leftovers(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
     let mut killed = 0;
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
-            continue;
-        };
-        let inside = std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
-        if inside && pid != std::process::id() as i32 {
+    for pid in processes_in(dir) {
+        if pid != std::process::id() as i32 {
             let pid = nix::unistd::Pid::from_raw(pid);
             if let Ok(group) = nix::unistd::getpgid(Some(pid))
                 && group != nix::unistd::getpgrp()

@@ -22,7 +22,10 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
-    models::deployment::{DeploymentRow, Deployments, NewDeployment},
+    models::{
+        deployment::{DeploymentRow, Deployments, NewDeployment},
+        project::Projects,
+    },
     pagination::{self, PageParams},
     pipeline::{
         deploy::Layout,
@@ -38,22 +41,8 @@ pub(crate) async fn environment_of(
     project: Uuid,
     requested: Option<Uuid>,
 ) -> Result<Uuid, AppError> {
-    use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
-    use diesel_async::RunQueryDsl as _;
-
-    use crate::schema::environments;
-    let query = environments::table
-        .filter(environments::project_id.eq(project))
-        .select(environments::id)
-        .into_boxed();
-    let query = match requested {
-        Some(id) => query.filter(environments::id.eq(id)),
-        None => query.filter(environments::name.eq("production")),
-    };
-    query
-        .first(conn)
-        .await
-        .optional()?
+    Projects::environment_of(conn, project, requested)
+        .await?
         .ok_or_else(|| match requested {
             Some(_) => AppError::not_found("environment not found in this project"),
             None => {
