@@ -61,6 +61,9 @@ ensure_test_packages() {
   have redis-server || missing+=(redis-server)
   have redis-cli || missing+=(redis-tools)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # The deploy tests build a Python sample app in a virtualenv (Debian splits venv out).
+  have python3 || missing+=(python3)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
   apt_install "${missing[@]}"
   local major
   major="$(node -p 'process.versions.node.split(".")[0]')"
