@@ -519,6 +519,7 @@ async fn service_settings_override_detection_per_environment() {
         json!({"port": 70000}),
         json!({"health_check_path": "no-slash"}),
         json!({"build_command": ""}),
+        json!({"build_cmd": "make"}),
     ] {
         let res = owner
             .call(

@@ -161,9 +161,11 @@ pub struct LogsResponse {
 /// Restart policies of a running service.
 pub const RESTART_POLICIES: &[&str] = &["on_failure", "always", "never"];
 
-/// A service's settings in one environment. `None` means "detect" (or the default).
+/// A service's settings in one environment. `None` means "detect" (or the default). Unknown
+/// fields are refused, so a misspelt setting is an error rather than silently ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
     /// The directory inside the source to build and run.
     #[serde(default)]
