@@ -95,6 +95,8 @@ impl Edge {
             .inner_join(projects::table.on(projects::id.eq(services::project_id)))
             .filter(instances::state.eq("running"))
             .filter(deployments::state.eq("active"))
+            // The newest instance wins (a restart runs two of one release for a moment).
+            .order(instances::started_at.asc())
             .select((
                 services::name,
                 environments::name,

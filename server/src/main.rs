@@ -16,6 +16,9 @@ enum Command {
     /// Run the API, dashboard and app router in one process (configuration from the
     /// environment; see .env.example).
     Serve,
+    /// Run only the app router (with `RAILYARD_ROUTER=external` on `serve`): apps stay
+    /// reachable while the control plane restarts.
+    Router,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve => runtime.block_on(serve::run(config)),
+        Command::Router => runtime.block_on(serve::router_only(config)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

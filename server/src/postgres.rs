@@ -52,6 +52,29 @@ impl EmbeddedPostgres {
         Ok(cluster)
     }
 
+    /// The URL of the `railyard` database of a cluster a `serve` process started in
+    /// `data_dir` and that still runs (for `railyard-server router`); `None` when none runs.
+    /// The cluster is left as it is.
+    pub fn running_url(data_dir: &Path, bin_override: Option<&Path>) -> anyhow::Result<Option<String>> {
+        let root = data_dir.join("postgres");
+        if !root.join("credentials").is_file() {
+            return Ok(None);
+        }
+        let mut cluster = Self {
+            pgdata: root.join("data"),
+            bin: find_bin_dir(bin_override)?,
+            owner: cluster_owner()?,
+            port: 0,
+            password: load_or_create_password(&root.join("credentials"))?,
+            root,
+            running: false,
+        };
+        Ok(cluster.running_port().map(|port| {
+            cluster.port = port;
+            cluster.url()
+        }))
+    }
+
     /// URL of the `railyard` database.
     pub fn url(&self) -> String {
         self.url_for(DB_NAME)

@@ -87,6 +87,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::list_deployment_logs))
         .routes(routes!(uploads::create_upload))
         .routes(routes!(runtime::find_service_status))
+        .routes(routes!(runtime::restart_service))
+        .routes(routes!(runtime::stop_service))
+        .routes(routes!(runtime::start_service))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

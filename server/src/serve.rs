@@ -1,4 +1,6 @@
-//! `railyard-server serve`: API, dashboard and app router in one process.
+//! `railyard-server serve`: API, dashboard, job workers (builds, the runtime) and, unless
+//! `RAILYARD_ROUTER=external`, the app router in one process. `railyard-server router`
+//! ([`router_only`]): the app router alone, so apps stay reachable while `serve` restarts.
 
 use anyhow::Context as _;
 use tokio::{net::TcpListener, sync::watch};
@@ -11,11 +13,9 @@ use crate::{
     config::{Config, redact_url},
     db, edge,
     jobs::{self, WorkerConfig, WorkerPool},
-    pipeline::deploy::{DeployHandler, Layout},
     postgres::EmbeddedPostgres,
     redis::RedisBus,
     router,
-    runtime::{native::NativeRuntime, release::Releaser},
 };
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
@@ -56,17 +56,17 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let api_listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on RAILYARD_LISTEN={}", config.http.listen))?;
-    let router_listener = TcpListener::bind(config.http.router_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on RAILYARD_ROUTER_LISTEN={}",
-                config.http.router_listen
-            )
-        })?;
+    let router_listener = if config.http.embedded_router {
+        Some(bind_router(config.http.router_listen).await?)
+    } else {
+        None
+    };
 
     let public_url = config.http.public_url.clone();
-    let router_addr = router_listener.local_addr()?;
+    let router_addr = match &router_listener {
+        Some(listener) => listener.local_addr()?,
+        None => config.http.router_listen,
+    };
     let setup_token = config.auth.setup_token.clone();
     let state = AppState::new(App::build(config, pool, redis.clone()).await?);
     let setup = {
@@ -79,16 +79,28 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
-    let edge = edge::Edge::new(
-        &state_for_tasks.config.runtime.base_domain,
-        state_for_tasks.config.data_dir.clone(),
-    );
-    let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
-    let apps = axum::serve(
-        router_listener,
-        edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait_for(shutdown_rx));
+    let (apps, routes) = match router_listener {
+        Some(listener) => {
+            let edge = edge::Edge::new(
+                &state_for_tasks.config.runtime.base_domain,
+                state_for_tasks.config.data_dir.clone(),
+            );
+            let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
+            let apps = axum::serve(
+                listener,
+                edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(wait_for(shutdown_rx));
+            (Some(apps), Some(routes))
+        }
+        None => (None, None),
+    };
+    let apps = async move {
+        match apps {
+            Some(apps) => apps.await,
+            None => Ok(()),
+        }
+    };
 
     tracing::info!(dashboard = %public_url, router = %router_addr, "railyard is up");
     #[allow(clippy::print_stdout)]
@@ -96,7 +108,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         println!("Railyard is running.");
         println!("  Dashboard:  {public_url}");
         println!("  API docs:   {public_url}/api/docs");
-        println!("  App router: http://{router_addr}");
+        if routes.is_some() {
+            println!("  App router: http://{router_addr}");
+        } else {
+            println!(
+                "  App router: http://{router_addr} (RAILYARD_ROUTER=external: run `railyard-server router`)"
+            );
+        }
         match &setup {
             SetupState::Generated(token) => {
                 println!();
@@ -139,7 +157,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let (api_result, apps_result) = tokio::join!(api, apps);
     signals.abort();
     rotation.abort();
-    routes.abort();
+    if let Some(routes) = routes {
+        routes.abort();
+    }
     if let Some(workers) = workers {
         workers.shutdown().await;
     }
@@ -156,6 +176,48 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn bind_router(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on RAILYARD_ROUTER_LISTEN={addr}"))
+}
+
+/// `railyard-server router`: only the app router. Its database is `DATABASE_URL`, or the
+/// embedded cluster a `serve` process runs in `RAILYARD_DATA_DIR`. It loads the route table,
+/// follows changes, and keeps the last table it has while the database is unreachable, so
+/// traffic flows while `serve` restarts (or is killed).
+pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
+    config.data_dir = std::fs::canonicalize(&config.data_dir)
+        .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
+    let database_url = match &config.database.url {
+        Some(url) => url.clone(),
+        None => EmbeddedPostgres::running_url(&config.data_dir, config.database.pg_bin_dir.as_deref())?
+            .context(
+                "no DATABASE_URL, and no embedded PostgreSQL runs in RAILYARD_DATA_DIR: \
+                 start `railyard-server serve` first, or set DATABASE_URL",
+            )?,
+    };
+    let pool = db::connect_pool(&config.database, &database_url).await?;
+    let listener = bind_router(config.http.router_listen).await?;
+    let addr = listener.local_addr()?;
+    let edge = edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone());
+    let routes = edge.reload(&mut *pool.get().await?).await?;
+    let refresh = edge.spawn_refresh(pool, database_url);
+    tracing::info!(%addr, routes, "app router is up");
+    #[allow(clippy::print_stdout)]
+    {
+        println!("Railyard app router is running on http://{addr}");
+    }
+    let result = axum::serve(
+        listener,
+        edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
+    refresh.abort();
+    result.context("app router failed")
+}
+
 /// The job workers (builds and deploys), unless `RAILYARD_WORKERS=0`.
 async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<Option<WorkerPool>> {
     let pipeline = &state.config.pipeline;
@@ -168,16 +230,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let releaser = Releaser {
-        db: state.db.clone(),
-        runtime: std::sync::Arc::new(NativeRuntime::new(state.db.clone())),
-        config: state.config.runtime.clone(),
-        layout: Layout {
-            data_dir: state.config.data_dir.clone(),
-        },
-    };
-    let handler = DeployHandler::new(state.db.clone(), state.config.data_dir.clone(), pipeline.clone())
-        .with_releaser(std::sync::Arc::new(releaser));
+    let handlers = crate::runtime::handlers(&state.db, &state.config).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,
@@ -188,7 +241,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     Ok(Some(WorkerPool::start(
         state.db.clone(),
         database_url.to_owned(),
-        vec![std::sync::Arc::new(handler)],
+        handlers,
         config,
     )))
 }

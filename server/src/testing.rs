@@ -451,26 +451,15 @@ impl TestApp {
 impl TestApp {
     /// Starts the job workers with the native runtime (built releases go live) and an app
     /// router kept current from the database, as `serve` does.
-    pub fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
+    pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let releaser = crate::runtime::release::Releaser {
-            db: self.state.db.clone(),
-            runtime: std::sync::Arc::new(crate::runtime::native::NativeRuntime::new(self.state.db.clone())),
-            config: config.runtime.clone(),
-            layout: crate::pipeline::deploy::Layout {
-                data_dir: config.data_dir.clone(),
-            },
-        };
-        let handler = crate::pipeline::deploy::DeployHandler::new(
-            self.state.db.clone(),
-            config.data_dir.clone(),
-            config.pipeline.clone(),
-        )
-        .with_releaser(std::sync::Arc::new(releaser));
+        let handlers = crate::runtime::handlers(&self.state.db, config)
+            .await
+            .expect("the runtime starts");
         let pool = crate::jobs::WorkerPool::start(
             self.state.db.clone(),
             self.db.url.clone(),
-            vec![std::sync::Arc::new(handler)],
+            handlers,
             crate::jobs::WorkerConfig {
                 workers: config.pipeline.workers.max(1),
                 lease: config.pipeline.job_lease,

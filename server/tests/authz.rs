@@ -12,6 +12,7 @@ use railyard_server::{
     models::{
         deployment::{Deployments, NewDeployment},
         member::Members,
+        project::Projects,
     },
     pipeline::deployment::{State, transition},
     router,
@@ -179,6 +180,21 @@ const POLICY: &[(&str, &str, Access)] = &[
         "get",
         "/api/v1/services/{id}/status",
         Access::Workspace(Role::Viewer),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/restart",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/stop",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/start",
+        Access::Workspace(Role::Member),
     ),
 ];
 
@@ -353,6 +369,35 @@ async fn world(app: &TestApp) -> World<'_> {
         .execute(&mut conn)
         .await
         .unwrap();
+
+    // The service is live in production (an active deployment), so it can be restarted,
+    // stopped and started.
+    let production = Projects::environment_of(&mut conn, project.parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let live = Deployments::create(
+        &mut conn,
+        NewDeployment {
+            service: service.parse().unwrap(),
+            environment: production,
+            source_kind: "git",
+            branch: Some("main".into()),
+            commit: Some(commit.clone()),
+            upload: None,
+            release_of: None,
+            triggered_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    for (from, to) in [
+        (State::Queued, State::Building),
+        (State::Building, State::Deploying),
+        (State::Deploying, State::Active),
+    ] {
+        transition(&mut conn, live, from, to, "built").await.unwrap();
+    }
 
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider

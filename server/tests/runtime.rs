@@ -96,7 +96,7 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         axum::Router::new(),
     )
     .await;
-    let (workers, edge) = app.start_runtime();
+    let (workers, edge) = app.start_runtime().await;
     let (repo, _) = git_repo(&[
         ("Procfile", "web: node server.js\n"),
         ("server.js", SERVER),
@@ -235,10 +235,151 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
     workers.shutdown().await;
 }
 
+/// A workspace, project `project`, and a service `name` deploying `repo`'s `main`; its id.
+async fn git_service(owner: &mut Client<'_>, project: &str, name: &str, repo: &std::path::Path) -> String {
+    let ws = owner
+        .post("/api/v1/workspaces", json!({"name": format!("{project}-team")}))
+        .await
+        .json()["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let project = owner
+        .post("/api/v1/projects", json!({"workspace_id": ws, "name": project}))
+        .await
+        .json()["project"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let source = json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
+    owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": name, "source": source}),
+        )
+        .await
+        .json()["service"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn status(owner: &mut Client<'_>, service: &str) -> Value {
+    owner
+        .get(&format!("/api/v1/services/{service}/status"))
+        .await
+        .json()["status"]
+        .clone()
+}
+
+/// Polls the status (up to 15 s) until `until` holds.
+async fn status_until(owner: &mut Client<'_>, service: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = status(owner, service).await;
+        if until(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the status never got there; last: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_stop_and_start_a_service() {
+    let app = TestApp::with(
+        &[("RAILYARD_DRAIN_SECS", "1"), ("RAILYARD_STOP_GRACE_SECS", "2")],
+        axum::Router::new(),
+    )
+    .await;
+    let (workers, edge) = app.start_runtime().await;
+    let (repo, _) = git_repo(&[
+        ("Procfile", "web: node server.js\n"),
+        ("server.js", SERVER),
+        ("version.txt", "v1"),
+    ]);
+    let mut owner = app.admin().await;
+    let service = git_service(&mut owner, "shop", "web", repo.path()).await;
+    let host = "web-production-shop.localhost";
+    let action = |name: &str| format!("/api/v1/services/{service}/{name}");
+
+    let res = owner.post(&action("start"), json!({})).await;
+    assert_eq!(
+        res.status,
+        409,
+        "nothing deployed, nothing to start: {}",
+        res.text()
+    );
+    let id = deploy(&mut owner, &service).await;
+    assert_eq!(
+        wait_for(&mut owner, &id, &["active", "failed"]).await["state"],
+        "active"
+    );
+    serves(&edge, host, "hello v1").await;
+    let first = status(&mut owner, &service).await["pid"].as_i64().unwrap();
+
+    // Restart: a new process takes over; no request fails meanwhile.
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stream = tokio::spawn({
+        let (edge, streaming) = (edge.clone(), streaming.clone());
+        async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while streaming.load(std::sync::atomic::Ordering::Relaxed) {
+                match get(&edge, host, &[]).await {
+                    (200, _) => ok += 1,
+                    other => failed.push(other),
+                }
+            }
+            (ok, failed)
+        }
+    });
+    let res = owner.post(&action("restart"), json!({})).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.json()["action"]["action"], "restart");
+    let second = status_until(&mut owner, &service, |s| {
+        s["state"] == "running" && s["pid"].as_i64().is_some_and(|p| p != first)
+    })
+    .await["pid"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        gone(first as i32).await,
+        "the old process stopped after the new one took over"
+    );
+    streaming.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = stream.await.unwrap();
+    assert!(ok > 10 && failed.is_empty(), "{ok} answered, failed: {failed:?}");
+
+    // Stop: the process goes, the router says 503.
+    let res = owner.post(&action("stop"), json!({})).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    status_until(&mut owner, &service, |s| s["state"] == "stopped").await;
+    assert!(gone(second as i32).await);
+    for _ in 0..200 {
+        if get(&edge, host, &[]).await.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&edge, host, &[]).await.0, 503);
+
+    // Start: the active release runs again.
+    let res = owner.post(&action("start"), json!({})).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    status_until(&mut owner, &service, |s| s["state"] == "running").await;
+    serves(&edge, host, "hello v1").await;
+    let log = owner.get(&format!("/api/v1/deployments/{id}/logs")).await.text();
+    assert!(
+        log.contains("Restart requested") && log.contains("Stopping the service"),
+        "{log}"
+    );
+    workers.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_static_site_is_served_by_the_router() {
     let app = TestApp::new().await;
-    let (workers, edge) = app.start_runtime();
+    let (workers, edge) = app.start_runtime().await;
     let (repo, _) = git_repo(&[("index.html", "<h1>static</h1>"), ("about/index.html", "about")]);
     let mut owner = app.admin().await;
     let ws = owner
@@ -280,7 +421,10 @@ mod supervisor {
     use std::{path::Path, sync::Arc, time::Duration};
 
     use railyard_server::{
-        runtime::{Launch, RestartPolicy, Runtime, native::NativeRuntime},
+        runtime::{
+            Launch, RestartPolicy, Runtime, logfile,
+            native::{HealthWatch, NativeRuntime},
+        },
         testing::TestApp,
     };
     use railyard_shared::deployments::Step;
@@ -294,6 +438,7 @@ mod supervisor {
             port: 0,
             log: dir.join("app.log"),
             restart,
+            health_check: None,
         }
     }
 
@@ -407,5 +552,87 @@ mod supervisor {
             0,
             "the whole group is gone, and it was not restarted"
         );
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_live_app_that_turns_unhealthy_is_restarted() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone())
+            .with_backoff(Duration::from_millis(5), Duration::from_millis(5))
+            .with_health_watch(Some(HealthWatch {
+                every: Duration::from_millis(100),
+                failures: 3,
+            }));
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        // Healthy for its first two checks, then 500s (a wedged app) — but it keeps running.
+        std::fs::write(
+            dir.join("app.js"),
+            "require('fs').appendFileSync('runs', 'x\\n'); let n = 0;\n\
+             require('http').createServer((q, s) => { n++; s.statusCode = n > 2 ? 500 : 200; s.end(); })\n\
+               .listen(process.env.PORT, '127.0.0.1');\n",
+        )
+        .unwrap();
+        let mut launch = launch(&dir, "exec node app.js", RestartPolicy::Never);
+        launch.port = free_port();
+        launch.health_check = Some("/health".into());
+        let id = launch.instance;
+        runtime.start(launch).await.unwrap();
+        runtime.supervise(id);
+        for _ in 0..100 {
+            if runs(&dir) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            runs(&dir) >= 2,
+            "three failed checks in a row restarted it (even with restart policy `never`)"
+        );
+        assert_eq!(
+            processes_in(&dir),
+            1,
+            "the wedged process was replaced, not doubled"
+        );
+        runtime.stop(id, Duration::from_secs(1)).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_app_keeps_writing_its_log_after_rotation() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        let launch = launch(
+            &dir,
+            "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.01; done",
+            RestartPolicy::Never,
+        );
+        let (id, log) = (launch.instance, launch.log.clone());
+        runtime.start(launch).await.unwrap();
+        let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        while size() < 200 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(logfile::rotate_if_larger(&log, 100).unwrap());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        runtime.stop(id, Duration::from_secs(1)).await.unwrap();
+        let old = std::fs::read_to_string(log.with_extension("log.1")).unwrap();
+        let new = std::fs::read(&log).unwrap();
+        assert!(old.starts_with("line 1\n"), "{old}");
+        assert!(!new.is_empty(), "the app kept writing");
+        assert!(
+            !new.contains(&0),
+            "it writes at the file's new end (O_APPEND), leaving no hole of zeros"
+        );
+        assert!(String::from_utf8(new).unwrap().starts_with("line "));
     }
 }

@@ -217,3 +217,23 @@ pub struct ServiceStatus {
 pub struct ServiceStatusResponse {
     pub status: ServiceStatus,
 }
+
+/// A service action the API accepted (`POST /api/v1/services/{id}/restart|stop|start`): the
+/// process that runs apps carries it out at once; the status and the active deployment's
+/// log show the outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceAction {
+    /// `restart`, `stop` or `start`.
+    pub action: String,
+    pub service_id: Uuid,
+    pub environment_id: Uuid,
+    /// The queued job that carries it out.
+    pub job_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceActionResponse {
+    pub action: ServiceAction,
+}

@@ -35,6 +35,10 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// The app router (`RAILYARD_ROUTER_LISTEN`).
     pub router_listen: SocketAddr,
+    /// `serve` runs the app router itself (`RAILYARD_ROUTER=embedded`, the default), or leaves
+    /// it to a separate `railyard-server router` process (`external`) that keeps routing
+    /// while the control plane restarts.
+    pub embedded_router: bool,
     /// Upper bound for one API request (`RAILYARD_REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
     /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
@@ -100,6 +104,15 @@ pub struct RuntimeConfig {
     /// Apps answer at `<service>-<environment>-<project>.<base domain>`
     /// (`RAILYARD_BASE_DOMAIN`, default `localhost`).
     pub base_domain: String,
+    /// Live instances are checked every this often (`RAILYARD_HEALTH_INTERVAL_SECS`, default
+    /// 10; 0 checks only at go-live) ...
+    pub health_every: Option<Duration>,
+    /// ... and restarted after this many failed checks in a row (`RAILYARD_HEALTH_FAILURES`,
+    /// default 3).
+    pub health_failures: u32,
+    /// An app's log file is rotated when it grows past this (`RAILYARD_LOG_MAX_BYTES`,
+    /// default 10 MiB); three old files are kept.
+    pub log_max_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -185,6 +198,11 @@ impl Config {
             "127.0.0.1:8080",
             "a socket address such as 127.0.0.1:8080",
         )?;
+        let embedded_router = match env.get("RAILYARD_ROUTER").as_deref().map(str::trim) {
+            None | Some("" | "embedded") => true,
+            Some("external") => false,
+            Some(other) => return Err(invalid("RAILYARD_ROUTER", other, "embedded or external")),
+        };
         let public_url = match env.get("RAILYARD_PUBLIC_URL") {
             Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
                 url.trim_end_matches('/').to_owned()
@@ -195,6 +213,7 @@ impl Config {
         let http = HttpConfig {
             listen,
             router_listen,
+            embedded_router,
             request_timeout: Duration::from_secs(env.parse_in(
                 "RAILYARD_REQUEST_TIMEOUT_SECS",
                 30,
@@ -422,6 +441,12 @@ impl Config {
             stop_grace: Duration::from_secs(env.parse_in("RAILYARD_STOP_GRACE_SECS", 10, 0..=3600)?),
             drain: Duration::from_secs(env.parse_in("RAILYARD_DRAIN_SECS", 5, 0..=3600)?),
             base_domain,
+            health_every: match env.parse_in("RAILYARD_HEALTH_INTERVAL_SECS", 10, 0..=86_400)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
+            health_failures: env.parse_in("RAILYARD_HEALTH_FAILURES", 3, 1..=100)?,
+            log_max_bytes: env.parse_in("RAILYARD_LOG_MAX_BYTES", 10 * 1024 * 1024, 4096..=1 << 40)?,
         };
 
         Ok(Self {

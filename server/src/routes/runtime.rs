@@ -1,12 +1,13 @@
-//! What runs: a service's status in an environment.
+//! What runs: a service's status in an environment, and the actions on it (restart, stop,
+//! start), queued as jobs for the process that runs apps.
 
-use axum::extract::State;
+use axum::{extract::State, http::StatusCode};
 use chrono::Utc;
 use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
-use diesel_async::RunQueryDsl as _;
+use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use railyard_shared::{
     auth::Role,
-    deployments::{ServiceStatus, ServiceStatusResponse},
+    deployments::{ServiceAction, ServiceActionResponse, ServiceStatus, ServiceStatusResponse},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -14,10 +15,13 @@ use uuid::Uuid;
 use super::{deployments::environment_of, services::authorize_service};
 use crate::{
     app::AppState,
-    auth::Caller,
-    error::AppResult,
+    audit,
+    auth::{Caller, RequestMeta},
+    error::{AppError, AppResult},
     extract::{Path, Query},
-    schema::{environments, instances, projects},
+    jobs,
+    runtime::actions::{Action, ActionPayload, SERVICE_JOB},
+    schema::{deployments, environments, instances, projects},
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -109,4 +113,140 @@ pub async fn find_service_status(
         },
     };
     Ok(axum::Json(ServiceStatusResponse { status }))
+}
+
+async fn act(
+    state: AppState,
+    caller: Caller,
+    meta: RequestMeta,
+    id: Uuid,
+    params: StatusParams,
+    action: Action,
+) -> AppResult<(StatusCode, axum::Json<ServiceActionResponse>)> {
+    let mut conn = state.db.get().await?;
+    let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
+    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    if action != Action::Stop {
+        let active: i64 = deployments::table
+            .filter(deployments::service_id.eq(id))
+            .filter(deployments::environment_id.eq(environment))
+            .filter(deployments::state.eq("active"))
+            .count()
+            .get_result(&mut conn)
+            .await?;
+        if active == 0 {
+            return Err(AppError::conflict(
+                "the service has no active deployment in this environment: deploy it first",
+            ));
+        }
+    }
+    let payload = ActionPayload {
+        service_id: id,
+        environment_id: environment,
+        action,
+    };
+    let payload =
+        serde_json::to_value(&payload).map_err(|err| AppError::internal(anyhow::Error::from(err)))?;
+    let name = action.as_str();
+    let job = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let job = jobs::enqueue(conn, SERVICE_JOB, payload, None, 2)
+                .await?
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("a job without dedupe key was not added"))
+                })?;
+            let entry = audit::Entry::new(match action {
+                Action::Restart => "service.restart",
+                Action::Stop => "service.stop",
+                Action::Start => "service.start",
+            })
+            .workspace(workspace)
+            .actor(caller.user_id)
+            .target("service", id)
+            .detail(serde_json::json!({ "environment_id": environment }));
+            audit::record(conn, &meta, entry).await?;
+            Ok(job)
+        })
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ServiceActionResponse {
+            action: ServiceAction {
+                action: name.to_owned(),
+                service_id: id,
+                environment_id: environment,
+                job_id: job,
+            },
+        }),
+    ))
+}
+
+/// Restart a service: a new process of the active release starts beside the running one,
+/// and takes over once healthy (no downtime; a crashed service comes back).
+#[utoipa::path(
+    post,
+    path = "/api/v1/services/{id}/restart",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Service id"), StatusParams),
+    responses(
+        (status = 202, description = "Accepted; carried out at once", body = ServiceActionResponse),
+        (status = 403, description = "Viewers cannot restart", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Nothing deployed to restart", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn restart_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Query(params): Query<StatusParams>,
+) -> AppResult<(StatusCode, axum::Json<ServiceActionResponse>)> {
+    act(state, caller, meta, id, params, Action::Restart).await
+}
+
+/// Stop a service: its processes get SIGTERM, then SIGKILL after the grace period; the
+/// router answers 503 until it is started or deployed again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/services/{id}/stop",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Service id"), StatusParams),
+    responses(
+        (status = 202, description = "Accepted; carried out at once", body = ServiceActionResponse),
+        (status = 403, description = "Viewers cannot stop", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn stop_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Query(params): Query<StatusParams>,
+) -> AppResult<(StatusCode, axum::Json<ServiceActionResponse>)> {
+    act(state, caller, meta, id, params, Action::Stop).await
+}
+
+/// Start a stopped (or crashed) service's active release; nothing happens if it runs.
+#[utoipa::path(
+    post,
+    path = "/api/v1/services/{id}/start",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Service id"), StatusParams),
+    responses(
+        (status = 202, description = "Accepted; carried out at once", body = ServiceActionResponse),
+        (status = 403, description = "Viewers cannot start", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such service or environment of yours", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Nothing deployed to start", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn start_service(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Path(id): Path<Uuid>,
+    Query(params): Query<StatusParams>,
+) -> AppResult<(StatusCode, axum::Json<ServiceActionResponse>)> {
+    act(state, caller, meta, id, params, Action::Start).await
 }

@@ -15,40 +15,19 @@ pub async fn wait_healthy(
 ) -> Result<Duration, String> {
     let began = Instant::now();
     let deadline = began + timeout;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .no_proxy()
-        .build()
-        .map_err(|err| err.to_string())?;
+    let client = client().map_err(|err| err.to_string())?;
     let mut delay = Duration::from_millis(20);
     let mut last = String::from("no answer yet");
     loop {
         if let Some(code) = *exited.borrow() {
             return Err(format!("the app exited with code {code} before it was healthy"));
         }
-        let healthy = match path {
-            Some(path) => match client.get(format!("http://127.0.0.1:{port}{path}")).send().await {
-                Ok(res) if res.status().is_success() => true,
-                Ok(res) => {
-                    last = format!("{path} answered {}", res.status());
-                    false
-                }
-                Err(err) if err.is_connect() => {
-                    last = format!("nothing listens on PORT {port}");
-                    false
-                }
-                Err(err) => {
-                    last = err.to_string();
-                    false
-                }
-            },
-            None => match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                Ok(_) => true,
-                Err(_) => {
-                    last = format!("nothing listens on PORT {port}");
-                    false
-                }
-            },
+        let healthy = match probe(&client, port, path).await {
+            Ok(()) => true,
+            Err(why) => {
+                last = why;
+                false
+            }
         };
         if healthy {
             return Ok(began.elapsed());
@@ -64,5 +43,29 @@ pub async fn wait_healthy(
             _ = exited.changed() => {}
         }
         delay = (delay * 3 / 2).min(Duration::from_millis(500));
+    }
+}
+
+/// The client health checks use: short timeout, never a proxy.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .no_proxy()
+        .build()
+}
+
+/// One health check: a 2xx from `path`, or, with none, a TCP connection accepted on `port`.
+pub async fn probe(client: &reqwest::Client, port: u16, path: Option<&str>) -> Result<(), String> {
+    match path {
+        Some(path) => match client.get(format!("http://127.0.0.1:{port}{path}")).send().await {
+            Ok(res) if res.status().is_success() => Ok(()),
+            Ok(res) => Err(format!("{path} answered {}", res.status())),
+            Err(err) if err.is_connect() => Err(format!("nothing listens on PORT {port}")),
+            Err(err) => Err(err.to_string()),
+        },
+        None => match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!("nothing listens on PORT {port}")),
+        },
     }
 }

@@ -3,15 +3,25 @@
 //! ([`health`]) and the health-gated switch from one release to the next ([`release`]).
 //! A PM2 driver or a multi-host scheduler would be another `Runtime`.
 
+pub mod actions;
 pub mod health;
+pub mod logfile;
 pub mod native;
 pub mod release;
+mod supervise;
 
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{ffi::OsString, path::PathBuf, sync::Arc, time::Duration};
 
 use railyard_shared::deployments::Step;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+use crate::{
+    config::Config,
+    db::DbPool,
+    jobs::JobHandler,
+    pipeline::deploy::{DeployHandler, Layout},
+};
 
 /// What to do when a running app exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +56,8 @@ pub struct Launch {
     /// server's pipes and survives its restart).
     pub log: PathBuf,
     pub restart: RestartPolicy,
+    /// Checked after go-live too, when the driver watches health (`None`: TCP on `port`).
+    pub health_check: Option<String>,
 }
 
 /// A started process.
@@ -61,10 +73,41 @@ pub struct Started {
 #[async_trait::async_trait]
 pub trait Runtime: Send + Sync {
     async fn start(&self, launch: Launch) -> anyhow::Result<Started>;
+    /// Takes over a process a previous server started (recorded pid and start time) and
+    /// supervises it; false when that process is gone (nothing is started).
+    async fn adopt(&self, launch: Launch, pid: i32, start_ticks: i64) -> bool;
     /// The release is live: from now on exits are handled by its restart policy.
     fn supervise(&self, instance: Uuid);
     /// SIGTERM to the process group, `grace`, then SIGKILL. Waits until it has exited.
     async fn stop(&self, instance: Uuid, grace: Duration) -> anyhow::Result<()>;
+}
+
+/// The job handlers of a process that runs apps (deploys and service actions) on the
+/// native runtime, after re-adopting what a previous server left running.
+pub async fn handlers(db: &DbPool, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
+    let watch = config.runtime.health_every.map(|every| native::HealthWatch {
+        every,
+        failures: config.runtime.health_failures,
+    });
+    let releaser = Arc::new(release::Releaser {
+        db: db.clone(),
+        runtime: Arc::new(native::NativeRuntime::new(db.clone()).with_health_watch(watch)),
+        config: config.runtime.clone(),
+        layout: Layout {
+            data_dir: config.data_dir.clone(),
+        },
+    });
+    logfile::spawn_rotation(config.data_dir.join("logs"), config.runtime.log_max_bytes);
+    let recovered = releaser.recover().await?;
+    if recovered != actions::Recovered::default() {
+        tracing::info!(?recovered, "took over the apps a previous Railyard process left");
+    }
+    let deploy = DeployHandler::new(db.clone(), config.data_dir.clone(), config.pipeline.clone())
+        .with_releaser(releaser.clone());
+    Ok(vec![
+        Arc::new(deploy),
+        Arc::new(actions::ServiceActionHandler { releaser }),
+    ])
 }
 
 /// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat`, field 22).

@@ -1,60 +1,51 @@
-//! The native driver: each release runs as an OS process in its own process group and
-//! session-less group leader, stdout/stderr appended to a log file, exits noticed at once
-//! through the child's wait. Restart policy: exponential backoff from 100 ms doubling to
-//! 30 s, reset after 30 s of stable uptime; after 10 consecutive fast failures the instance
-//! is `crashed` and stays down until the next deploy or a manual restart.
+//! The native driver: each release runs as an OS process in its own process group,
+//! stdout/stderr appended to a log file, exits noticed at once (the child's wait, or a
+//! pidfd for a process adopted from a previous server). Restart policy: exponential backoff
+//! from 100 ms doubling to 30 s, reset after 30 s of stable uptime; after 10 consecutive
+//! fast failures the instance is `crashed` and stays down until the next deploy or a manual
+//! restart. The loop itself lives in [`super::supervise`].
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::Ordering},
     time::{Duration, Instant},
 };
 
-use chrono::Utc;
-use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel::QueryDsl as _;
 use diesel_async::RunQueryDsl as _;
 use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
-use tokio::{process::Child, sync::watch};
+use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::{Launch, RestartPolicy, Runtime, Started, start_ticks};
-use crate::{db::DbPool, pipeline::build, schema::instances};
+pub use super::supervise::{CRASH_LIMIT, HealthWatch};
+use super::{
+    Launch, Runtime, Started, start_ticks,
+    supervise::{Control, Proc, Supervisor, child_pid, scaled_backoff, spawn, watch_health},
+};
+use crate::{db::DbPool, schema::instances};
 
-/// Uptime after which an exit no longer counts as a fast failure (and backoff resets).
-const STABLE: Duration = Duration::from_secs(30);
 const FIRST_DELAY: Duration = Duration::from_millis(100);
 const MAX_DELAY: Duration = Duration::from_secs(30);
-/// Consecutive fast failures before an instance is `crashed`.
-pub const CRASH_LIMIT: u32 = 10;
 
 /// The delay before restart number `failures` (1-based) of a run of fast failures.
 pub fn backoff(failures: u32) -> Duration {
     scaled_backoff(failures, FIRST_DELAY, MAX_DELAY)
 }
 
-fn scaled_backoff(failures: u32, first: Duration, max: Duration) -> Duration {
-    first
-        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1).min(20)))
-        .min(max)
-}
-
-struct Control {
-    stop: watch::Sender<bool>,
-    supervised: std::sync::atomic::AtomicBool,
-    /// The current process group (the process's pid).
-    group: std::sync::atomic::AtomicI32,
-    /// True once the supervision loop has ended (the last process exited).
-    done: watch::Sender<bool>,
+struct Entry {
+    control: Arc<Control>,
+    launch: Launch,
 }
 
 pub struct NativeRuntime {
     db: DbPool,
-    running: Mutex<HashMap<Uuid, Arc<Control>>>,
+    running: Mutex<HashMap<Uuid, Entry>>,
     /// The backoff's first and largest delay (100 ms and 30 s; tests shrink them).
     delays: (Duration, Duration),
+    health: Option<HealthWatch>,
 }
 
 impl NativeRuntime {
@@ -63,6 +54,7 @@ impl NativeRuntime {
             db,
             running: Mutex::new(HashMap::new()),
             delays: (FIRST_DELAY, MAX_DELAY),
+            health: None,
         }
     }
 
@@ -74,151 +66,65 @@ impl NativeRuntime {
         }
     }
 
-    fn control(&self, instance: Uuid) -> Option<Arc<Control>> {
+    /// Keeps checking live instances' health (`None`: only at go-live).
+    pub fn with_health_watch(self, health: Option<HealthWatch>) -> Self {
+        Self { health, ..self }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Entry>> {
         self.running
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&instance)
-            .cloned()
     }
-}
 
-fn spawn(launch: &Launch) -> anyhow::Result<Child> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&launch.log)?;
-    let mut cmd = build::command(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
-    cmd.current_dir(&launch.dir)
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .env("PORT", launch.port.to_string())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        // Its own group, so stopping reaches what it started; not killed when this server
-        // stops: apps outlive a control-plane restart.
-        .process_group(0)
-        .kill_on_drop(false);
-    Ok(cmd.spawn()?)
-}
+    fn control(&self, instance: Uuid) -> Option<Arc<Control>> {
+        self.entries().get(&instance).map(|e| e.control.clone())
+    }
 
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt as _;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
+    /// Registers an instance and runs its supervision loop.
+    fn supervise_proc(
+        &self,
+        launch: Launch,
+        proc: Proc,
+        pid: i32,
+        supervised: bool,
+        first_exit: Option<watch::Sender<Option<i32>>>,
+    ) {
+        let control = Control::new(pid, supervised);
+        self.entries().insert(
+            launch.instance,
+            Entry {
+                control: control.clone(),
+                launch: launch.clone(),
+            },
+        );
+        if supervised {
+            self.watch(&control, &launch);
+        }
+        let supervisor = Supervisor {
+            db: self.db.clone(),
+            launch,
+            control,
+            delays: self.delays,
+        };
+        tokio::spawn(supervisor.run(proc, first_exit));
+    }
+
+    fn watch(&self, control: &Arc<Control>, launch: &Launch) {
+        if let Some(health) = self.health {
+            tokio::spawn(watch_health(control.clone(), launch.clone(), health));
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl Runtime for NativeRuntime {
     async fn start(&self, launch: Launch) -> anyhow::Result<Started> {
-        let mut child = spawn(&launch)?;
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .ok_or_else(|| anyhow::anyhow!("the process exited at once"))?;
+        let child = spawn(&launch)?;
+        let pid = child_pid(&child).ok_or_else(|| anyhow::anyhow!("the process exited at once"))?;
         let ticks = start_ticks(pid);
         let (exited_tx, exited) = watch::channel(None);
-        let control = Arc::new(Control {
-            stop: watch::channel(false).0,
-            supervised: std::sync::atomic::AtomicBool::new(false),
-            group: std::sync::atomic::AtomicI32::new(pid),
-            done: watch::channel(false).0,
-        });
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(launch.instance, control.clone());
-        let db = self.db.clone();
-        let (first_delay, max_delay) = self.delays;
-        tokio::spawn(async move {
-            let mut started = Instant::now();
-            let mut failures = 0u32;
-            let mut first = Some(exited_tx);
-            loop {
-                let code = match child.wait().await {
-                    Ok(status) => exit_code(status),
-                    Err(_) => -1,
-                };
-                if let Some(tx) = first.take() {
-                    let _ = tx.send_replace(Some(code));
-                }
-                let stopping = *control.stop.borrow();
-                let supervised = std::sync::atomic::AtomicBool::load(
-                    &control.supervised,
-                    std::sync::atomic::Ordering::Acquire,
-                );
-                let restart = supervised
-                    && !stopping
-                    && match launch.restart {
-                        RestartPolicy::Always => true,
-                        RestartPolicy::OnFailure => code != 0,
-                        RestartPolicy::Never => false,
-                    };
-                if started.elapsed() >= STABLE {
-                    failures = 0;
-                }
-                failures += 1;
-                let crashed = restart && failures >= CRASH_LIMIT;
-                let state = if crashed {
-                    "crashed"
-                } else if restart {
-                    "running"
-                } else {
-                    "stopped"
-                };
-                if let Ok(mut conn) = db.get().await {
-                    let _ = diesel::update(instances::table.find(launch.instance))
-                        .set((
-                            instances::last_exit_code.eq(code),
-                            instances::state.eq(state),
-                            instances::updated_at.eq(Utc::now()),
-                        ))
-                        .execute(&mut conn)
-                        .await;
-                }
-                if !restart || crashed {
-                    if crashed {
-                        tracing::warn!(instance = %launch.instance, "crashed: {CRASH_LIMIT} fast failures in a row; not restarting");
-                    }
-                    break;
-                }
-                let delay = scaled_backoff(failures, first_delay, max_delay);
-                let mut stop = control.stop.subscribe();
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-                match spawn(&launch) {
-                    Ok(next) => {
-                        child = next;
-                        started = Instant::now();
-                        let pid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
-                        control.group.store(pid, std::sync::atomic::Ordering::Release);
-                        if let Ok(mut conn) = db.get().await {
-                            let _ = diesel::update(instances::table.find(launch.instance))
-                                .set((
-                                    instances::pid.eq(pid),
-                                    instances::start_ticks.eq(start_ticks(pid)),
-                                    instances::restarts.eq(instances::restarts + 1),
-                                    instances::state.eq("running"),
-                                    instances::started_at.eq(Utc::now()),
-                                    instances::updated_at.eq(Utc::now()),
-                                ))
-                                .execute(&mut conn)
-                                .await;
-                        }
-                    }
-                    Err(err) => {
-                        tracing::error!(instance = %launch.instance, error = %err, "restart failed");
-                        break;
-                    }
-                }
-            }
-            let _ = control.done.send_replace(true);
-        });
+        self.supervise_proc(launch, Proc::Child(child), pid, false, Some(exited_tx));
         Ok(Started {
             pid,
             start_ticks: ticks,
@@ -226,11 +132,23 @@ impl Runtime for NativeRuntime {
         })
     }
 
+    async fn adopt(&self, launch: Launch, pid: i32, ticks: i64) -> bool {
+        let Some(proc) = Proc::adopt(pid, ticks) else {
+            return false;
+        };
+        self.supervise_proc(launch, proc, pid, true, None);
+        true
+    }
+
     fn supervise(&self, instance: Uuid) {
-        if let Some(control) = self.control(instance) {
-            control
-                .supervised
-                .store(true, std::sync::atomic::Ordering::Release);
+        let entry = self
+            .entries()
+            .get(&instance)
+            .map(|e| (e.control.clone(), e.launch.clone()));
+        if let Some((control, launch)) = entry
+            && !control.supervised.swap(true, Ordering::AcqRel)
+        {
+            self.watch(&control, &launch);
         }
     }
 
@@ -240,24 +158,15 @@ impl Runtime for NativeRuntime {
         };
         let _ = control.stop.send_replace(true);
         let mut done = control.done.subscribe();
-        let group = || {
-            Pid::from_raw(std::sync::atomic::AtomicI32::load(
-                &control.group,
-                std::sync::atomic::Ordering::Acquire,
-            ))
-        };
-        let _ = killpg(group(), Signal::SIGTERM);
+        let _ = killpg(control.group(), Signal::SIGTERM);
         let exited = tokio::time::timeout(grace, done.wait_for(|d| *d)).await.is_ok();
         if !exited {
             tracing::info!(%instance, "did not stop within the grace period; SIGKILL");
         }
         // Whatever is left of the group goes too (children that ignored SIGTERM).
-        let _ = killpg(group(), Signal::SIGKILL);
+        let _ = killpg(control.group(), Signal::SIGKILL);
         let _ = done.wait_for(|d| *d).await;
-        self.running
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&instance);
+        self.entries().remove(&instance);
         Ok(())
     }
 }

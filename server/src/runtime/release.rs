@@ -18,7 +18,7 @@ use super::{Launch, RestartPolicy, Runtime, health};
 use crate::{
     config::RuntimeConfig,
     db::DbPool,
-    models::deployment::Deployments,
+    models::deployment::{DeploymentRow, Deployments},
     pipeline::{
         build,
         deploy::Layout,
@@ -83,6 +83,105 @@ impl Releaser {
         anyhow::bail!("no free port in RAILYARD_PORT_RANGE")
     }
 
+    /// What starting an instance of deployment `row` on `port` runs.
+    pub(super) async fn launch_for(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: &DeploymentRow,
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Launch> {
+        let plan: Plan = row.plan().context("the deployment has no plan")?;
+        let start = plan.start.clone().context("a static site runs no process")?;
+        let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
+            .await?
+            .context("the release is no longer kept")?;
+        let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
+        let logs = self.layout.data_dir.join("logs").join(row.service_id.to_string());
+        tokio::fs::create_dir_all(&logs).await?;
+        let home = self.layout.cache(row.service_id);
+        tokio::fs::create_dir_all(&home).await?;
+        Ok(Launch {
+            instance,
+            dir: self.layout.data_dir.join(&release.path).join(&plan.root),
+            start,
+            env: build::scrubbed_env(&home, &[]),
+            port,
+            log: logs.join(format!("{}.log", row.environment_id)),
+            restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
+            health_check: plan.health_check,
+        })
+    }
+
+    /// Starts a new instance of deployment `row` and waits until it is healthy; it then
+    /// counts as `running` (for the router, once the deployment is `active`). `Ok(Err)`
+    /// says why it did not become healthy (it is stopped again).
+    pub(super) async fn start_healthy(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: &DeploymentRow,
+        log: &BuildLog,
+    ) -> anyhow::Result<Result<Uuid, String>> {
+        let plan: Plan = row.plan().context("the deployment has no plan")?;
+        let instance = Uuid::new_v4();
+        if plan.start.is_none() {
+            let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
+                .await?
+                .context("the release is no longer kept")?;
+            let root = PathBuf::from(&release.path).join(&plan.root);
+            log.event("A static site: Railyard serves it.");
+            diesel::insert_into(instances::table)
+                .values((
+                    instances::id.eq(instance),
+                    instances::deployment_id.eq(row.id),
+                    instances::service_id.eq(row.service_id),
+                    instances::environment_id.eq(row.environment_id),
+                    instances::state.eq("running"),
+                    instances::static_root.eq(root.to_string_lossy().into_owned()),
+                ))
+                .execute(conn)
+                .await?;
+            return Ok(Ok(instance));
+        }
+        let port = self
+            .reserve(conn, (row.id, row.service_id, row.environment_id), instance)
+            .await?;
+        let launch = self.launch_for(conn, row, instance, port).await?;
+        log.event(format!("Starting `{}` with PORT={port}.", launch.start));
+        let path = launch.health_check.clone();
+        let started = match self.runtime.start(launch).await {
+            Ok(started) => started,
+            Err(err) => {
+                self.mark(conn, instance, "stopped").await?;
+                return Ok(Err(format!("the app could not start: {err:#}")));
+            }
+        };
+        diesel::update(instances::table.find(instance))
+            .set((
+                instances::pid.eq(started.pid),
+                instances::start_ticks.eq(started.start_ticks),
+            ))
+            .execute(conn)
+            .await?;
+        let mut exited = started.exited;
+        match path.as_deref() {
+            Some(path) => log.event(format!("Waiting for {path} to answer 2xx.")),
+            None => log.event(format!(
+                "Waiting for the app to accept connections on PORT {port}."
+            )),
+        }
+        match health::wait_healthy(port, path.as_deref(), self.config.health_timeout, &mut exited).await {
+            Ok(took) => log.event(format!("Healthy after {} ms.", took.as_millis())),
+            Err(reason) => {
+                self.stop_instance(instance).await?;
+                return Ok(Err(format!("health check failed: {reason}")));
+            }
+        }
+        self.runtime.supervise(instance);
+        self.mark(conn, instance, "running").await?;
+        Ok(Ok(instance))
+    }
+
     /// Starts deployment `id` (in `deploying`) and switches traffic to it once healthy.
     pub async fn go_live(&self, id: Uuid, log: &BuildLog) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
@@ -102,84 +201,10 @@ impl Releaser {
         for old in stale {
             self.stop_instance(old).await?;
         }
-        let plan: Plan = row.plan().context("the deployment has no plan")?;
-        let release = Deployments::release(&mut conn, row.release_of.unwrap_or(row.id))
-            .await?
-            .context("the release is no longer kept")?;
-        let settings = Deployments::settings(&mut conn, row.service_id, row.environment_id).await?;
-        let relative: PathBuf = PathBuf::from(&release.path).join(&plan.root);
-        let dir = self.layout.data_dir.join(&relative);
-        let instance = Uuid::new_v4();
-
-        match &plan.start {
-            None => {
-                log.event("A static site: Railyard serves it.");
-                diesel::insert_into(instances::table)
-                    .values((
-                        instances::id.eq(instance),
-                        instances::deployment_id.eq(id),
-                        instances::service_id.eq(row.service_id),
-                        instances::environment_id.eq(row.environment_id),
-                        instances::state.eq("running"),
-                        instances::static_root.eq(relative.to_string_lossy().into_owned()),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-            }
-            Some(start) => {
-                let port = self
-                    .reserve(&mut conn, (id, row.service_id, row.environment_id), instance)
-                    .await?;
-                let logs = self.layout.data_dir.join("logs").join(row.service_id.to_string());
-                tokio::fs::create_dir_all(&logs).await?;
-                let home = self.layout.cache(row.service_id);
-                tokio::fs::create_dir_all(&home).await?;
-                log.event(format!("Starting `{start}` with PORT={port}."));
-                let launch = Launch {
-                    instance,
-                    dir,
-                    start: start.clone(),
-                    env: build::scrubbed_env(&home, &[]),
-                    port,
-                    log: logs.join(format!("{}.log", row.environment_id)),
-                    restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
-                };
-                let started = match self.runtime.start(launch).await {
-                    Ok(started) => started,
-                    Err(err) => {
-                        let reason = format!("the app could not start: {err:#}");
-                        self.mark(&mut conn, instance, "stopped").await?;
-                        return self.fail(&mut conn, id, log, &reason).await;
-                    }
-                };
-                diesel::update(instances::table.find(instance))
-                    .set((
-                        instances::pid.eq(started.pid),
-                        instances::start_ticks.eq(started.start_ticks),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-                let mut exited = started.exited;
-                let path = plan.health_check.as_deref();
-                match path {
-                    Some(path) => log.event(format!("Waiting for {path} to answer 2xx.")),
-                    None => log.event(format!(
-                        "Waiting for the app to accept connections on PORT {port}."
-                    )),
-                }
-                match health::wait_healthy(port, path, self.config.health_timeout, &mut exited).await {
-                    Ok(took) => log.event(format!("Healthy after {} ms.", took.as_millis())),
-                    Err(reason) => {
-                        self.stop_instance(instance).await?;
-                        return self
-                            .fail(&mut conn, id, log, &format!("health check failed: {reason}"))
-                            .await;
-                    }
-                }
-                self.runtime.supervise(instance);
-                self.mark(&mut conn, instance, "running").await?;
-            }
-        }
+        let instance = match self.start_healthy(&mut conn, &row, log).await? {
+            Ok(instance) => instance,
+            Err(reason) => return self.fail(&mut conn, id, log, &reason).await,
+        };
 
         // The switch.
         match machine::transition(&mut conn, id, State::Deploying, State::Active, "healthy").await {
@@ -193,13 +218,18 @@ impl Releaser {
         }
         notify_routes(&mut conn).await?;
         log.event("Live: traffic goes to this release.");
+        drop(conn);
+        self.drain_others(&row, instance).await
+    }
 
-        // The previous releases drain, then stop.
+    /// After a switch: the service's other live instances drain, then stop.
+    pub(super) async fn drain_others(&self, row: &DeploymentRow, keep: Uuid) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
         let old: Vec<Uuid> = instances::table
             .filter(instances::service_id.eq(row.service_id))
             .filter(instances::environment_id.eq(row.environment_id))
-            .filter(instances::id.ne(instance))
-            .filter(instances::state.eq_any(["starting", "running"]))
+            .filter(instances::id.ne(keep))
+            .filter(instances::state.eq_any(["starting", "running", "crashed"]))
             .select(instances::id)
             .load(&mut conn)
             .await?;
@@ -229,7 +259,12 @@ impl Releaser {
         }
     }
 
-    async fn mark(&self, conn: &mut AsyncPgConnection, instance: Uuid, state: &str) -> anyhow::Result<()> {
+    pub(super) async fn mark(
+        &self,
+        conn: &mut AsyncPgConnection,
+        instance: Uuid,
+        state: &str,
+    ) -> anyhow::Result<()> {
         diesel::update(instances::table.find(instance))
             .set((instances::state.eq(state), instances::updated_at.eq(Utc::now())))
             .execute(conn)
