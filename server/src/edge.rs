@@ -2,6 +2,7 @@
 //! domain>` → the live release of that service. The route table is loaded from the
 //! database at start and reloaded on `NOTIFY railyard_routes` (and every 10 s as a
 //! fallback), then swapped in whole, so requests in flight keep the table they started with.
+//! Clients speak HTTP/1.1 or HTTP/2 (cleartext, prior knowledge) to the router.
 //! Requests are forwarded over HTTP/1.1 keep-alive connections with `X-Forwarded-For/-Proto/
 //! -Host` set by Railyard (a client's own are dropped); WebSocket upgrades pass through.
 //! Static sites are served from their release directory.
@@ -268,6 +269,8 @@ async fn route(State(edge): State<Edge>, mut req: Request) -> Response {
         );
     };
     *req.uri_mut() = uri;
+    // Clients may speak HTTP/2 to the router; apps are spoken to in HTTP/1.1.
+    *req.version_mut() = axum::http::Version::HTTP_11;
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
     for name in [

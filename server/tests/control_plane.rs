@@ -179,6 +179,19 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
             }
         }
     };
+    // The router speaks HTTP/2 too (cleartext, prior knowledge), as well as HTTP/1.1.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .no_proxy()
+        .build()
+        .unwrap();
+    let res = h2
+        .get(format!("http://127.0.0.1:{router}/"))
+        .header("host", "web-production-shop.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.version(), res.status().as_u16()), (reqwest::Version::HTTP_2, 200));
     let status = |owner_status: Value| owner_status["status"].clone();
     let before = status(
         owner
