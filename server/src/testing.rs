@@ -394,6 +394,59 @@ impl<'a> Client<'a> {
     pub async fn post(&mut self, path: &str, body: serde_json::Value) -> TestResponse {
         self.call("POST", path, Some(body)).await
     }
+
+    /// A workspace, project `project` and a service `name` deploying `repo`'s `main`
+    /// branch; the service id.
+    pub async fn git_service(&mut self, project: &str, name: &str, repo: &Path) -> String {
+        let id = |res: TestResponse, what: &str| {
+            assert!(res.status < 300, "creating the {what}: {}", res.text());
+            res.json()[what]["id"].as_str().expect("an id").to_owned()
+        };
+        let res = self
+            .post(
+                "/api/v1/workspaces",
+                serde_json::json!({"name": format!("{project}-team")}),
+            )
+            .await;
+        let workspace = id(res, "workspace");
+        let res = self
+            .post(
+                "/api/v1/projects",
+                serde_json::json!({"workspace_id": workspace, "name": project}),
+            )
+            .await;
+        let project = id(res, "project");
+        let source =
+            serde_json::json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
+        let res = self
+            .post(
+                &format!("/api/v1/projects/{project}/services"),
+                serde_json::json!({"name": name, "source": source}),
+            )
+            .await;
+        id(res, "service")
+    }
+
+    /// Deploys `service` and waits (up to 60 s) until the deployment is active or failed;
+    /// its detail.
+    pub async fn deploy_and_wait(&mut self, service: &str) -> serde_json::Value {
+        let res = self
+            .post(
+                &format!("/api/v1/services/{service}/deployments"),
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["deployment"]["id"].as_str().expect("an id").to_owned();
+        for _ in 0..6000 {
+            let detail = self.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
+            if ["active", "failed", "cancelled"].contains(&detail["state"].as_str().unwrap_or_default()) {
+                return detail;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("deployment {id} never finished");
+    }
 }
 
 impl TestApp {
@@ -475,6 +528,22 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Serves an app router on a free loopback port, as `serve` does; its address.
+    pub async fn serve_edge(edge: crate::edge::Edge) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let addr = listener.local_addr().expect("an address");
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                crate::edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+        });
+        addr
+    }
+
     /// Serves the app on a free loopback port (with the peer address, as `serve` does) for
     /// clients that need a real URL: git, the CLI.
     pub async fn serve(&self) -> std::net::SocketAddr {

@@ -134,31 +134,7 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
     // Deployed through the API; built and started by the spawned control plane.
     let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
     let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
-    let service = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": source}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let service = owner.git_service("shop", "web", repo.path()).await;
     let res = owner
         .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
         .await;
@@ -191,7 +167,10 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
         .send()
         .await
         .unwrap();
-    assert_eq!((res.version(), res.status().as_u16()), (reqwest::Version::HTTP_2, 200));
+    assert_eq!(
+        (res.version(), res.status().as_u16()),
+        (reqwest::Version::HTTP_2, 200)
+    );
     let status = |owner_status: Value| owner_status["status"].clone();
     let before = status(
         owner

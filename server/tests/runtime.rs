@@ -235,35 +235,6 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
     workers.shutdown().await;
 }
 
-/// A workspace, project `project`, and a service `name` deploying `repo`'s `main`; its id.
-async fn git_service(owner: &mut Client<'_>, project: &str, name: &str, repo: &std::path::Path) -> String {
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": format!("{project}-team")}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": project}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let source = json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
-    owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": name, "source": source}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn status(owner: &mut Client<'_>, service: &str) -> Value {
     owner
         .get(&format!("/api/v1/services/{service}/status"))
@@ -299,7 +270,7 @@ async fn restart_stop_and_start_a_service() {
         ("version.txt", "v1"),
     ]);
     let mut owner = app.admin().await;
-    let service = git_service(&mut owner, "shop", "web", repo.path()).await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
     let host = "web-production-shop.localhost";
     let action = |name: &str| format!("/api/v1/services/{service}/{name}");
 
@@ -382,35 +353,8 @@ async fn a_static_site_is_served_by_the_router() {
     let (workers, edge) = app.start_runtime().await;
     let (repo, _) = git_repo(&[("index.html", "<h1>static</h1>"), ("about/index.html", "about")]);
     let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "site"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let service = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "www", "source": {"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}}}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let id = deploy(&mut owner, &service).await;
-    assert_eq!(
-        wait_for(&mut owner, &id, &["active", "failed"]).await["state"],
-        "active"
-    );
+    let service = owner.git_service("site", "www", repo.path()).await;
+    assert_eq!(owner.deploy_and_wait(&service).await["state"], "active");
     serves(&edge, "www-production-site.localhost", "<h1>static</h1>").await;
     let (status, body) = get(&edge, "www-production-site.localhost", &[]).await;
     assert_eq!((status, body.as_str()), (200, "<h1>static</h1>"));

@@ -33,8 +33,13 @@ pub async fn wait_healthy(
             return Ok(began.elapsed());
         }
         if Instant::now() >= deadline {
+            let hint = if last.starts_with("nothing listens") {
+                ": the app must listen on the PORT it is given"
+            } else {
+                ""
+            };
             return Err(format!(
-                "not healthy within {} s ({last}): the app must listen on the PORT it is given",
+                "not healthy within {} s ({last}){hint}",
                 timeout.as_secs()
             ));
         }

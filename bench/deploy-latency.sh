@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Trigger -> first 200 through the router for a no-build Node app, beside the raw
+# `git clone && node` floor (issue: runtime and router). p50/p95 over 20 runs; target p50 <= 1 s.
+# Needs the PostgreSQL of scripts/test.sh (TEST_DATABASE_URL, default 127.0.0.1:5432) and node.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec cargo run --quiet --release -p railyard-server --features test-support --example deploy_latency

@@ -1,0 +1,154 @@
+//! The router under load (`bench/router.sh`): requests/s and p99 latency at 1 and 50
+//! connections, measured with wrk, for a deployed Node app reached three ways: through
+//! Railyard's router, directly on its port, and through nginx (`proxy_pass` with upstream
+//! keep-alive, as a reverse proxy is usually set up). Targets (the issue's): the router's
+//! p99 ≤ 0.2× nginx's and its requests/s ≥ 1.0× nginx's; the verdicts are printed.
+//! Needs `wrk` and `nginx` on the PATH.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use railyard_server::testing::{TestApp, git_repo};
+
+const SERVER: &str =
+    "require('http').createServer((q, s) => s.end('hello')).listen(process.env.PORT, '127.0.0.1');\n";
+const HOST: &str = "web-production-bench.localhost";
+
+struct Figures {
+    rps: f64,
+    p99_ms: f64,
+}
+
+fn to_ms(value: &str) -> Option<f64> {
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn wrk(port: u16, connections: u32, seconds: u32) -> anyhow::Result<Figures> {
+    let threads = connections.clamp(1, 2);
+    let out = Command::new("wrk")
+        .args(["--latency", "-H", &format!("Host: {HOST}")])
+        .arg(format!("-t{threads}"))
+        .arg(format!("-c{connections}"))
+        .arg(format!("-d{seconds}s"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "wrk failed: {text}");
+    anyhow::ensure!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "errors under load:\n{text}"
+    );
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no Requests/sec in:\n{text}"))?;
+    let p99_ms = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .and_then(|v| to_ms(v.trim()))
+        .ok_or_else(|| anyhow::anyhow!("no 99% latency in:\n{text}"))?;
+    Ok(Figures { rps, p99_ms })
+}
+
+/// Starts nginx in the foreground proxying to the app; returns it and its port.
+fn nginx(dir: &Path, app_port: u16) -> anyhow::Result<(std::process::Child, u16)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let conf = format!(
+        "worker_processes auto;\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
+         events {{ worker_connections 1024; }}\n\
+         http {{\n  access_log off;\n  upstream app {{ server 127.0.0.1:{app_port}; keepalive 64; }}\n\
+           server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://app;\n\
+               proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n\
+               proxy_set_header Host $host;\n      proxy_set_header X-Forwarded-For $remote_addr;\n    }}\n  }}\n}}\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("nginx.conf"), conf)?;
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .spawn()?;
+    Ok((child, port))
+}
+
+#[allow(clippy::print_stdout)]
+fn main() -> anyhow::Result<()> {
+    let seconds: u32 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async {
+            let app = TestApp::new().await;
+            let (workers, edge) = app.start_runtime().await;
+            let router = TestApp::serve_edge(edge).await;
+            let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
+            let mut owner = app.admin().await;
+            let service = owner.git_service("bench", "web", repo.path()).await;
+            let done = owner.deploy_and_wait(&service).await;
+            anyhow::ensure!(done["state"] == "active", "{done}");
+            let status = owner.get(&format!("/api/v1/services/{service}/status")).await.json();
+            let app_port = u16::try_from(status["status"]["port"].as_u64().unwrap_or(0))?;
+            let client = reqwest::Client::builder().no_proxy().build()?;
+            while client
+                .get(format!("http://{router}/"))
+                .header("host", HOST)
+                .send()
+                .await
+                .map(|r| r.status() != 200)
+                .unwrap_or(true)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let scratch = tempfile::tempdir()?;
+            let (mut proxy, nginx_port) = nginx(scratch.path(), app_port)?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+
+            let targets = [
+                ("railyard router", router.port()),
+                ("direct", app_port),
+                ("nginx", nginx_port),
+            ];
+            println!("Router vs direct vs nginx: wrk {seconds} s per run, a Node hello-world app behind each");
+            println!("{:<16} {:>5} {:>12} {:>10}", "target", "conns", "req/s", "p99 ms");
+            let mut figures = Vec::new();
+            for connections in [1u32, 50] {
+                for (name, port) in targets {
+                    let f = tokio::task::spawn_blocking(move || wrk(port, connections, seconds)).await??;
+                    println!("{name:<16} {connections:>5} {:>12.0} {:>10.2}", f.rps, f.p99_ms);
+                    figures.push((name, connections, f));
+                }
+            }
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+            workers.shutdown().await;
+            for connections in [1u32, 50] {
+                let get = |target: &str| {
+                    figures
+                        .iter()
+                        .find(|(n, c, _)| *n == target && *c == connections)
+                        .map(|(_, _, f)| (f.rps, f.p99_ms))
+                        .unwrap_or_default()
+                };
+                let (router_rps, router_p99) = get("railyard router");
+                let (nginx_rps, nginx_p99) = get("nginx");
+                println!(
+                    "{connections:>2} connections: router/nginx rps {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 0.2x)",
+                    router_rps / nginx_rps,
+                    router_p99 / nginx_p99,
+                );
+            }
+            anyhow::Ok(())
+        })
+}
