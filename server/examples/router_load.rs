@@ -115,16 +115,34 @@ fn main() -> anyhow::Result<()> {
             let (mut proxy, nginx_port) = nginx(scratch.path(), app_port)?;
             tokio::time::sleep(Duration::from_millis(500)).await;
 
-            let targets = [
-                ("railyard router", router.port()),
-                ("direct", app_port),
-                ("nginx", nginx_port),
-            ];
+            // The router as its own process (`railyard-server router`), when the script built it.
+            let alone = match std::env::var_os("RAILYARD_BIN") {
+                Some(bin) => {
+                    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                    let child = Command::new(bin)
+                        .arg("router")
+                        .env("DATABASE_URL", &app.db.url)
+                        .env("RAILYARD_DATA_DIR", app.data.path())
+                        .env("RAILYARD_ROUTER_LISTEN", format!("127.0.0.1:{port}"))
+                        .env("RUST_LOG", "warn")
+                        .spawn()?;
+                    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Some((child, port))
+                }
+                None => None,
+            };
+            let mut targets = vec![("railyard router", router.port())];
+            if let Some((_, port)) = &alone {
+                targets.push(("router process", *port));
+            }
+            targets.extend([("direct", app_port), ("nginx", nginx_port)]);
             println!("Router vs direct vs nginx: wrk {seconds} s per run, a Node hello-world app behind each");
             println!("{:<16} {:>5} {:>12} {:>10}", "target", "conns", "req/s", "p99 ms");
             let mut figures = Vec::new();
             for connections in [1u32, 50] {
-                for (name, port) in targets {
+                for &(name, port) in &targets {
                     let f = tokio::task::spawn_blocking(move || wrk(port, connections, seconds)).await??;
                     println!("{name:<16} {connections:>5} {:>12.0} {:>10.2}", f.rps, f.p99_ms);
                     figures.push((name, connections, f));
@@ -132,6 +150,10 @@ fn main() -> anyhow::Result<()> {
             }
             let _ = proxy.kill();
             let _ = proxy.wait();
+            if let Some((mut child, _)) = alone {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
             workers.shutdown().await;
             for connections in [1u32, 50] {
                 let get = |target: &str| {
@@ -141,13 +163,15 @@ fn main() -> anyhow::Result<()> {
                         .map(|(_, _, f)| (f.rps, f.p99_ms))
                         .unwrap_or_default()
                 };
-                let (router_rps, router_p99) = get("railyard router");
                 let (nginx_rps, nginx_p99) = get("nginx");
-                println!(
-                    "{connections:>2} connections: router/nginx rps {:.2}x (target >= 1.0x), p99 {:.2}x (target <= 0.2x)",
-                    router_rps / nginx_rps,
-                    router_p99 / nginx_p99,
-                );
+                for &(name, _) in targets.iter().filter(|(n, _)| n.contains("router")) {
+                    let (rps, p99) = get(name);
+                    println!(
+                        "{connections:>2} connections, {name}: rps {:.2}x nginx (target >= 1.0x), p99 {:.2}x nginx (target <= 0.2x)",
+                        rps / nginx_rps,
+                        p99 / nginx_p99,
+                    );
+                }
             }
             anyhow::Ok(())
         })

@@ -32,8 +32,14 @@ fn main() -> ExitCode {
     };
     telemetry::init(&config.log);
 
-    // The migration harness needs the multi-thread runtime (it uses block_in_place).
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // The migration harness needs the multi-thread runtime (it uses block_in_place). The
+    // router alone runs on one thread, as an nginx worker does: a request and its upstream
+    // connection never hop between threads, which keeps tail latency down.
+    let builder = match cli.command {
+        Command::Serve => tokio::runtime::Builder::new_multi_thread(),
+        Command::Router => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match { builder }.enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("railyard-server: cannot start the async runtime: {err}");
