@@ -159,6 +159,17 @@ impl Edge {
     }
 }
 
+/// The router's listener: `TCP_NODELAY` on every accepted connection, so a small response
+/// leaves at once rather than behind Nagle's algorithm.
+pub type Listener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
+
+pub fn listener(listener: tokio::net::TcpListener) -> Listener {
+    fn nodelay(tcp: &mut tokio::net::TcpStream) {
+        let _ = tcp.set_nodelay(true);
+    }
+    axum::serve::ListenerExt::tap_io(listener, nodelay as fn(&mut tokio::net::TcpStream))
+}
+
 pub fn router(edge: Edge) -> Router {
     Router::new().fallback(route).with_state(edge)
 }

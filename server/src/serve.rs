@@ -87,7 +87,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             );
             let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
             let apps = axum::serve(
-                listener,
+                edge::listener(listener),
                 edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
             )
             .with_graceful_shutdown(wait_for(shutdown_rx));
@@ -209,7 +209,7 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
         println!("Railyard app router is running on http://{addr}");
     }
     let result = axum::serve(
-        listener,
+        edge::listener(listener),
         edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())

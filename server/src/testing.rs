@@ -536,7 +536,7 @@ impl TestApp {
         let addr = listener.local_addr().expect("an address");
         tokio::spawn(async move {
             axum::serve(
-                listener,
+                crate::edge::listener(listener),
                 crate::edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
             .await
