@@ -60,9 +60,16 @@ impl Proc {
         }
     }
 
+    /// Waits until `port` accepts and this process says it runs (so the port is its own,
+    /// not another test's that took it first).
     async fn wait_listening(&mut self, port: u16) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        let says_so = |log: &Path| {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .contains("is running")
+        };
+        while !says_so(&self.log) || tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!(
                     "exited with {status}:\n{}",

@@ -32,6 +32,8 @@ struct Server {
     api: u16,
     router: u16,
     log: PathBuf,
+    data_dir: PathBuf,
+    database_url: Option<String>,
 }
 
 impl Server {
@@ -59,6 +61,8 @@ impl Server {
             api,
             router,
             log,
+            data_dir: data_dir.to_owned(),
+            database_url: database_url.map(str::to_owned),
         }
     }
 
@@ -67,15 +71,25 @@ impl Server {
     }
 
     async fn wait_healthy(&mut self) -> serde_json::Value {
-        let url = format!("http://127.0.0.1:{}/api/v1/health", self.api);
         let deadline = Instant::now() + Duration::from_secs(90);
+        let mut retries = 3;
         loop {
-            if let Ok(res) = reqwest::get(&url).await
+            let url = format!("http://127.0.0.1:{}/api/v1/health", self.api);
+            // Healthy, and it is this server that answers (it says so once it listens): a
+            // port picked free may be taken by another test's process before ours binds it.
+            if self.output().contains("Railyard is running")
+                && let Ok(res) = reqwest::get(&url).await
                 && res.status() == 200
             {
                 return res.json().await.unwrap();
             }
             if let Some(status) = self.child.try_wait().unwrap() {
+                if retries > 0 && self.output().contains("cannot listen on") {
+                    retries -= 1;
+                    let again = Self::start(&self.data_dir, self.database_url.as_deref());
+                    *self = again;
+                    continue;
+                }
                 panic!("server exited with {status}:\n{}", self.output());
             }
             assert!(
