@@ -203,6 +203,9 @@ pub struct TestApp {
     /// The data directory (releases, uploads, pushed repositories), unless the test named
     /// its own with `RAILYARD_DATA_DIR`; removed with the app.
     pub data: tempfile::TempDir,
+    /// The runtimes `start_runtime` started: their supervisors are stopped before the
+    /// test's apps are killed, so nothing restarts them.
+    runtimes: std::sync::Mutex<Vec<std::sync::Arc<crate::runtime::native::NativeRuntime>>>,
 }
 
 impl TestApp {
@@ -234,6 +237,7 @@ impl TestApp {
             state,
             db,
             data,
+            runtimes: std::sync::Mutex::default(),
         }
     }
 
@@ -257,6 +261,7 @@ impl TestApp {
             state,
             db,
             data: tempfile::tempdir().expect("a data directory"),
+            runtimes: std::sync::Mutex::default(),
         }
     }
 
@@ -506,9 +511,13 @@ impl TestApp {
     /// router kept current from the database, as `serve` does.
     pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let handlers = crate::runtime::handlers(&self.state.db, config)
+        let (runtime, handlers) = crate::runtime::start(&self.state.db, config)
             .await
             .expect("the runtime starts");
+        self.runtimes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(runtime);
         let pool = crate::jobs::WorkerPool::start(
             self.state.db.clone(),
             self.db.url.clone(),
@@ -566,6 +575,15 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Apps outlive the server that started them (by design): a test's apps end with it.
+        // Their supervisors stop first, or one would start a killed app again.
+        for runtime in self
+            .runtimes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            runtime.detach_all();
+        }
         if let Ok(dir) = std::fs::canonicalize(self.data.path()) {
             crate::pipeline::build::kill_leftovers(&dir);
         }

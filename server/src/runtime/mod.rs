@@ -85,13 +85,22 @@ pub trait Runtime: Send + Sync {
 /// The job handlers of a process that runs apps (deploys and service actions) on the
 /// native runtime, after re-adopting what a previous server left running.
 pub async fn handlers(db: &DbPool, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
+    Ok(start(db, config).await?.1)
+}
+
+/// [`handlers`], and the runtime they run apps on.
+pub async fn start(
+    db: &DbPool,
+    config: &Config,
+) -> anyhow::Result<(Arc<native::NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
     let watch = config.runtime.health_every.map(|every| native::HealthWatch {
         every,
         failures: config.runtime.health_failures,
     });
+    let runtime = Arc::new(native::NativeRuntime::new(db.clone()).with_health_watch(watch));
     let releaser = Arc::new(release::Releaser {
         db: db.clone(),
-        runtime: Arc::new(native::NativeRuntime::new(db.clone()).with_health_watch(watch)),
+        runtime: runtime.clone(),
         config: config.runtime.clone(),
         layout: Layout {
             data_dir: config.data_dir.clone(),
@@ -104,10 +113,13 @@ pub async fn handlers(db: &DbPool, config: &Config) -> anyhow::Result<Vec<Arc<dy
     }
     let deploy = DeployHandler::new(db.clone(), config.data_dir.clone(), config.pipeline.clone())
         .with_releaser(releaser.clone());
-    Ok(vec![
-        Arc::new(deploy),
-        Arc::new(actions::ServiceActionHandler { releaser }),
-    ])
+    Ok((
+        runtime,
+        vec![
+            Arc::new(deploy),
+            Arc::new(actions::ServiceActionHandler { releaser }),
+        ],
+    ))
 }
 
 /// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat`, field 22).

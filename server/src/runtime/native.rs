@@ -48,6 +48,14 @@ pub struct NativeRuntime {
     health: Option<HealthWatch>,
 }
 
+impl std::fmt::Debug for NativeRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeRuntime")
+            .field("instances", &self.entries().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl NativeRuntime {
     pub fn new(db: DbPool) -> Self {
         Self {
@@ -108,6 +116,14 @@ impl NativeRuntime {
             delays: self.delays,
         };
         tokio::spawn(supervisor.run(proc, first_exit));
+    }
+
+    /// Stops supervising every instance, leaving the processes running (as a control plane
+    /// that exits does): nothing is restarted any more.
+    pub fn detach_all(&self) {
+        for entry in self.entries().values() {
+            let _ = entry.control.stop.send_replace(true);
+        }
     }
 
     fn watch(&self, control: &Arc<Control>, launch: &Launch) {
