@@ -230,7 +230,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let handlers = crate::runtime::handlers(&state.db, &state.config).await?;
+    let (_, handlers) = crate::runtime::start(&state.db, &state.config).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

@@ -200,6 +200,35 @@ const POLICY: &[(&str, &str, Access)] = &[
 
 const PASSWORD: &str = "correct horse battery";
 
+/// A deployment of `service`'s `commit` in `environment`, taken through `steps`.
+async fn deployment_in(
+    conn: &mut diesel_async::AsyncPgConnection,
+    service: &str,
+    environment: uuid::Uuid,
+    commit: &str,
+    steps: &[(State, State)],
+) -> uuid::Uuid {
+    let id = Deployments::create(
+        conn,
+        NewDeployment {
+            service: service.parse().unwrap(),
+            environment,
+            source_kind: "git",
+            branch: Some("main".into()),
+            commit: Some(commit.to_owned()),
+            upload: None,
+            release_of: None,
+            triggered_by: None,
+        },
+    )
+    .await
+    .unwrap();
+    for (from, to) in steps {
+        transition(conn, id, *from, *to, "built").await.unwrap();
+    }
+    id
+}
+
 /// The routes the router registers, as `(method, path)`.
 fn registered_routes() -> Vec<(String, String)> {
     let (_, openapi) = router::api_routes().split_for_parts();
@@ -333,29 +362,11 @@ async fn world(app: &TestApp) -> World<'_> {
     let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
     // A built deployment (no workers run here): its release is kept, so it can be rolled
     // back to, and it is deploying, so it can be cancelled.
-    let deployment = Deployments::create(
-        &mut conn,
-        NewDeployment {
-            service: service.parse().unwrap(),
-            environment: environment.parse().unwrap(),
-            source_kind: "git",
-            branch: Some("main".into()),
-            commit: Some(commit.clone()),
-            upload: None,
-            release_of: None,
-            triggered_by: None,
-        },
-    )
-    .await
-    .unwrap();
-    for (from, to) in [
+    let built = [
         (State::Queued, State::Building),
         (State::Building, State::Deploying),
-    ] {
-        transition(&mut conn, deployment, from, to, "built")
-            .await
-            .unwrap();
-    }
+    ];
+    let deployment = deployment_in(&mut conn, &service, environment.parse().unwrap(), &commit, &built).await;
     diesel::insert_into(releases::table)
         .values((
             releases::deployment_id.eq(deployment),
@@ -376,28 +387,12 @@ async fn world(app: &TestApp) -> World<'_> {
         .await
         .unwrap()
         .unwrap();
-    let live = Deployments::create(
-        &mut conn,
-        NewDeployment {
-            service: service.parse().unwrap(),
-            environment: production,
-            source_kind: "git",
-            branch: Some("main".into()),
-            commit: Some(commit.clone()),
-            upload: None,
-            release_of: None,
-            triggered_by: None,
-        },
-    )
-    .await
-    .unwrap();
-    for (from, to) in [
+    let live = [
         (State::Queued, State::Building),
         (State::Building, State::Deploying),
         (State::Deploying, State::Active),
-    ] {
-        transition(&mut conn, live, from, to, "built").await.unwrap();
-    }
+    ];
+    deployment_in(&mut conn, &service, production, &commit, &live).await;
 
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider

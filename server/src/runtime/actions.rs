@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use chrono::Utc;
-use diesel::{ExpressionMethods as _, NullableExpressionMethods as _, QueryDsl as _};
+use diesel::{ExpressionMethods as _, NullableExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -69,11 +69,7 @@ impl Releaser {
             .select(deployments::id)
             .first(conn)
             .await
-            .map(Some)
-            .or_else(|err| match err {
-                diesel::result::Error::NotFound => Ok(None),
-                err => Err(err),
-            })?;
+            .optional()?;
         match id {
             Some(id) => Ok(Deployments::find(conn, id).await?),
             None => Ok(None),

@@ -82,13 +82,8 @@ pub trait Runtime: Send + Sync {
     async fn stop(&self, instance: Uuid, grace: Duration) -> anyhow::Result<()>;
 }
 
-/// The job handlers of a process that runs apps (deploys and service actions) on the
-/// native runtime, after re-adopting what a previous server left running.
-pub async fn handlers(db: &DbPool, config: &Config) -> anyhow::Result<Vec<Arc<dyn JobHandler>>> {
-    Ok(start(db, config).await?.1)
-}
-
-/// [`handlers`], and the runtime they run apps on.
+/// The native runtime, after re-adopting what a previous server left running, and the job
+/// handlers of a process that runs apps on it (deploys and service actions).
 pub async fn start(
     db: &DbPool,
     config: &Config,
