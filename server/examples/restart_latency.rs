@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
                     port,
                     log: dir.join("app.log"),
                     restart: RestartPolicy::OnFailure,
+                    secrets: Vec::new(),
                     health_check: None,
                 };
                 let id = launch.instance;

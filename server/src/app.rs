@@ -22,7 +22,7 @@ pub struct App {
     /// `None` when no `REDIS_URL` is configured (the log bus stays in-process).
     pub redis: Option<RedisBus>,
     /// Encryption at rest for stored secrets.
-    pub keys: KeyRing,
+    pub keys: Arc<KeyRing>,
     /// Access-token signing and verification.
     pub signer: Signer,
     pub cookies: CookiePolicy,
@@ -37,7 +37,7 @@ impl App {
     /// Loads the key ring (refusing a weak or empty master key) and the token signing keys
     /// (creating or rotating them as due).
     pub async fn build(config: Config, db: DbPool, redis: Option<RedisBus>) -> anyhow::Result<Self> {
-        let keys = KeyRing::load(&config.auth.master_key, &config.data_dir).context("master key")?;
+        let keys = Arc::new(KeyRing::load(&config.auth.master_key, &config.data_dir).context("master key")?);
         let signer = Signer::new(config.http.public_url.clone());
         {
             let mut conn = db

@@ -15,6 +15,10 @@ use std::{
     io::Write as _,
     os::unix::fs::OpenOptionsExt as _,
     path::{Path, PathBuf},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU32, Ordering},
+    },
 };
 
 use base64::{Engine as _, engine::general_purpose::STANDARD as B64};
@@ -57,18 +61,21 @@ pub enum KeySource {
 }
 
 pub struct KeyRing {
-    keys: BTreeMap<u32, LessSafeKey>,
-    current: u32,
-    /// The current key's bytes, only for deriving purpose-bound subkeys (HKDF).
-    current_raw: [u8; 32],
+    keys: RwLock<BTreeMap<u32, Arc<LessSafeKey>>>,
+    current: AtomicU32,
+    /// The oldest key's bytes, only for deriving purpose-bound subkeys (HKDF): they stay the
+    /// same when a key is added.
+    derive_raw: [u8; 32],
     rng: SystemRandom,
+    /// The key file, re-read when a ciphertext names a newer key (another process rotated).
+    file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRing")
-            .field("versions", &self.keys.keys().collect::<Vec<_>>())
-            .field("current", &self.current)
+            .field("versions", &self.versions())
+            .field("current", &self.current_version())
             .finish()
     }
 }
@@ -93,55 +100,83 @@ impl KeyRing {
         }
     }
 
-    fn from_file(path: &Path) -> Result<Self, KeyError> {
-        let text = fs::read_to_string(path).map_err(|source| KeyError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        let mut entries = Vec::new();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
-        {
-            let what = format!("{} line {}", path.display(), n + 1);
-            let (version, key) = line
-                .split_once(':')
-                .ok_or_else(|| KeyError::Invalid(format!("{what}: expected `<version>:<base64 key>`")))?;
-            let version: u32 = version
-                .trim()
-                .parse()
-                .map_err(|_| KeyError::Invalid(format!("{what}: the version must be a whole number")))?;
-            entries.push((version, parse_key(key, &what)?));
+    /// The key file of `source`, if the ring comes from one (only then can keys be added).
+    pub fn file_of(source: &KeySource, data_dir: &Path) -> Option<PathBuf> {
+        match source {
+            KeySource::Inline(_) => None,
+            KeySource::File(path) => Some(path.clone()),
+            KeySource::Generated => Some(data_dir.join("master.key")),
         }
-        Self::from_entries(&entries)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let ring = Self::from_entries(&read_key_file(path)?)?;
+        Ok(Self {
+            file: Some(path.to_owned()),
+            ..ring
+        })
     }
 
     /// Builds a ring from `(version, key)` pairs; the highest version encrypts.
     pub fn from_entries(entries: &[(u32, [u8; 32])]) -> Result<Self, KeyError> {
-        let mut keys = BTreeMap::new();
-        let current_raw = entries
+        let keys = build_keys(entries)?;
+        let derive_raw = entries
             .iter()
-            .max_by_key(|(v, _)| *v)
+            .min_by_key(|(v, _)| *v)
             .map(|(_, k)| *k)
             .unwrap_or_default();
-        for (version, bytes) in entries {
-            let key = UnboundKey::new(&AES_256_GCM, bytes)
-                .map_err(|_| KeyError::Invalid("invalid AES-256 key".to_owned()))?;
-            if keys.insert(*version, LessSafeKey::new(key)).is_some() {
-                return Err(KeyError::Invalid(format!("key version {version} appears twice")));
-            }
-        }
         let current = *keys
             .keys()
             .next_back()
             .ok_or_else(|| KeyError::Invalid("the key ring is empty".to_owned()))?;
         Ok(Self {
-            keys,
-            current,
-            current_raw,
+            keys: RwLock::new(keys),
+            current: AtomicU32::new(current),
+            derive_raw,
             rng: SystemRandom::new(),
+            file: None,
         })
+    }
+
+    /// Re-reads the key file (keys added by `railyard-server keys rotate`); true when the
+    /// ring changed.
+    pub fn reload(&self) -> Result<bool, KeyError> {
+        let Some(path) = &self.file else {
+            return Ok(false);
+        };
+        let fresh = build_keys(&read_key_file(path)?)?;
+        let mut keys = self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut changed = false;
+        for (version, key) in fresh {
+            if let std::collections::btree_map::Entry::Vacant(slot) = keys.entry(version) {
+                slot.insert(key);
+                changed = true;
+            }
+        }
+        if let Some(newest) = keys.keys().next_back() {
+            self.current.store(*newest, Ordering::Release);
+        }
+        Ok(changed)
+    }
+
+    pub fn versions(&self) -> Vec<u32> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    fn key(&self, version: u32) -> Option<Arc<LessSafeKey>> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&version)
+            .cloned()
     }
 
     /// A 32-byte key for one purpose (e.g. `"csrf"`), derived from the current master key
@@ -154,7 +189,7 @@ impl KeyRing {
             }
         }
         let mut out = [0u8; 32];
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"railyard").extract(&self.current_raw);
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"railyard").extract(&self.derive_raw);
         let info = [purpose.as_bytes()];
         if let Ok(okm) = prk.expand(&info, Len32) {
             let _ = okm.fill(&mut out);
@@ -163,15 +198,21 @@ impl KeyRing {
     }
 
     pub fn current_version(&self) -> u32 {
-        self.current
+        self.current.load(Ordering::Acquire)
+    }
+
+    /// The key version a ciphertext was sealed with.
+    pub fn version_of(sealed: &[u8]) -> Option<u32> {
+        Some(u32::from_be_bytes(sealed.get(..4)?.try_into().ok()?))
     }
 
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| CryptoError::Random)?;
-        let key = &self.keys[&self.current];
+        let version = self.current_version();
+        let key = self.key(version).ok_or(CryptoError::UnknownKey(version))?;
         let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + AES_256_GCM.tag_len());
-        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&version.to_be_bytes());
         out.extend_from_slice(&nonce);
         let mut body = plaintext.to_vec();
         key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
@@ -185,7 +226,14 @@ impl KeyRing {
             return Err(CryptoError::Malformed);
         }
         let version = u32::from_be_bytes(sealed[..4].try_into().map_err(|_| CryptoError::Malformed)?);
-        let key = self.keys.get(&version).ok_or(CryptoError::UnknownKey(version))?;
+        let key = match self.key(version) {
+            Some(key) => key,
+            // Sealed by a process that knows a newer key: read the key file again.
+            None if version > self.current_version() && self.reload().is_ok() => {
+                self.key(version).ok_or(CryptoError::UnknownKey(version))?
+            }
+            None => return Err(CryptoError::UnknownKey(version)),
+        };
         let nonce =
             Nonce::try_assume_unique_for_key(&sealed[4..HEADER_LEN]).map_err(|_| CryptoError::Malformed)?;
         let mut body = sealed[HEADER_LEN..].to_vec();
@@ -199,6 +247,74 @@ impl KeyRing {
     pub fn random(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
         self.rng.fill(buf).map_err(|_| CryptoError::Random)
     }
+}
+
+fn build_keys(entries: &[(u32, [u8; 32])]) -> Result<BTreeMap<u32, Arc<LessSafeKey>>, KeyError> {
+    let mut keys = BTreeMap::new();
+    for (version, bytes) in entries {
+        let key = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| KeyError::Invalid("invalid AES-256 key".to_owned()))?;
+        if keys.insert(*version, Arc::new(LessSafeKey::new(key))).is_some() {
+            return Err(KeyError::Invalid(format!("key version {version} appears twice")));
+        }
+    }
+    Ok(keys)
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<(u32, [u8; 32])>, KeyError> {
+    let text = fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut entries = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let what = format!("{} line {}", path.display(), n + 1);
+        let (version, key) = line
+            .split_once(':')
+            .ok_or_else(|| KeyError::Invalid(format!("{what}: expected `<version>:<base64 key>`")))?;
+        let version: u32 = version
+            .trim()
+            .parse()
+            .map_err(|_| KeyError::Invalid(format!("{what}: the version must be a whole number")))?;
+        entries.push((version, parse_key(key, &what)?));
+    }
+    Ok(entries)
+}
+
+/// Adds a new random key to the key file (version = highest + 1), replacing the file
+/// atomically (mode 0600); returns the new version.
+pub fn add_key(path: &Path) -> Result<u32, KeyError> {
+    let io = |source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let entries = read_key_file(path)?;
+    let version = entries.iter().map(|(v, _)| *v).max().unwrap_or(0) + 1;
+    let mut key = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut key)
+        .map_err(|_| KeyError::Invalid("the system random generator failed".into()))?;
+    let mut text = fs::read_to_string(path).map_err(io)?;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("{version}:{}\n", B64.encode(key)));
+    let tmp = path.with_extension("key.new");
+    let _ = fs::remove_file(&tmp);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)?;
+    Ok(version)
 }
 
 /// Known placeholders that must never be accepted as a key.
@@ -390,6 +506,30 @@ mod tests {
             second.decrypt(&sealed, b"").unwrap(),
             b"kept",
             "the same key on the next start"
+        );
+    }
+
+    #[test]
+    fn a_key_added_to_the_file_is_picked_up_by_a_running_ring() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = KeyRing::load(&KeySource::Generated, dir.path()).unwrap();
+        let before = running.encrypt(b"old", b"a").unwrap();
+        let path = KeyRing::file_of(&KeySource::Generated, dir.path()).unwrap();
+        assert_eq!(add_key(&path).unwrap(), 2);
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        // Another process (the rotation) loads the new ring and seals with key 2 ...
+        let rotated = KeyRing::load(&KeySource::Generated, dir.path()).unwrap();
+        assert_eq!(rotated.current_version(), 2);
+        let after = rotated.encrypt(b"new", b"a").unwrap();
+        assert_eq!(KeyRing::version_of(&after), Some(2));
+        // ... and the running one still opens both, then encrypts with key 2 too.
+        assert_eq!(running.decrypt(&after, b"a").unwrap(), b"new");
+        assert_eq!(running.decrypt(&before, b"a").unwrap(), b"old");
+        assert_eq!(running.current_version(), 2);
+        assert_eq!(
+            running.derive("csrf"),
+            rotated.derive("csrf"),
+            "derived keys stay"
         );
     }
 }

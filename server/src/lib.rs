@@ -36,6 +36,7 @@ pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod uploads;
+pub mod variables;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -1,7 +1,7 @@
-use std::process::ExitCode;
+use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use railyard_server::{config::Config, serve, telemetry};
+use railyard_server::{config::Config, runtime, serve, telemetry, variables};
 
 /// Railyard control plane.
 #[derive(Debug, Parser)]
@@ -19,10 +19,42 @@ enum Command {
     /// Run only the app router (with `RAILYARD_ROUTER=external` on `serve`): apps stay
     /// reachable while the control plane restarts.
     Router,
+    /// Manage the master key ring.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// (Internal) Run an app under a monitor that masks and logs its output.
+    #[command(hide = true)]
+    Monitor {
+        /// The app's working directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The log file the output is appended to.
+        log: PathBuf,
+        /// The app's program and arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Add a new key to the key file and re-encrypt every stored secret under it (a run
+    /// that stops mid-way is finished by `keys rotate --resume`).
+    Rotate {
+        /// Do not add a key: finish re-encrypting under the newest one.
+        #[arg(long)]
+        resume: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The monitor runs in the app's scrubbed environment: it reads no configuration.
+    if let Command::Monitor { dir, log, command } = &cli.command {
+        return runtime::monitor::main(dir, log, command);
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -37,7 +69,9 @@ fn main() -> ExitCode {
     // connection never hop between threads, which keeps tail latency down.
     let builder = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
-        Command::Router => tokio::runtime::Builder::new_current_thread(),
+        Command::Router | Command::Keys { .. } | Command::Monitor { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
     };
     let runtime = match { builder }.enable_all().build() {
         Ok(runtime) => runtime,
@@ -49,6 +83,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => runtime.block_on(serve::run(config)),
         Command::Router => runtime.block_on(serve::router_only(config)),
+        Command::Keys {
+            action: KeysAction::Rotate { resume },
+        } => runtime.block_on(variables::rotate::command(config, resume)),
+        Command::Monitor { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         (name = "workspaces", description = "Workspaces and their members"),
         (name = "projects", description = "Projects, environments and services"),
         (name = "deployments", description = "Builds and releases of a service, their logs, rollbacks"),
+        (name = "variables", description = "Variables and secrets: per service and environment, shared, sealed"),
     ),
 )]
 pub struct ApiDoc;

@@ -18,7 +18,7 @@ use crate::{
     openapi::ApiDoc,
     routes::{
         audit, auth, deployments, health, invitations, jwks, me, members, projects, runtime, services,
-        tokens, uploads, workspaces,
+        tokens, uploads, variables, workspaces,
     },
 };
 
@@ -90,6 +90,25 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runtime::restart_service))
         .routes(routes!(runtime::stop_service))
         .routes(routes!(runtime::start_service))
+        .routes(routes!(
+            variables::list_service_variables,
+            variables::create_service_variable,
+            variables::replace_service_variables
+        ))
+        .routes(routes!(
+            variables::update_service_variable,
+            variables::delete_service_variable
+        ))
+        .routes(routes!(
+            variables::list_shared_variables,
+            variables::create_shared_variable,
+            variables::replace_shared_variables
+        ))
+        .routes(routes!(
+            variables::update_shared_variable,
+            variables::delete_shared_variable
+        ))
+        .routes(routes!(variables::deploy_changes))
 }
 
 /// The full application: API, OpenAPI document and docs UI, the dashboard, and the

@@ -304,3 +304,30 @@ diesel::allow_tables_to_appear_in_same_query!(instances, services);
 diesel::allow_tables_to_appear_in_same_query!(instances, environments);
 diesel::allow_tables_to_appear_in_same_query!(instances, projects);
 diesel::allow_tables_to_appear_in_same_query!(deployments, environments);
+
+diesel::table! {
+    variables (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        environment_id -> Uuid,
+        service_id -> Nullable<Uuid>,
+        name -> Text,
+        ciphertext -> Bytea,
+        sealed -> Bool,
+        revision -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        updated_by -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    deployment_variables (deployment_id) {
+        deployment_id -> Uuid,
+        ciphertext -> Bytea,
+        revisions -> Jsonb,
+    }
+}
+
+diesel::joinable!(deployment_variables -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(deployment_variables, deployments);

@@ -189,14 +189,7 @@ async fn bind_router(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
-    let database_url = match &config.database.url {
-        Some(url) => url.clone(),
-        None => EmbeddedPostgres::running_url(&config.data_dir, config.database.pg_bin_dir.as_deref())?
-            .context(
-                "no DATABASE_URL, and no embedded PostgreSQL runs in RAILYARD_DATA_DIR: \
-                 start `railyard-server serve` first, or set DATABASE_URL",
-            )?,
-    };
+    let database_url = running_database(&config)?;
     let pool = db::connect_pool(&config.database, &database_url).await?;
     let listener = bind_router(config.http.router_listen).await?;
     let addr = listener.local_addr()?;
@@ -218,6 +211,19 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     result.context("app router failed")
 }
 
+/// The database of a command that does not start one: `DATABASE_URL`, or the embedded
+/// cluster a `serve` runs in the data directory.
+pub fn running_database(config: &Config) -> anyhow::Result<String> {
+    Ok(match &config.database.url {
+        Some(url) => url.clone(),
+        None => EmbeddedPostgres::running_url(&config.data_dir, config.database.pg_bin_dir.as_deref())?
+            .context(
+                "no DATABASE_URL, and no embedded PostgreSQL runs in RAILYARD_DATA_DIR: \
+                 start `railyard-server serve` first, or set DATABASE_URL",
+            )?,
+    })
+}
+
 /// The job workers (builds and deploys), unless `RAILYARD_WORKERS=0`.
 async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<Option<WorkerPool>> {
     let pipeline = &state.config.pipeline;
@@ -230,7 +236,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let (_, handlers) = crate::runtime::start(&state.db, &state.config).await?;
+    let (_, handlers) = crate::runtime::start(&state.db, &state.config, state.keys.clone()).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

@@ -490,6 +490,10 @@ impl TestApp {
             self.state.db.clone(),
             self.state.config.data_dir.clone(),
             pipeline.clone(),
+            crate::pipeline::variables::VariableSource {
+                keys: self.state.keys.clone(),
+                urls: crate::variables::PublicUrls::of(&self.state.config),
+            },
         );
         crate::jobs::WorkerPool::start(
             self.state.db.clone(),
@@ -511,7 +515,7 @@ impl TestApp {
     /// router kept current from the database, as `serve` does.
     pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let (runtime, handlers) = crate::runtime::start(&self.state.db, config)
+        let (runtime, handlers) = crate::runtime::start(&self.state.db, config, self.state.keys.clone())
             .await
             .expect("the runtime starts");
         self.runtimes

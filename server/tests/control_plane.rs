@@ -112,8 +112,30 @@ async fn through_router(client: &reqwest::Client, router: u16) -> Result<String,
     }
 }
 
+/// Whether the app that answered (its pid and parent pid in `body`) runs under the recorded
+/// process `pid` (the monitor, which runs `sh -c`, which runs node).
 fn serves(body: &str, pid: i32) -> bool {
-    body.split_whitespace().any(|word| word == pid.to_string())
+    body.split_whitespace()
+        .filter_map(|word| word.parse::<i32>().ok())
+        .any(|mut p| {
+            for _ in 0..4 {
+                if p == pid {
+                    return true;
+                }
+                let Some(parent) = parent_of(p) else { return false };
+                p = parent;
+            }
+            false
+        })
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -206,7 +228,10 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
     });
 
     let running = railyard_server::pipeline::build::processes_in(&data);
-    assert!(running.contains(&pid), "{running:?}");
+    assert!(
+        running.iter().any(|p| serves(&p.to_string(), pid)),
+        "the app runs under {pid}: {running:?}"
+    );
     plane.sigkill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(

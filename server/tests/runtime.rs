@@ -382,6 +382,7 @@ mod supervisor {
             port: 0,
             log: dir.join("app.log"),
             restart,
+            secrets: Vec::new(),
             health_check: None,
         }
     }

@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod projects;
+pub mod variables;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use health::{ComponentStatus, HealthResponse, HealthStatus};

@@ -137,7 +137,7 @@ impl Signer {
                     .map_err(|_| anyhow::anyhow!("cannot generate an Ed25519 key"))?;
                 let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
                     .map_err(|_| anyhow::anyhow!("generated key does not parse"))?;
-                let sealed = ring.encrypt(pkcs8.as_ref(), &aad(&kid))?;
+                let sealed = ring.encrypt(pkcs8.as_ref(), &key_aad(&kid))?;
                 diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
                     .set(signing_keys::retired_at.eq(Utc::now()))
                     .execute(conn)
@@ -180,7 +180,7 @@ impl Signer {
         let mut keys = Vec::with_capacity(rows.len());
         for (kid, sealed, public, created_at, retired_at) in rows {
             let encoding = if retired_at.is_none() {
-                let pkcs8 = ring.decrypt(&sealed, &aad(&kid)).with_context(|| {
+                let pkcs8 = ring.decrypt(&sealed, &key_aad(&kid)).with_context(|| {
                     format!("cannot decrypt signing key {kid}: is this the right master key?")
                 })?;
                 Some(EncodingKey::from_ed_der(&pkcs8))
@@ -323,6 +323,6 @@ impl Signer {
 /// `(kid, sealed private key, public key, created_at, retired_at)`.
 type KeyRow = (String, Vec<u8>, Vec<u8>, DateTime<Utc>, Option<DateTime<Utc>>);
 
-fn aad(kid: &str) -> Vec<u8> {
+pub(crate) fn key_aad(kid: &str) -> Vec<u8> {
     format!("railyard:signing_key:{kid}").into_bytes()
 }

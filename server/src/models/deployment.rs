@@ -128,6 +128,22 @@ impl Deployments {
         .await
     }
 
+    /// The active deployment of a service in an environment.
+    pub async fn active(
+        conn: &mut AsyncPgConnection,
+        service: Uuid,
+        environment: Uuid,
+    ) -> diesel::QueryResult<Option<DeploymentRow>> {
+        deployments::table
+            .filter(deployments::service_id.eq(service))
+            .filter(deployments::environment_id.eq(environment))
+            .filter(deployments::state.eq("active"))
+            .select(DeploymentRow::as_select())
+            .first(conn)
+            .await
+            .optional()
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<Option<DeploymentRow>> {
         deployments::table
             .find(id)

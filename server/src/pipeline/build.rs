@@ -5,13 +5,14 @@ use std::{ffi::OsString, path::Path, process::Stdio, time::Duration};
 
 use railyard_shared::deployments::Step;
 use tokio::{
-    io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, BufReader},
+    io::{AsyncRead, AsyncReadExt as _},
     process::Command,
     sync::watch,
     time::Instant,
 };
 
 use super::log::{BuildLog, Stream, clean_line};
+use crate::variables::{Masker, mask::MaskStream};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StepError {
@@ -47,27 +48,32 @@ pub fn scrubbed_env(home: &Path, extra: &[(String, String)]) -> Vec<(OsString, O
     env
 }
 
-/// The command for `step`: the user's line through `sh -c`, or Railyard's argv directly (a
+/// The argv of `step`: the user's line through `sh -c`, or Railyard's argv directly (a
 /// relative program such as `.venv/bin/pip` is found in `dir`).
-pub fn command(step: &Step, dir: &Path) -> Result<Command, String> {
+pub fn argv(step: &Step, dir: &Path) -> Result<Vec<OsString>, String> {
     match step {
-        Step::Shell(line) => {
-            let mut cmd = Command::new("sh");
-            cmd.arg("-c").arg(line);
-            Ok(cmd)
-        }
+        Step::Shell(line) => Ok(vec!["sh".into(), "-c".into(), line.into()]),
         Step::Argv(args) => {
             let (program, rest) = args.split_first().ok_or("empty command")?;
-            let program = if program.contains('/') {
-                dir.join(program)
+            let program: OsString = if program.contains('/') {
+                dir.join(program).into()
             } else {
                 program.into()
             };
-            let mut cmd = Command::new(program);
-            cmd.args(rest);
-            Ok(cmd)
+            Ok(std::iter::once(program)
+                .chain(rest.iter().map(OsString::from))
+                .collect())
         }
     }
+}
+
+/// The command for `step` (see [`argv`]).
+pub fn command(step: &Step, dir: &Path) -> Result<Command, String> {
+    let argv = argv(step, dir)?;
+    let (program, rest) = argv.split_first().ok_or("empty command")?;
+    let mut cmd = Command::new(program);
+    cmd.args(rest);
+    Ok(cmd)
 }
 
 /// Runs `step` in `dir` until it exits, `deadline` passes or `cancel` turns true.
@@ -107,8 +113,9 @@ pub async fn run_step(
     };
 
     let output = async {
-        let mut out = Lines::new(stdout);
-        let mut err = Lines::new(stderr);
+        let masker = log.masker();
+        let mut out = Lines::new(stdout, &masker);
+        let mut err = Lines::new(stderr, &masker);
         while !(out.done && err.done) {
             tokio::select! {
                 line = out.next(), if !out.done => if let Some(line) = line { log.line(Stream::Stdout, line) },
@@ -147,36 +154,54 @@ pub async fn run_step(
     }
 }
 
-/// Lines of a pipe, each cut to a storable size (a line without a newline still arrives).
+/// Lines of a pipe, masked as a byte stream (a secret split across reads, or across lines,
+/// is still found) and each cut to a storable size (a line without a newline still arrives).
 struct Lines<R> {
-    reader: BufReader<R>,
+    reader: R,
+    mask: MaskStream,
+    /// Masked output not yet returned as lines.
     buf: Vec<u8>,
+    eof: bool,
     done: bool,
 }
 
 impl<R: AsyncRead + Unpin> Lines<R> {
-    fn new(reader: R) -> Self {
+    fn new(reader: R, masker: &Masker) -> Self {
         Self {
-            reader: BufReader::new(reader),
+            reader,
+            mask: masker.stream(),
             buf: Vec::new(),
+            eof: false,
             done: false,
         }
     }
 
     async fn next(&mut self) -> Option<String> {
-        self.buf.clear();
-        // Read a line, but never hold more than a few times the longest stored line.
-        let limit = (super::log::MAX_LINE * 4) as u64;
-        let read = {
-            let mut limited = (&mut self.reader).take(limit);
-            limited.read_until(b'\n', &mut self.buf).await
-        };
-        match read {
-            Ok(0) | Err(_) => {
-                self.done = true;
-                None
+        // Never hold more than a few times the longest stored line.
+        let limit = super::log::MAX_LINE * 4;
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            let end = match self.buf.iter().position(|b| *b == b'\n') {
+                Some(newline) => Some(newline + 1),
+                None if self.buf.len() >= limit => Some(limit),
+                None if self.eof && !self.buf.is_empty() => Some(self.buf.len()),
+                None => None,
+            };
+            if let Some(end) = end {
+                let line: Vec<u8> = self.buf.drain(..end).collect();
+                return Some(clean_line(&line));
             }
-            Ok(_) => Some(clean_line(&self.buf)),
+            if self.eof {
+                self.done = true;
+                return None;
+            }
+            match self.reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => {
+                    self.mask.finish(&mut self.buf);
+                    self.eof = true;
+                }
+                Ok(n) => self.mask.feed(&chunk[..n], &mut self.buf),
+            }
         }
     }
 }

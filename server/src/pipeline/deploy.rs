@@ -26,6 +26,7 @@ use super::{
     deployment::{self as machine, State, TransitionError},
     detect, git,
     log::BuildLog,
+    variables::VariableSource,
 };
 use crate::{
     config::PipelineConfig,
@@ -72,15 +73,17 @@ pub struct DeployHandler {
     config: PipelineConfig,
     /// Starts built releases; without one, deployments stop at `deploying` (builds only).
     releaser: Option<Arc<Releaser>>,
+    variables: VariableSource,
 }
 
 impl DeployHandler {
-    pub fn new(db: DbPool, data_dir: PathBuf, config: PipelineConfig) -> Self {
+    pub fn new(db: DbPool, data_dir: PathBuf, config: PipelineConfig, variables: VariableSource) -> Self {
         Self {
             db,
             layout: Layout { data_dir },
             config,
             releaser: None,
+            variables,
         }
     }
 
@@ -157,7 +160,7 @@ impl DeployHandler {
         }
         if let Some(of) = row.release_of {
             if state == "queued" {
-                self.release_again(id, of).await?;
+                self.release_again(&row, of).await?;
                 return self.go_live(id, None).await;
             }
             return Ok(());
@@ -210,6 +213,7 @@ impl DeployHandler {
                 }
             }
             Ok(Outcome::Failed(reason)) => {
+                let reason = log.masker().mask(&reason);
                 log.event(format!("Build failed: {reason}"));
                 remove_dir(&dir).await;
                 end(&mut conn, id, State::Failed, &reason).await
@@ -351,10 +355,20 @@ impl DeployHandler {
                 .await?;
         }
 
-        // 3. The build steps, in the plan's root.
+        // 3. The variables, resolved now (the commit is known) and kept with the deployment.
+        let snapshot = {
+            let mut conn = self.db.get().await?;
+            let commit = commit.as_deref().or(row.commit_sha.as_deref());
+            match self.variables.prepare(&mut conn, row, commit, log).await? {
+                Ok(snapshot) => snapshot,
+                Err(reason) => return Ok(Outcome::Failed(reason)),
+            }
+        };
+
+        // 4. The build steps, in the plan's root.
         let home = self.layout.cache(row.service_id);
         tokio::fs::create_dir_all(&home).await?;
-        let env = build::scrubbed_env(&home, &[]);
+        let env = build::scrubbed_env(&home, &snapshot.env(None));
         let workdir = dir.join(&plan.root);
         for step in &plan.build {
             match build::run_step(
@@ -416,8 +430,10 @@ impl DeployHandler {
         }
     }
 
-    /// A rollback: the earlier deployment's release, no rebuild.
-    async fn release_again(&self, id: Uuid, of: Uuid) -> anyhow::Result<()> {
+    /// A rollback (with the variables it ran with) or "deploy changes" (with the current
+    /// ones): the earlier deployment's release, no rebuild.
+    async fn release_again(&self, row: &DeploymentRow, of: Uuid) -> anyhow::Result<()> {
+        let id = row.id;
         let mut conn = self.db.get().await?;
         let Some(release) = Deployments::release(&mut conn, of).await? else {
             return end(
@@ -428,6 +444,20 @@ impl DeployHandler {
             )
             .await;
         };
+        let log = BuildLog::open(self.db.clone(), id).await?;
+        let copied = row.source_kind == "rollback" && self.variables.copy(&mut conn, of, row, &log).await?;
+        if !copied {
+            let prepared = self
+                .variables
+                .prepare(&mut conn, row, release.commit_sha.as_deref(), &log)
+                .await?;
+            if let Err(reason) = prepared {
+                log.event(format!("Deploy failed: {reason}"));
+                log.close().await?;
+                return end(&mut conn, id, State::Failed, &reason).await;
+            }
+        }
+        log.close().await?;
         diesel::update(deployments::table.find(id))
             .set((
                 deployments::plan.eq(&release.plan),

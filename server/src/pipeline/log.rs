@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl as _;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{db::DbPool, schema::deployment_logs};
+use crate::{db::DbPool, schema::deployment_logs, variables::Masker};
 
 /// Longest stored line, in bytes; longer lines are cut with a marker.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -47,8 +47,10 @@ struct Pending {
 }
 
 /// Collects lines and writes them behind the scenes; [`BuildLog::close`] writes the rest.
+/// Every line passes the masker (the deployment's secrets) first.
 pub struct BuildLog {
     db: DbPool,
+    masker: Mutex<Masker>,
     deployment: Uuid,
     pending: Arc<Mutex<Pending>>,
     wake: Arc<Notify>,
@@ -114,6 +116,7 @@ impl BuildLog {
         });
         Ok(Self {
             db,
+            masker: Mutex::new(Masker::default()),
             deployment,
             pending,
             wake,
@@ -122,7 +125,23 @@ impl BuildLog {
         })
     }
 
+    /// From now on, lines are masked with `masker`.
+    pub fn set_masker(&self, masker: Masker) {
+        *self
+            .masker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = masker;
+    }
+
+    pub fn masker(&self) -> Masker {
+        self.masker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn line(&self, stream: Stream, text: String) {
+        let text = self.masker().mask(&text);
         let mut pending = self
             .pending
             .lock()

@@ -1,6 +1,7 @@
 //! The deploy pipeline: fetching a source ([`git`]), deciding how to build and start it
 //! ([`detect`]), running the build ([`build`], logged by [`log`]), the deployment state
-//! machine ([`deployment`]) and the job that strings them together ([`deploy`]).
+//! machine ([`deployment`]), a deployment's [`variables`], and the job that strings them
+//! together ([`deploy`]).
 
 pub mod build;
 pub mod deploy;
@@ -8,3 +9,4 @@ pub mod deployment;
 pub mod detect;
 pub mod git;
 pub mod log;
+pub mod variables;

@@ -13,4 +13,5 @@ pub mod runtime;
 pub mod services;
 pub mod tokens;
 pub mod uploads;
+pub mod variables;
 pub mod workspaces;

@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod health;
 pub mod logfile;
+pub mod monitor;
 pub mod native;
 pub mod release;
 mod supervise;
@@ -18,9 +19,14 @@ use uuid::Uuid;
 
 use crate::{
     config::Config,
+    crypto::KeyRing,
     db::DbPool,
     jobs::JobHandler,
-    pipeline::deploy::{DeployHandler, Layout},
+    pipeline::{
+        deploy::{DeployHandler, Layout},
+        variables::VariableSource,
+    },
+    variables::PublicUrls,
 };
 
 /// What to do when a running app exits.
@@ -56,6 +62,8 @@ pub struct Launch {
     /// server's pipes and survives its restart).
     pub log: PathBuf,
     pub restart: RestartPolicy,
+    /// Values masked in what the app prints (its sealed variables).
+    pub secrets: Vec<String>,
     /// Checked after go-live too, when the driver watches health (`None`: TCP on `port`).
     pub health_check: Option<String>,
 }
@@ -87,7 +95,12 @@ pub trait Runtime: Send + Sync {
 pub async fn start(
     db: &DbPool,
     config: &Config,
+    keys: Arc<KeyRing>,
 ) -> anyhow::Result<(Arc<native::NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
+    let variables = VariableSource {
+        keys,
+        urls: PublicUrls::of(config),
+    };
     let watch = config.runtime.health_every.map(|every| native::HealthWatch {
         every,
         failures: config.runtime.health_failures,
@@ -100,14 +113,20 @@ pub async fn start(
         layout: Layout {
             data_dir: config.data_dir.clone(),
         },
+        variables: variables.clone(),
     });
     logfile::spawn_rotation(config.data_dir.join("logs"), config.runtime.log_max_bytes);
     let recovered = releaser.recover().await?;
     if recovered != actions::Recovered::default() {
         tracing::info!(?recovered, "took over the apps a previous Railyard process left");
     }
-    let deploy = DeployHandler::new(db.clone(), config.data_dir.clone(), config.pipeline.clone())
-        .with_releaser(releaser.clone());
+    let deploy = DeployHandler::new(
+        db.clone(),
+        config.data_dir.clone(),
+        config.pipeline.clone(),
+        variables,
+    )
+    .with_releaser(releaser.clone());
     Ok((
         runtime,
         vec![

@@ -24,6 +24,7 @@ use crate::{
         deploy::Layout,
         deployment::{self as machine, State, TransitionError},
         log::BuildLog,
+        variables::VariableSource,
     },
     schema::instances,
 };
@@ -33,6 +34,7 @@ pub struct Releaser {
     pub runtime: Arc<dyn Runtime>,
     pub config: RuntimeConfig,
     pub layout: Layout,
+    pub variables: VariableSource,
 }
 
 /// Tells routers to reload their table.
@@ -101,14 +103,16 @@ impl Releaser {
         tokio::fs::create_dir_all(&logs).await?;
         let home = self.layout.cache(row.service_id);
         tokio::fs::create_dir_all(&home).await?;
+        let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
         Ok(Launch {
             instance,
             dir: self.layout.data_dir.join(&release.path).join(&plan.root),
             start,
-            env: build::scrubbed_env(&home, &[]),
+            env: build::scrubbed_env(&home, &variables.env(Some(port))),
             port,
             log: logs.join(format!("{}.log", row.environment_id)),
             restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
+            secrets: variables.secrets.into_iter().collect(),
             health_check: plan.health_check,
         })
     }

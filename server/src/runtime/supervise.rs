@@ -118,24 +118,47 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or(-1)
 }
 
-/// Starts the launch's command: its own process group, stdout/stderr appended to the log
-/// file (so the app never depends on this server's pipes and outlives its restart).
+/// Starts the launch's command under a monitor (`railyard-server monitor`, see
+/// [`super::monitor`]): its own process group, output masked and appended to the log file
+/// by the monitor, so the app never depends on this server's pipes and outlives its
+/// restart.
 pub(super) fn spawn(launch: &Launch) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&launch.log)?;
-    let mut cmd = build::command(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
-    cmd.current_dir(&launch.dir)
+    let argv = build::argv(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
+    let mut cmd = tokio::process::Command::new(super::monitor::program()?);
+    cmd.arg("monitor")
+        .arg("--dir")
+        .arg(&launch.dir)
+        .arg(&launch.log)
+        .arg("--")
+        .args(&argv)
+        // The monitor itself holds no directory of the release.
+        .current_dir("/")
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
         .env("PORT", launch.port.to_string())
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0)
         .kill_on_drop(false);
-    Ok(cmd.spawn()?)
+    let mut child = cmd.spawn()?;
+    // The secrets go through a pipe: never in argv, and read once.
+    let input = serde_json::to_vec(&super::monitor::MonitorInput {
+        secrets: launch.secrets.clone(),
+    })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            if let Err(err) = stdin.write_all(&input).await {
+                tracing::warn!(error = %err, "could not hand the secrets to an app's monitor");
+            }
+        });
+    }
+    Ok(child)
 }
 
 pub(super) fn child_pid(child: &Child) -> Option<i32> {

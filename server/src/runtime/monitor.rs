@@ -1,0 +1,177 @@
+//! `railyard-server monitor`: the small process each app runs under (as Podman's conmon).
+//! It holds the app's stdout and stderr pipes, masks the secrets it is given on stdin, and
+//! appends the output to the app's log file, so the app never depends on the control
+//! plane's pipes (it keeps running while the control plane restarts) and no secret reaches
+//! the disk. It shares the app's process group: a signal to the group reaches the app, which
+//! the monitor outlives only long enough to drain the pipes; it exits with the app's code
+//! (signals as 128 + n).
+
+use std::{
+    ffi::OsString,
+    io::Read as _,
+    path::{Path, PathBuf},
+    process::{ExitCode, Stdio},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _},
+    signal::unix::{SignalKind, signal},
+};
+
+use crate::variables::Masker;
+
+/// What the runtime writes to the monitor's stdin.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct MonitorInput {
+    pub secrets: Vec<String>,
+}
+
+/// How long the pipes are still read after the app exited (a child it left may hold them).
+const DRAIN: Duration = Duration::from_millis(500);
+
+/// The program that monitors apps: this server's own binary. Test and benchmark binaries
+/// find it beside themselves (`target/<profile>/railyard-server`).
+pub fn program() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("railyard-server"))
+    {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|dir| dir.join("railyard-server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the railyard-server binary (which monitors apps) is not beside {}",
+                exe.display()
+            )
+        })
+}
+
+/// The monitor's main: `railyard-server monitor --dir <dir> <log file> -- <program> <args>...`.
+pub fn main(dir: &Path, log: &Path, command: &[OsString]) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("railyard-server monitor: {err}");
+            return ExitCode::from(125);
+        }
+    };
+    match runtime.block_on(run(dir, log, command)) {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(err) => {
+            eprintln!("railyard-server monitor: {err:#}");
+            ExitCode::from(125)
+        }
+    }
+}
+
+async fn run(dir: &Path, log: &Path, command: &[OsString]) -> anyhow::Result<i32> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow::anyhow!("no command to run"))?;
+    // The secrets come on stdin (never in argv or the environment of this process alone).
+    let mut input = Vec::new();
+    std::io::stdin().take(256 << 20).read_to_end(&mut input)?;
+    let input: MonitorInput = if input.is_empty() {
+        MonitorInput::default()
+    } else {
+        serde_json::from_slice(&input)?
+    };
+    let masker = Masker::new(input.secrets.iter().map(String::as_str));
+    drop(input);
+
+    // SIGTERM, SIGINT and SIGHUP to the group are for the app: the monitor stays to drain.
+    let _ignored = (
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::hangup())?,
+    );
+
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .await?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(false)
+        .spawn()?;
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        anyhow::bail!("no output pipes");
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
+    let readers = [
+        tokio::spawn(pump(stdout, masker.clone(), tx.clone())),
+        tokio::spawn(pump(stderr, masker, tx)),
+    ];
+    let writer = async {
+        while let Some(chunk) = rx.recv().await {
+            if file.write_all(&chunk).await.is_err() {
+                // A full disk must not stop the app: keep draining the pipes.
+                continue;
+            }
+        }
+        let _ = file.flush().await;
+    };
+    let status = async {
+        let status = child.wait().await;
+        // Output a child of the app still holds is read a little longer, then left.
+        let _ = tokio::time::timeout(DRAIN, async {
+            for reader in &readers {
+                while !reader.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        })
+        .await;
+        for reader in &readers {
+            reader.abort();
+        }
+        status
+    };
+    let (status, ()) = tokio::join!(status, writer);
+    Ok(exit_code(status?))
+}
+
+/// Copies one pipe, masked, to the writer.
+async fn pump(mut pipe: impl AsyncRead + Unpin, masker: Masker, tx: tokio::sync::mpsc::Sender<Vec<u8>>) {
+    let mut stream = masker.stream();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let mut out = Vec::new();
+        match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                stream.finish(&mut out);
+                if !out.is_empty() {
+                    let _ = tx.send(out).await;
+                }
+                return;
+            }
+            Ok(n) => {
+                stream.feed(&buf[..n], &mut out);
+                if !out.is_empty() && tx.send(out).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt as _;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
