@@ -359,6 +359,17 @@ impl<'a> Client<'a> {
 
     /// Sends `method path` with an optional JSON body; stores the cookies the server sets.
     pub async fn call(&mut self, method: &str, path: &str, body: Option<serde_json::Value>) -> TestResponse {
+        let body = body.map(|json| ("application/json", json.to_string()));
+        self.call_with(method, path, body).await
+    }
+
+    /// Sends `method path` with a plain-text body (e.g. `.env` text).
+    pub async fn put_text(&mut self, path: &str, text: &str) -> TestResponse {
+        self.call_with("PUT", path, Some(("text/plain", text.to_owned())))
+            .await
+    }
+
+    async fn call_with(&mut self, method: &str, path: &str, body: Option<(&str, String)>) -> TestResponse {
         let mut builder = Request::builder().method(method).uri(path);
         if !self.cookies.is_empty() {
             builder = builder.header("cookie", self.cookie_header());
@@ -370,9 +381,9 @@ impl<'a> Client<'a> {
             builder = builder.header("x-csrf-token", token);
         }
         let request = match body {
-            Some(json) => builder
-                .header("content-type", "application/json")
-                .body(Body::from(json.to_string()))
+            Some((content_type, body)) => builder
+                .header("content-type", content_type)
+                .body(Body::from(body))
                 .expect("valid request"),
             None => builder.body(Body::empty()).expect("valid request"),
         };
