@@ -466,10 +466,10 @@ mod tests {
     }
 
     #[test]
-    fn nonces_do_not_repeat() {
+    fn a_million_encryptions_repeat_no_nonce() {
         let ring = ring(&[(1, 7)]);
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..10_000 {
+        let mut seen = std::collections::HashSet::with_capacity(1_000_000);
+        for _ in 0..1_000_000 {
             let sealed = ring.encrypt(b"x", b"").unwrap();
             assert!(seen.insert(sealed[4..HEADER_LEN].to_vec()), "nonce repeated");
         }

@@ -191,6 +191,9 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
     for (key, value) in vars {
         map.insert((*key).to_owned(), (*value).to_owned());
     }
+    if map.contains_key("RAILYARD_MASTER_KEY_FILE") {
+        map.remove("RAILYARD_MASTER_KEY");
+    }
     Config::from_lookup(|name| map.get(name).cloned()).expect("valid test configuration")
 }
 

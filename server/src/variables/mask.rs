@@ -131,11 +131,9 @@ fn forms(secret: &[u8]) -> Vec<Vec<u8>> {
         out.push(plain[..last.min(plain.len())].to_vec());
     }
     let text = String::from_utf8_lossy(secret);
-    out.push(
-        percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC)
-            .to_string()
-            .into_bytes(),
-    );
+    let strict = percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC).to_string();
+    out.push(strict.replace("%20", "+").into_bytes());
+    out.push(strict.into_bytes());
     out.push(
         percent_encoding::utf8_percent_encode(&text, COMPONENT)
             .to_string()

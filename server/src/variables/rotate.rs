@@ -197,12 +197,10 @@ pub async fn command(config: crate::config::Config, resume: bool) -> anyhow::Res
         keys.current_version()
     ));
     let total = run(&mut conn, &keys, |what, done| {
-        tracing::info!(
-            what,
-            reencrypted = done.reencrypted,
-            current = done.already_current,
-            "rotating"
-        );
+        say(format!(
+            "  {what}: {} re-encrypted, {} already current",
+            done.reencrypted, done.already_current
+        ));
     })
     .await?;
     say(format!(
