@@ -15,6 +15,8 @@ use crate::{
         new_workspace::NewWorkspacePage,
         not_found::NotFound,
         overview::Overview,
+        projects::{ProjectPage, ProjectsPage},
+        service::ServicePage,
         setup::{SetupPage, SignupPage},
     },
 };
@@ -35,6 +37,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/workspaces/:id/members") view=MembersPage />
                     <Route path=path!("/workspaces/:id/audit") view=AuditPage />
                     <Route path=path!("/account") view=AccountPage />
+                    <Route path=path!("/projects") view=ProjectsPage />
+                    <Route path=path!("/projects/:id") view=ProjectPage />
+                    <Route path=path!("/services/:id") view=ServicePage />
                 </ParentRoute>
             </Routes>
         </Router>

@@ -5,4 +5,5 @@ pub mod session;
 pub mod sidebar;
 pub mod signup_form;
 pub mod top_bar;
+pub mod variables;
 pub mod workspace;

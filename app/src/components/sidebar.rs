@@ -21,6 +21,10 @@ pub fn Sidebar() -> impl IntoView {
                     <span class="nav-icon" aria-hidden="true">"◈"</span>
                     "Overview"
                 </A>
+                <A href="/projects">
+                    <span class="nav-icon" aria-hidden="true">"▦"</span>
+                    "Projects"
+                </A>
                 {move || {
                     current()
                         .map(|w| {

@@ -1,7 +1,10 @@
 //! Typed calls to the Railyard API with gloo-net, using the `shared/` types.
 //!
 //! Reads retry once after refreshing the session when the access token has expired;
-//! writes carry the CSRF token from the `railyard_csrf` cookie.
+//! writes carry the CSRF token from the `railyard_csrf` cookie. Projects, services,
+//! deployments and variables are in [`projects`].
+
+pub mod projects;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use railyard_shared::{
@@ -79,6 +82,7 @@ fn csrf_token() -> Option<String> {
 async fn send(
     builder: RequestBuilder,
     body: Option<String>,
+    content_type: &str,
     guard: &AbortOnDrop,
 ) -> Result<Response, ApiError> {
     let signal = guard.0.as_ref().map(AbortController::signal);
@@ -88,7 +92,7 @@ async fn send(
     let result = match body {
         Some(body) => {
             builder
-                .header("Content-Type", "application/json")
+                .header("Content-Type", content_type)
                 .body(body)
                 .map_err(|err| ApiError::network(&err))?
                 .send()
@@ -116,7 +120,8 @@ fn request(method: &str, path: &str) -> RequestBuilder {
 /// Exchanges the refresh cookie for new session cookies; true when that worked.
 async fn refresh_session() -> bool {
     let guard = AbortOnDrop(AbortController::new().ok());
-    matches!(send(request("POST", &format!("{API_V1}/auth/refresh")), None, &guard).await, Ok(r) if r.ok())
+    let refresh = request("POST", &format!("{API_V1}/auth/refresh"));
+    matches!(send(refresh, None, JSON, &guard).await, Ok(r) if r.ok())
 }
 
 /// Sends a request (retrying once after a session refresh on 401) and returns the response
@@ -129,9 +134,22 @@ async fn call(
     accepted: &[u16],
     guard: &AbortOnDrop,
 ) -> Result<Response, ApiError> {
-    let mut response = send(request(method, path), body.clone(), guard).await?;
+    call_as(method, path, body, JSON, accepted, guard).await
+}
+
+const JSON: &str = "application/json";
+
+async fn call_as(
+    method: &str,
+    path: &str,
+    body: Option<String>,
+    content_type: &str,
+    accepted: &[u16],
+    guard: &AbortOnDrop,
+) -> Result<Response, ApiError> {
+    let mut response = send(request(method, path), body.clone(), content_type, guard).await?;
     if response.status() == 401 && !path.starts_with(&format!("{API_V1}/auth/")) && refresh_session().await {
-        response = send(request(method, path), body, guard).await?;
+        response = send(request(method, path), body, content_type, guard).await?;
     }
     if accepted.contains(&response.status()) {
         Ok(response)

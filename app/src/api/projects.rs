@@ -1,0 +1,167 @@
+//! Projects, services, deployments and variables.
+
+use railyard_shared::{
+    API_V1,
+    deployments::{
+        CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ServiceStatus,
+        ServiceStatusResponse,
+    },
+    projects::{
+        CreateProjectRequest, CreateServiceRequest, Project, ProjectResponse, ProjectsResponse, Service,
+        ServiceResponse, ServicesResponse, Source,
+    },
+    variables::{NewVariable, VariableList, VariablePatch, VariableResponse},
+};
+use uuid::Uuid;
+use web_sys::AbortController;
+
+use super::{AbortOnDrop, ApiError, call_as, get, no_content, send_json};
+
+pub async fn list_projects(workspace: Uuid) -> Result<Vec<Project>, ApiError> {
+    get::<ProjectsResponse>(&format!("{API_V1}/projects?workspace_id={workspace}&limit=100"))
+        .await
+        .map(|r| r.projects)
+}
+
+pub async fn create_project(workspace: Uuid, name: String) -> Result<Project, ApiError> {
+    let body = CreateProjectRequest {
+        workspace_id: workspace,
+        name,
+    };
+    send_json::<_, ProjectResponse>("POST", &format!("{API_V1}/projects"), &body, 201)
+        .await
+        .map(|r| r.project)
+}
+
+pub async fn find_project(id: Uuid) -> Result<Project, ApiError> {
+    get::<ProjectResponse>(&format!("{API_V1}/projects/{id}"))
+        .await
+        .map(|r| r.project)
+}
+
+pub async fn list_services(project: Uuid) -> Result<Vec<Service>, ApiError> {
+    get::<ServicesResponse>(&format!("{API_V1}/projects/{project}/services?limit=100"))
+        .await
+        .map(|r| r.services)
+}
+
+pub async fn create_service(project: Uuid, name: String, source: Source) -> Result<Service, ApiError> {
+    let body = CreateServiceRequest { name, source };
+    send_json::<_, ServiceResponse>(
+        "POST",
+        &format!("{API_V1}/projects/{project}/services"),
+        &body,
+        201,
+    )
+    .await
+    .map(|r| r.service)
+}
+
+pub async fn find_service(id: Uuid) -> Result<Service, ApiError> {
+    get::<ServiceResponse>(&format!("{API_V1}/services/{id}"))
+        .await
+        .map(|r| r.service)
+}
+
+pub async fn service_status(id: Uuid) -> Result<ServiceStatus, ApiError> {
+    get::<ServiceStatusResponse>(&format!("{API_V1}/services/{id}/status"))
+        .await
+        .map(|r| r.status)
+}
+
+pub async fn list_deployments(service: Uuid) -> Result<Vec<Deployment>, ApiError> {
+    get::<DeploymentsResponse>(&format!("{API_V1}/services/{service}/deployments?limit=50"))
+        .await
+        .map(|r| r.deployments)
+}
+
+pub async fn deploy(service: Uuid) -> Result<Deployment, ApiError> {
+    send_json::<_, DeploymentResponse>(
+        "POST",
+        &format!("{API_V1}/services/{service}/deployments"),
+        &CreateDeploymentRequest::default(),
+        201,
+    )
+    .await
+    .map(|r| r.deployment.deployment)
+}
+
+/// "Deploy changes": the active release again with the current variables.
+pub async fn deploy_changes(service: Uuid) -> Result<Deployment, ApiError> {
+    send_json::<_, DeploymentResponse>(
+        "POST",
+        &format!("{API_V1}/services/{service}/deploy-changes"),
+        &serde_json::json!({}),
+        201,
+    )
+    .await
+    .map(|r| r.deployment.deployment)
+}
+
+/// Where a set of variables lives: a service's (production) or an environment's shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariablesOf {
+    Service(Uuid),
+    Shared(Uuid),
+}
+
+impl VariablesOf {
+    fn path(self) -> String {
+        match self {
+            Self::Service(id) => format!("{API_V1}/services/{id}/variables"),
+            Self::Shared(id) => format!("{API_V1}/environments/{id}/shared-variables"),
+        }
+    }
+
+    fn one(self, name: &str) -> String {
+        let name = js_sys::encode_uri_component(name).as_string().unwrap_or_default();
+        format!("{}/{name}", self.path())
+    }
+}
+
+pub async fn list_variables(of: VariablesOf) -> Result<VariableList, ApiError> {
+    get(&of.path()).await
+}
+
+pub async fn create_variable(of: VariablesOf, variable: NewVariable) -> Result<VariableResponse, ApiError> {
+    send_json("POST", &of.path(), &variable, 201).await
+}
+
+pub async fn update_variable(
+    of: VariablesOf,
+    name: &str,
+    patch: VariablePatch,
+) -> Result<VariableResponse, ApiError> {
+    send_json("PATCH", &of.one(name), &patch, 200).await
+}
+
+pub async fn delete_variable(of: VariablesOf, name: &str) -> Result<(), ApiError> {
+    no_content("DELETE", &of.one(name), None).await
+}
+
+/// The variables as `.env` text (sealed values left out).
+pub async fn export_variables(of: VariablesOf) -> Result<String, ApiError> {
+    let guard = AbortOnDrop(AbortController::new().ok());
+    let response = call_as(
+        "GET",
+        &format!("{}?format=env", of.path()),
+        None,
+        "text/plain",
+        &[200],
+        &guard,
+    )
+    .await?;
+    response.text().await.map_err(|err| ApiError::network(&err))
+}
+
+/// Replaces the variables with `.env` text.
+pub async fn import_variables(of: VariablesOf, text: String) -> Result<VariableList, ApiError> {
+    let guard = AbortOnDrop(AbortController::new().ok());
+    let response = call_as("PUT", &of.path(), Some(text), "text/plain", &[200], &guard).await?;
+    let status = response.status();
+    response.json().await.map_err(|err| ApiError {
+        status,
+        message: format!("unexpected answer from the server: {err}"),
+        request_id: None,
+    })
+}
