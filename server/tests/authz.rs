@@ -196,6 +196,62 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/services/{id}/start",
         Access::Workspace(Role::Member),
     ),
+    // Variables: values are for members (viewers see none).
+    (
+        "get",
+        "/api/v1/services/{id}/variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "put",
+        "/api/v1/services/{id}/variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "patch",
+        "/api/v1/services/{id}/variables/{name}",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "delete",
+        "/api/v1/services/{id}/variables/{name}",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/environments/{id}/shared-variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/environments/{id}/shared-variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "put",
+        "/api/v1/environments/{id}/shared-variables",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "patch",
+        "/api/v1/environments/{id}/shared-variables/{name}",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "delete",
+        "/api/v1/environments/{id}/shared-variables/{name}",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/deploy-changes",
+        Access::Workspace(Role::Member),
+    ),
 ];
 
 const PASSWORD: &str = "correct horse battery";
@@ -392,7 +448,29 @@ async fn world(app: &TestApp) -> World<'_> {
         (State::Building, State::Deploying),
         (State::Deploying, State::Active),
     ];
-    deployment_in(&mut conn, &service, production, &commit, &live).await;
+    let active = deployment_in(&mut conn, &service, production, &commit, &live).await;
+    // Its release is kept (so "deploy changes" can release it again), and it has a variable;
+    // so has the staging environment, shared.
+    diesel::insert_into(releases::table)
+        .values((
+            releases::deployment_id.eq(active),
+            releases::service_id.eq(service.parse::<uuid::Uuid>().unwrap()),
+            releases::environment_id.eq(production),
+            releases::path.eq(format!("releases/{active}")),
+            releases::plan.eq(
+                json!({"provider": "static", "build": [], "start": null, "health_check": null, "root": ""}),
+            ),
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for path in [
+        format!("/api/v1/services/{service}/variables"),
+        format!("/api/v1/environments/{environment}/shared-variables"),
+    ] {
+        let res = users[0].1.post(&path, json!({"name": "KEY", "value": "v"})).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
 
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider
@@ -435,6 +513,7 @@ impl World<'_> {
             .replace("{id}", id)
             .replace("{user_id}", &self.target_member)
             .replace("{invitation_id}", &self.invitation)
+            .replace("{name}", "KEY")
     }
 
     fn body(&self, method: &str, template: &str) -> Option<Value> {
@@ -457,6 +536,11 @@ impl World<'_> {
             ("patch", "/api/v1/services/{id}") => json!({"name": "renamed"}),
             ("put", "/api/v1/services/{id}/settings") => json!({"build_command": "make"}),
             ("post", "/api/v1/services/{id}/deployments") => json!({}),
+            ("post", "/api/v1/services/{id}/variables" | "/api/v1/environments/{id}/shared-variables") => {
+                json!({"name": "NEW", "value": "v"})
+            }
+            ("patch", "/api/v1/services/{id}/variables/{name}")
+            | ("patch", "/api/v1/environments/{id}/shared-variables/{name}") => json!({"value": "changed"}),
             _ => return None,
         };
         Some(body)
@@ -486,6 +570,8 @@ impl World<'_> {
             "deployment_events",
             "releases",
             "jobs",
+            "variables",
+            "deployment_variables",
         ] {
             let query = format!(
                 "SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS digest FROM {table} t"
@@ -500,6 +586,9 @@ impl World<'_> {
 async fn call(client: &mut Client<'_>, method: &str, path: &str, body: Option<Value>) -> u16 {
     if path.ends_with("/uploads") {
         return upload(client, path).await;
+    }
+    if method == "put" && path.ends_with("variables") {
+        return client.put_text(path, "KEY=1\nOTHER=2\n").await.status;
     }
     client.call(&method.to_uppercase(), path, body).await.status
 }
