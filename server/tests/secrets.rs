@@ -261,6 +261,26 @@ async fn a_sealed_canary_appears_nowhere_but_in_the_app() {
     assert!(!log.to_string().contains("$ sh build.sh"), "no rebuild: {log}");
     let listed = text_of(&mut owner, &vars, &mut seen).await;
     assert_eq!(listed["staged"], json!([]), "{listed}");
+    // Asked to, it rebuilds: the commit that runs (not the branch's newer, broken head).
+    let res = owner
+        .post(
+            &format!("/api/v1/services/{service}/deploy-changes?rebuild=true"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let rebuilt = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app_says(&edge, &rebuilt).await["token"],
+        sha("sk_live second/9b8c7d6e5f")
+    );
+    let log = text_of(
+        &mut owner,
+        &format!("/api/v1/deployments/{rebuilt}/logs"),
+        &mut seen,
+    )
+    .await;
+    assert!(log.to_string().contains("$ sh build.sh"), "rebuilt: {log}");
 
     // Everything the API said on the way, and the whole database: no secret.
     let workspace = owner.get("/api/v1/workspaces").await.json()["workspaces"][0]["id"]

@@ -43,6 +43,15 @@ pub struct VariableParams {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct DeployChangesParams {
+    /// Environment id (default: `production`).
+    pub environment: Option<Uuid>,
+    /// Build the active deployment's commit again instead of reusing its build.
+    #[serde(default)]
+    pub rebuild: bool,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
     /// Environment id (default: `production`).
     pub environment: Option<Uuid>,
@@ -510,13 +519,13 @@ pub async fn delete_shared_variable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Deploy changes: the active release again with the current variables (no rebuild; to
-/// rebuild, redeploy the deployment instead).
+/// Deploy changes: the active release again with the current variables (no rebuild, unless
+/// `rebuild=true`: then the active deployment's commit is built again).
 #[utoipa::path(
     post,
     path = "/api/v1/services/{id}/deploy-changes",
     tag = "variables",
-    params(("id" = Uuid, Path, description = "Service id"), VariableParams),
+    params(("id" = Uuid, Path, description = "Service id"), DeployChangesParams),
     responses(
         (status = 201, description = "Queued", body = DeploymentResponse),
         (status = 403, description = "Viewers cannot deploy", body = railyard_shared::ErrorBody),
@@ -528,13 +537,43 @@ pub async fn deploy_changes(
     caller: Caller,
     meta: RequestMeta,
     Path(id): Path<Uuid>,
-    Query(params): Query<VariableParams>,
+    Query(params): Query<DeployChangesParams>,
 ) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
     let mut conn = state.db.get().await?;
     let target = service_target(&mut conn, &caller, id, params.environment).await?;
     let active = Deployments::active(&mut conn, id, target.environment)
         .await?
         .ok_or_else(|| AppError::conflict("the service has no active deployment here: deploy it first"))?;
+    if params.rebuild {
+        // The deployment that built what runs (a rollback or re-release reuses another's).
+        let origin = match active.release_of {
+            Some(of) => Deployments::find(&mut conn, of).await?.unwrap_or(active),
+            None => active,
+        };
+        let new = NewDeployment {
+            service: id,
+            environment: target.environment,
+            source_kind: match origin.source_kind.as_str() {
+                "push" => "push",
+                "upload" => "upload",
+                _ => "git",
+            },
+            branch: origin.branch,
+            commit: origin.commit_sha,
+            upload: origin.upload_id,
+            release_of: None,
+            triggered_by: Some(caller.user_id),
+        };
+        return super::deployments::start(
+            &mut conn,
+            &meta,
+            &caller,
+            target.workspace,
+            "deployment.variables",
+            new,
+        )
+        .await;
+    }
     let release = active.release_of.unwrap_or(active.id);
     if Deployments::release(&mut conn, release).await?.is_none() {
         return Err(AppError::conflict(
