@@ -8,6 +8,7 @@ use crate::{
     crypto::KeyRing,
     db::DbPool,
     github::{GitHubApi, HttpGitHub},
+    logbus::LogBus,
     mail::{Mailer, ResendMailer},
     ratelimit::RateLimiter,
     redis::RedisBus,
@@ -21,6 +22,8 @@ pub struct App {
     pub db: DbPool,
     /// `None` when no `REDIS_URL` is configured (the log bus stays in-process).
     pub redis: Option<RedisBus>,
+    /// Live log lines, shared by every replica through Redis when configured.
+    pub bus: LogBus,
     /// Encryption at rest for stored secrets.
     pub keys: Arc<KeyRing>,
     /// Access-token signing and verification.
@@ -54,6 +57,10 @@ impl App {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let bus = match &config.redis.url {
+            Some(url) => LogBus::redis(url, &namespace).await?,
+            None => LogBus::local(),
+        };
         let limits = RateLimiter::new(redis.clone(), namespace);
         let github: Option<Arc<dyn GitHubApi>> = match &config.auth.github {
             Some(gh) => Some(Arc::new(HttpGitHub::new(
@@ -76,6 +83,7 @@ impl App {
             config,
             db,
             redis,
+            bus,
             keys,
             signer,
             cookies,

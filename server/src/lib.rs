@@ -17,6 +17,7 @@ pub mod extract;
 pub mod git_http;
 pub mod github;
 pub mod jobs;
+pub mod logbus;
 pub mod mail;
 pub mod middleware;
 pub mod models;

@@ -17,7 +17,7 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, health, invitations, jwks, me, members, projects, runtime, services,
+        audit, auth, deployments, health, invitations, jwks, live, me, members, projects, runtime, services,
         tokens, uploads, variables, workspaces,
     },
 };
@@ -119,6 +119,8 @@ pub fn build(state: AppState, extra: Router<AppState>) -> Router {
     let dashboard = Dashboard::new(&state.config.dashboard);
     let router = api
         .merge(extra)
+        // The live WebSocket (not in the OpenAPI document, which cannot describe it).
+        .route("/api/v1/live", get(live::live))
         .route(
             "/api/openapi.json",
             get(move || async move { axum::Json(openapi_json) }),

@@ -236,7 +236,8 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let (_, handlers) = crate::runtime::start(&state.db, &state.config, state.keys.clone()).await?;
+    let (_, handlers) =
+        crate::runtime::start(&state.db, &state.config, state.keys.clone(), state.bus.clone()).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

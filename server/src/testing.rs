@@ -508,6 +508,7 @@ impl TestApp {
                 keys: self.state.keys.clone(),
                 urls: crate::variables::PublicUrls::of(&self.state.config),
             },
+            self.state.bus.clone(),
         );
         crate::jobs::WorkerPool::start(
             self.state.db.clone(),
@@ -529,9 +530,14 @@ impl TestApp {
     /// router kept current from the database, as `serve` does.
     pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let (runtime, handlers) = crate::runtime::start(&self.state.db, config, self.state.keys.clone())
-            .await
-            .expect("the runtime starts");
+        let (runtime, handlers) = crate::runtime::start(
+            &self.state.db,
+            config,
+            self.state.keys.clone(),
+            self.state.bus.clone(),
+        )
+        .await
+        .expect("the runtime starts");
         self.runtimes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

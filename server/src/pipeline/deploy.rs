@@ -32,6 +32,7 @@ use crate::{
     config::PipelineConfig,
     db::DbPool,
     jobs::{Job, JobHandler},
+    logbus::LogBus,
     models::{
         deployment::{DEPLOY_JOB, DeploymentRow, Deployments},
         project::Projects,
@@ -74,16 +75,25 @@ pub struct DeployHandler {
     /// Starts built releases; without one, deployments stop at `deploying` (builds only).
     releaser: Option<Arc<Releaser>>,
     variables: VariableSource,
+    /// Where stored build-log lines are published live.
+    bus: LogBus,
 }
 
 impl DeployHandler {
-    pub fn new(db: DbPool, data_dir: PathBuf, config: PipelineConfig, variables: VariableSource) -> Self {
+    pub fn new(
+        db: DbPool,
+        data_dir: PathBuf,
+        config: PipelineConfig,
+        variables: VariableSource,
+        bus: LogBus,
+    ) -> Self {
         Self {
             db,
             layout: Layout { data_dir },
             config,
             releaser: None,
             variables,
+            bus,
         }
     }
 
@@ -103,7 +113,7 @@ impl DeployHandler {
         match log {
             Some(log) => releaser.go_live(id, log).await,
             None => {
-                let log = BuildLog::open(self.db.clone(), id).await?;
+                let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
                 let result = releaser.go_live(id, &log).await;
                 log.close().await?;
                 result
@@ -180,7 +190,7 @@ impl DeployHandler {
         };
         drop(conn);
 
-        let log = BuildLog::open(self.db.clone(), id).await?;
+        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
         if restarted {
             log.event(
                 "The previous build attempt stopped (its worker went away); building again from scratch.",
@@ -444,7 +454,7 @@ impl DeployHandler {
             )
             .await;
         };
-        let log = BuildLog::open(self.db.clone(), id).await?;
+        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
         let copied = row.source_kind == "rollback" && self.variables.copy(&mut conn, of, row, &log).await?;
         if !copied {
             let prepared = self

@@ -13,7 +13,14 @@ use diesel_async::RunQueryDsl as _;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::{db::DbPool, schema::deployment_logs, variables::Masker};
+use railyard_shared::deployments::LogLine;
+
+use crate::{
+    db::DbPool,
+    logbus::{Live, LogBus},
+    schema::deployment_logs,
+    variables::Masker,
+};
 
 /// Longest stored line, in bytes; longer lines are cut with a marker.
 pub const MAX_LINE: usize = 16 * 1024;
@@ -50,6 +57,7 @@ struct Pending {
 /// Every line passes the masker (the deployment's secrets) first.
 pub struct BuildLog {
     db: DbPool,
+    bus: Option<LogBus>,
     masker: Mutex<Masker>,
     deployment: Uuid,
     pending: Arc<Mutex<Pending>>,
@@ -84,8 +92,9 @@ pub fn clean_line(raw: &[u8]) -> String {
 }
 
 impl BuildLog {
-    /// Opens the log of `deployment`, continuing after any lines already stored.
-    pub async fn open(db: DbPool, deployment: Uuid) -> anyhow::Result<Self> {
+    /// Opens the log of `deployment`, continuing after any lines already stored; stored
+    /// lines are published on `bus`.
+    pub async fn open(db: DbPool, bus: Option<LogBus>, deployment: Uuid) -> anyhow::Result<Self> {
         let last: Option<i64> = {
             let mut conn = db.get().await?;
             deployment_logs::table
@@ -102,13 +111,14 @@ impl BuildLog {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = tokio::spawn({
             let (db, pending, wake, stop) = (db.clone(), pending.clone(), wake.clone(), stop.clone());
+            let bus = bus.clone();
             async move {
                 while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Acquire) {
                     tokio::select! {
                         () = wake.notified() => {}
                         () = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
-                    if let Err(err) = write(&db, deployment, &pending).await {
+                    if let Err(err) = write(&db, bus.as_ref(), deployment, &pending).await {
                         tracing::warn!(error = %format!("{err:#}"), %deployment, "writing build log lines failed; retrying");
                     }
                 }
@@ -116,6 +126,7 @@ impl BuildLog {
         });
         Ok(Self {
             db,
+            bus,
             masker: Mutex::new(Masker::default()),
             deployment,
             pending,
@@ -164,11 +175,16 @@ impl BuildLog {
         self.stop.store(true, std::sync::atomic::Ordering::Release);
         self.wake.notify_one();
         let _ = self.writer.await;
-        write(&self.db, self.deployment, &self.pending).await
+        write(&self.db, self.bus.as_ref(), self.deployment, &self.pending).await
     }
 }
 
-async fn write(db: &DbPool, deployment: Uuid, pending: &Mutex<Pending>) -> anyhow::Result<()> {
+async fn write(
+    db: &DbPool,
+    bus: Option<&LogBus>,
+    deployment: Uuid,
+    pending: &Mutex<Pending>,
+) -> anyhow::Result<()> {
     let rows = std::mem::take(
         &mut pending
             .lock()
@@ -202,6 +218,22 @@ async fn write(db: &DbPool, deployment: Uuid, pending: &Mutex<Pending>) -> anyho
         anyhow::Ok(())
     }
     .await;
+    if result.is_ok()
+        && let Some(bus) = bus
+    {
+        bus.publish(Live::Lines {
+            topic: format!("deployment:{deployment}"),
+            lines: rows
+                .iter()
+                .map(|(seq, ts, stream, text)| LogLine {
+                    cursor: *seq,
+                    ts: *ts,
+                    stream: (*stream).to_owned(),
+                    text: text.clone(),
+                })
+                .collect(),
+        });
+    }
     if result.is_err() {
         // Keep the lines for the next attempt, in order.
         let mut guard = pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -6,6 +6,7 @@ pub mod deployments;
 pub mod health;
 pub mod invitations;
 pub mod jwks;
+pub mod live;
 pub mod me;
 pub mod members;
 pub mod projects;

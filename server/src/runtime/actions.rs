@@ -103,7 +103,7 @@ impl Releaser {
             }
             anyhow::bail!("the service has no active deployment in this environment: deploy it first");
         };
-        let log = BuildLog::open(self.db.clone(), row.id).await?;
+        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), row.id).await?;
         let result = self.act_on(&mut conn, &row, action, &log).await;
         if let Err(err) = &result {
             log.event(format!("{} failed: {err:#}", action.as_str()));

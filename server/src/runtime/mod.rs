@@ -22,6 +22,7 @@ use crate::{
     crypto::KeyRing,
     db::DbPool,
     jobs::JobHandler,
+    logbus::LogBus,
     pipeline::{
         deploy::{DeployHandler, Layout},
         variables::VariableSource,
@@ -96,6 +97,7 @@ pub async fn start(
     db: &DbPool,
     config: &Config,
     keys: Arc<KeyRing>,
+    bus: LogBus,
 ) -> anyhow::Result<(Arc<native::NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
     let variables = VariableSource {
         keys,
@@ -114,6 +116,7 @@ pub async fn start(
             data_dir: config.data_dir.clone(),
         },
         variables: variables.clone(),
+        bus: bus.clone(),
     });
     logfile::spawn_rotation(config.data_dir.join("logs"), config.runtime.log_max_bytes);
     let recovered = releaser.recover().await?;
@@ -125,6 +128,7 @@ pub async fn start(
         config.data_dir.clone(),
         config.pipeline.clone(),
         variables,
+        bus,
     )
     .with_releaser(releaser.clone());
     Ok((

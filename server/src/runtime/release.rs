@@ -18,6 +18,7 @@ use super::{Launch, RestartPolicy, Runtime, health};
 use crate::{
     config::RuntimeConfig,
     db::DbPool,
+    logbus::LogBus,
     models::deployment::{DeploymentRow, Deployments},
     pipeline::{
         build,
@@ -35,6 +36,7 @@ pub struct Releaser {
     pub config: RuntimeConfig,
     pub layout: Layout,
     pub variables: VariableSource,
+    pub bus: LogBus,
 }
 
 /// Tells routers to reload their table.

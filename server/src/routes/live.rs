@@ -1,0 +1,270 @@
+//! `GET /api/v1/live`: the one WebSocket for live data. Authenticated like every API call
+//! (the session cookie, or a bearer API token for non-browser clients) and refused unless a
+//! browser's `Origin` is this server's own. The client subscribes to logs from a cursor and
+//! gets the replay from the store, then the live tail, in order, with no gap and no
+//! duplicate (a gap in the live stream is filled from the store). Lines are batched into
+//! one frame per topic every 16 ms; a client too slow for the bus gets
+//! `{"type":"dropped","count":N}` and the tail continues (reconnecting from its last cursor
+//! recovers everything).
+//!
+//! Client → server: `{"type":"subscribe","topic":"deployment:<id>","cursor":0}`,
+//! `{"type":"unsubscribe","topic":...}`.
+//! Server → client: `{"type":"lines","topic":...,"lines":[{"cursor","ts","stream","text"}]}`,
+//! `{"type":"subscribed","topic":...}`, `{"type":"dropped","count":N}`,
+//! `{"type":"error","topic":...,"message":...}`.
+
+use std::{collections::HashMap, time::Duration};
+
+use axum::{
+    extract::{
+        State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    http::{HeaderMap, header},
+    response::Response,
+};
+use futures_util::{SinkExt as _, StreamExt as _};
+use railyard_shared::{auth::Role, deployments::LogLine};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::services::authorize_service;
+use crate::{
+    app::AppState,
+    auth::Caller,
+    error::{AppError, AppResult},
+    logbus::Live,
+    models::deployment::Deployments,
+};
+
+/// Frames are sent at most this often (lines that arrive meanwhile share one).
+const BATCH_EVERY: Duration = Duration::from_millis(16);
+/// Lines read from the store per query while replaying.
+const REPLAY_PAGE: i64 = 5000;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    Subscribe { topic: String, cursor: Option<i64> },
+    Unsubscribe { topic: String },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage<'a> {
+    Subscribed { topic: &'a str },
+    Lines { topic: &'a str, lines: &'a [LogLine] },
+    Dropped { count: u64 },
+    Error { topic: &'a str, message: &'a str },
+}
+
+/// Whether a browser's `Origin` is this server (its public URL, its own host, or a
+/// configured CORS origin). Clients that send no `Origin` are not browsers.
+fn origin_allowed(state: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    let own = state.config.http.public_url.trim_end_matches('/');
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    origin == own
+        || (!host.is_empty() && (origin == format!("http://{host}") || origin == format!("https://{host}")))
+        || state
+            .config
+            .auth
+            .cors_origins
+            .iter()
+            .any(|allowed| allowed.trim_end_matches('/') == origin)
+}
+
+pub async fn live(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> AppResult<Response> {
+    if !origin_allowed(&state, &headers) {
+        return Err(AppError::forbidden());
+    }
+    Ok(upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| async move {
+            if let Err(err) = serve(state, caller, socket).await {
+                tracing::debug!(error = %err, "a live connection ended");
+            }
+        }))
+}
+
+/// A subscription: the deployment and the last cursor sent.
+struct Subscription {
+    deployment: Uuid,
+    last: i64,
+    /// After the client fell behind the bus: take the next live line as it comes.
+    resync: bool,
+    pending: Vec<LogLine>,
+}
+
+async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Result<()> {
+    let (mut sink, mut stream) = socket.split();
+    // Subscribed to the bus before any replay: nothing stored after the replay is missed.
+    let mut bus = state.bus.subscribe();
+    let mut subscriptions: HashMap<String, Subscription> = HashMap::new();
+    let mut tick = tokio::time::interval(BATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let Some(Ok(message)) = incoming else { return Ok(()) };
+                let text = match message {
+                    Message::Text(text) => text,
+                    Message::Close(_) => return Ok(()),
+                    _ => continue,
+                };
+                match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                    Ok(ClientMessage::Subscribe { topic, cursor }) => {
+                        match subscribe(&state, &caller, &topic, cursor.unwrap_or(0)).await {
+                            Ok((subscription, replay)) => {
+                                send(&mut sink, &ServerMessage::Subscribed { topic: &topic }).await?;
+                                for page in replay.chunks(1000) {
+                                    send(&mut sink, &ServerMessage::Lines { topic: &topic, lines: page }).await?;
+                                }
+                                subscriptions.insert(topic, subscription);
+                            }
+                            Err(message) => {
+                                send(&mut sink, &ServerMessage::Error { topic: &topic, message: &message }).await?;
+                            }
+                        }
+                    }
+                    Ok(ClientMessage::Unsubscribe { topic }) => {
+                        subscriptions.remove(&topic);
+                    }
+                    Err(err) => {
+                        let message = format!("not a message this socket understands: {err}");
+                        send(&mut sink, &ServerMessage::Error { topic: "", message: &message }).await?;
+                    }
+                }
+            }
+            live = bus.recv() => match live {
+                Ok(live) => {
+                    let Live::Lines { topic, lines } = &*live;
+                    if let Some(subscription) = subscriptions.get_mut(topic) {
+                        take(&state, subscription, lines).await?;
+                    }
+                }
+                Err(RecvError::Lagged(count)) => {
+                    for subscription in subscriptions.values_mut() {
+                        subscription.resync = true;
+                    }
+                    send(&mut sink, &ServerMessage::Dropped { count }).await?;
+                }
+                Err(RecvError::Closed) => return Ok(()),
+            },
+            _ = tick.tick() => {
+                for (topic, subscription) in &mut subscriptions {
+                    if !subscription.pending.is_empty() {
+                        let lines = std::mem::take(&mut subscription.pending);
+                        send(&mut sink, &ServerMessage::Lines { topic, lines: &lines }).await?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks access to `topic` and reads what is stored after `cursor`.
+async fn subscribe(
+    state: &AppState,
+    caller: &Caller,
+    topic: &str,
+    cursor: i64,
+) -> Result<(Subscription, Vec<LogLine>), String> {
+    let Some(deployment) = topic
+        .strip_prefix("deployment:")
+        .and_then(|id| id.parse::<Uuid>().ok())
+    else {
+        return Err("unknown topic: use `deployment:<id>`".into());
+    };
+    let not_found = || "deployment not found".to_owned();
+    let mut conn = state
+        .db
+        .get()
+        .await
+        .map_err(|_| "the database is unavailable".to_owned())?;
+    let row = Deployments::find(&mut conn, deployment)
+        .await
+        .map_err(|_| not_found())?
+        .ok_or_else(not_found)?;
+    authorize_service(&mut conn, caller, row.service_id, Role::Viewer)
+        .await
+        .map_err(|_| not_found())?;
+    let mut replay = Vec::new();
+    let mut last = cursor.max(0);
+    loop {
+        let page = Deployments::log(&mut conn, deployment, last, None, REPLAY_PAGE)
+            .await
+            .map_err(|_| "the database is unavailable".to_owned())?;
+        let full = page.len() as i64 == REPLAY_PAGE;
+        if let Some(line) = page.last() {
+            last = line.cursor;
+        }
+        replay.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok((
+        Subscription {
+            deployment,
+            last,
+            resync: false,
+            pending: Vec::new(),
+        },
+        replay,
+    ))
+}
+
+/// Queues the live `lines` the client has not seen, filling a gap from the store.
+async fn take(state: &AppState, subscription: &mut Subscription, lines: &[LogLine]) -> anyhow::Result<()> {
+    let Some(first) = lines.iter().find(|l| l.cursor > subscription.last) else {
+        return Ok(());
+    };
+    if subscription.resync {
+        subscription.resync = false;
+        subscription.last = first.cursor - 1;
+    }
+    if first.cursor > subscription.last + 1 {
+        let mut conn = state.db.get().await?;
+        let gap = Deployments::log(
+            &mut conn,
+            subscription.deployment,
+            subscription.last,
+            None,
+            first.cursor - subscription.last - 1,
+        )
+        .await?;
+        for line in gap {
+            subscription.last = line.cursor;
+            subscription.pending.push(line);
+        }
+    }
+    for line in lines {
+        if line.cursor > subscription.last {
+            subscription.last = line.cursor;
+            subscription.pending.push(line.clone());
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    message: &ServerMessage<'_>,
+) -> anyhow::Result<()> {
+    let text = serde_json::to_string(message)?;
+    sink.send(Message::Text(text.into())).await?;
+    Ok(())
+}
