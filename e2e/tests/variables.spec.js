@@ -86,7 +86,12 @@ test('variables: a sealed one and a reference reach the app, and the sealed valu
   test.setTimeout(120_000);
   await signIn(page);
   const apiRepo = gitRepo({ Procfile: 'web: node server.js\n', 'server.js': SERVER });
-  const webRepo = gitRepo({ Procfile: 'web: node server.js\n', 'server.js': SERVER });
+  // Its build prints markup wrapped in terminal colours: the log must show it as text.
+  const webRepo = gitRepo({
+    'railyard.toml': String.raw`build = 'printf "\033[31m<img src=x onerror=alert(1)>\033[0m\n"'` + '\nstart = "node server.js"\n',
+    'server.js': SERVER,
+  });
+  page.on('dialog', (dialog) => { throw new Error(`a dialog opened: ${dialog.message()}`); });
 
   await page.goto('/projects');
   await page.getByLabel('Project name').fill('shop');
@@ -123,6 +128,16 @@ test('variables: a sealed one and a reference reach the app, and the sealed valu
   // Deploy, and watch it go live.
   await page.getByRole('tab', { name: 'Deployments' }).click();
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  // The build log streams in over the live socket.
+  const log = page.getByTestId('build-log');
+  await expect(page.getByTestId('log-connection')).toHaveText('live');
+  await expect(log).toContainText('Plan: railyard.toml');
+  await expect(log).toContainText('<img src=x onerror=alert(1)>');
+  await expect(log.locator('img')).toHaveCount(0);
+  // The output line is exactly the markup, as text: colour codes gone, nothing rendered.
+  await expect(log.locator('.log-line', { hasText: /^[\d:.]+<img src=x onerror=alert\(1\)>$/ })).toHaveCount(1);
+  expect(await log.innerText()).not.toContain('\u001b');
+  await expect(log).toContainText('Healthy after', { timeout: 90_000 });
   await expect(page.getByTestId('deployment-state').first()).toHaveText('active', { timeout: 90_000 });
   await expect(page.getByTestId('service-state')).toHaveText('running', { timeout: 15_000 });
   await shot(page, 'service-deployed.png');

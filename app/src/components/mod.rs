@@ -1,6 +1,7 @@
 pub mod auth_card;
 pub mod health;
 pub mod layout;
+pub mod live_log;
 pub mod session;
 pub mod sidebar;
 pub mod signup_form;

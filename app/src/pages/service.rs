@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     api::projects::{self as api, VariablesOf},
-    components::{auth_card::FormError, variables::VariablesPanel},
+    components::{auth_card::FormError, live_log::LiveLog, variables::VariablesPanel},
 };
 
 /// How often live state is read again.
@@ -80,13 +80,24 @@ pub fn ServicePage() -> impl IntoView {
             }
         }
     });
+    // The deployment whose log shows: the one clicked, else the newest.
+    let selected = RwSignal::new(None::<Uuid>);
+    let shown = Memo::new(move |_| {
+        selected.get().or_else(|| {
+            deployments
+                .get()
+                .and_then(Result::ok)
+                .and_then(|list| list.first().map(|d| d.id))
+        })
+    });
     let error = RwSignal::new(None::<String>);
     let deploy = move |_| {
         let Some(id) = id() else { return };
         spawn_local(async move {
             match api::deploy(id).await {
-                Ok(_) => {
+                Ok(deployment) => {
                     error.set(None);
+                    selected.set(Some(deployment.id));
                     tick.update(|t| *t += 1);
                 }
                 Err(err) => error.set(Some(err.message)),
@@ -152,7 +163,8 @@ pub fn ServicePage() -> impl IntoView {
                                     <thead><tr><th>"State"</th><th>"Commit"</th><th>"Source"</th><th>"Started"</th><th>"Reason"</th></tr></thead>
                                     <tbody>
                                         {list.into_iter().map(|d| view! {
-                                            <tr>
+                                            <tr class="clickable" on:click=move |_| selected.set(Some(d.id))
+                                                aria-selected=move || (shown.get() == Some(d.id)).to_string()>
                                                 <td><span class=state_class(&d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.clone()}</span></td>
                                                 <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
                                                 <td>{d.source.clone()}</td>
@@ -166,6 +178,7 @@ pub fn ServicePage() -> impl IntoView {
                             Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
                         })}
                     </div>
+                    {move || shown.get().map(|deployment| view! { <LiveLog deployment /> })}
                 }.into_any(),
                 (Tab::Variables, Some(service)) => view! {
                     <VariablesPanel of=VariablesOf::Service(service) title="Variables" service=service
