@@ -60,6 +60,7 @@ fn main() -> anyhow::Result<()> {
                     log: dir.join("app.log"),
                     restart: RestartPolicy::OnFailure,
                     secrets: Vec::new(),
+                    deployment: None,
                     health_check: None,
                 };
                 let id = launch.instance;

@@ -30,6 +30,9 @@ enum Command {
         /// The app's working directory.
         #[arg(long)]
         dir: PathBuf,
+        /// The deployment the app belongs to (tagged on each line).
+        #[arg(long)]
+        deployment: Option<uuid::Uuid>,
         /// The log file the output is appended to.
         log: PathBuf,
         /// The app's program and arguments.
@@ -52,8 +55,14 @@ enum KeysAction {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The monitor runs in the app's scrubbed environment: it reads no configuration.
-    if let Command::Monitor { dir, log, command } = &cli.command {
-        return runtime::monitor::main(dir, log, command);
+    if let Command::Monitor {
+        dir,
+        deployment,
+        log,
+        command,
+    } = &cli.command
+    {
+        return runtime::monitor::main(dir, *deployment, log, command);
     }
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, health, invitations, jwks, live, me, members, projects, runtime, services,
-        tokens, uploads, variables, workspaces,
+        audit, auth, deployments, health, invitations, jwks, live, logs, me, members, projects, runtime,
+        services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -87,6 +87,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::list_deployment_logs))
         .routes(routes!(uploads::create_upload))
         .routes(routes!(runtime::find_service_status))
+        .routes(routes!(logs::list_service_logs))
         .routes(routes!(runtime::restart_service))
         .routes(routes!(runtime::stop_service))
         .routes(routes!(runtime::start_service))

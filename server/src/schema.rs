@@ -331,3 +331,22 @@ diesel::table! {
 
 diesel::joinable!(deployment_variables -> deployments (deployment_id));
 diesel::allow_tables_to_appear_in_same_query!(deployment_variables, deployments);
+
+diesel::table! {
+    service_logs (id) {
+        id -> Int8,
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        deployment_id -> Nullable<Uuid>,
+        ts -> Timestamptz,
+        stream -> Text,
+        text -> Text,
+    }
+}
+
+diesel::table! {
+    log_offsets (path) {
+        path -> Text,
+        offset -> Int8,
+    }
+}

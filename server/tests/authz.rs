@@ -196,6 +196,11 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/services/{id}/start",
         Access::Workspace(Role::Member),
     ),
+    (
+        "get",
+        "/api/v1/services/{id}/logs",
+        Access::Workspace(Role::Viewer),
+    ),
     // Variables: values are for members (viewers see none).
     (
         "get",

@@ -189,7 +189,7 @@ async fn only_callers_of_this_origin_with_access_connect() {
     subscribe(&mut socket, &format!("deployment:{id}"), 0).await;
     let message = next(&mut socket, Duration::from_secs(5)).await.unwrap();
     assert_eq!(message["type"], "error", "{message}");
-    assert_eq!(message["message"], "deployment not found");
+    assert_eq!(message["message"], "not found");
     subscribe(&mut socket, "deployment:not-a-uuid", 0).await;
     assert_eq!(
         next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],

@@ -368,6 +368,7 @@ mod supervisor {
         runtime::{
             Launch, RestartPolicy, Runtime, logfile,
             native::{HealthWatch, NativeRuntime},
+            shipper,
         },
         testing::TestApp,
     };
@@ -383,6 +384,7 @@ mod supervisor {
             log: dir.join("app.log"),
             restart,
             secrets: Vec::new(),
+            deployment: None,
             health_check: None,
         }
     }
@@ -572,12 +574,19 @@ mod supervisor {
         runtime.stop(id, Duration::from_secs(1)).await.unwrap();
         let old = std::fs::read_to_string(log.with_extension("log.1")).unwrap();
         let new = std::fs::read(&log).unwrap();
-        assert!(old.starts_with("line 1\n"), "{old}");
+        // The monitor writes one record per line: `<µs> <o|e> <deployment|-> <text>`.
+        let first = shipper::parse_record(old.lines().next().unwrap());
+        assert_eq!((first.stream, first.text.as_str()), ("stdout", "line 1"), "{old}");
         assert!(!new.is_empty(), "the app kept writing");
         assert!(
             !new.contains(&0),
             "it writes at the file's new end (O_APPEND), leaving no hole of zeros"
         );
-        assert!(String::from_utf8(new).unwrap().starts_with("line "));
+        let new = String::from_utf8(new).unwrap();
+        assert!(
+            new.lines()
+                .all(|l| shipper::parse_record(l).text.starts_with("line ")),
+            "{new}"
+        );
     }
 }

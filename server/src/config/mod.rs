@@ -113,6 +113,8 @@ pub struct RuntimeConfig {
     /// An app's log file is rotated when it grows past this (`RAILYARD_LOG_MAX_BYTES`,
     /// default 10 MiB); three old files are kept.
     pub log_max_bytes: u64,
+    /// Stored app log lines are kept this long (`RAILYARD_LOG_RETENTION_DAYS`, default 7).
+    pub log_retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -447,6 +449,9 @@ impl Config {
             },
             health_failures: env.parse_in("RAILYARD_HEALTH_FAILURES", 3, 1..=100)?,
             log_max_bytes: env.parse_in("RAILYARD_LOG_MAX_BYTES", 10 * 1024 * 1024, 4096..=1 << 40)?,
+            log_retention: Duration::from_secs(
+                86_400 * env.parse_in("RAILYARD_LOG_RETENTION_DAYS", 7u64, 1..=3650)?,
+            ),
         };
 
         Ok(Self {

@@ -7,6 +7,9 @@
 //! `{"type":"dropped","count":N}` and the tail continues (reconnecting from its last cursor
 //! recovers everything).
 //!
+//! Topics: `deployment:<id>` (a build log), `service:<id>:<environment id>` (what the
+//! service's processes print).
+//!
 //! Client → server: `{"type":"subscribe","topic":"deployment:<id>","cursor":0}`,
 //! `{"type":"unsubscribe","topic":...}`.
 //! Server → client: `{"type":"lines","topic":...,"lines":[{"cursor","ts","stream","text"}]}`,
@@ -29,7 +32,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::services::authorize_service;
+use super::{
+    deployments::environment_of,
+    logs::{LogQuery, service_lines},
+    services::authorize_service,
+};
 use crate::{
     app::AppState,
     auth::Caller,
@@ -99,9 +106,51 @@ pub async fn live(
         }))
 }
 
-/// A subscription: the deployment and the last cursor sent.
+/// Which stored log a topic is.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// `deployment:<id>`: a build log.
+    Deployment(Uuid),
+    /// `service:<id>:<environment id>`: what a service's processes print.
+    Service(Uuid, Uuid),
+}
+
+impl Source {
+    fn parse(topic: &str) -> Option<Self> {
+        if let Some(id) = topic.strip_prefix("deployment:") {
+            return id.parse().ok().map(Self::Deployment);
+        }
+        let (service, environment) = topic.strip_prefix("service:")?.split_once(':')?;
+        Some(Self::Service(service.parse().ok()?, environment.parse().ok()?))
+    }
+
+    /// Up to `limit` stored lines after `after`.
+    async fn read(
+        self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        after: i64,
+        limit: i64,
+    ) -> diesel::QueryResult<Vec<LogLine>> {
+        match self {
+            Self::Deployment(id) => Deployments::log(conn, id, after, None, limit).await,
+            Self::Service(service, environment) => {
+                let query = LogQuery {
+                    cursor: after,
+                    limit,
+                    q: None,
+                    stream: None,
+                    since: None,
+                    until: None,
+                };
+                service_lines(conn, service, environment, &query).await
+            }
+        }
+    }
+}
+
+/// A subscription: the log and the last cursor sent.
 struct Subscription {
-    deployment: Uuid,
+    source: Source,
     last: i64,
     /// After the client fell behind the bus: take the next live line as it comes.
     resync: bool,
@@ -182,31 +231,42 @@ async fn subscribe(
     topic: &str,
     cursor: i64,
 ) -> Result<(Subscription, Vec<LogLine>), String> {
-    let Some(deployment) = topic
-        .strip_prefix("deployment:")
-        .and_then(|id| id.parse::<Uuid>().ok())
-    else {
-        return Err("unknown topic: use `deployment:<id>`".into());
+    let Some(source) = Source::parse(topic) else {
+        return Err("unknown topic: use `deployment:<id>` or `service:<id>:<environment id>`".into());
     };
-    let not_found = || "deployment not found".to_owned();
+    let not_found = || "not found".to_owned();
+    let unavailable = |_| "the database is unavailable".to_owned();
     let mut conn = state
         .db
         .get()
         .await
         .map_err(|_| "the database is unavailable".to_owned())?;
-    let row = Deployments::find(&mut conn, deployment)
-        .await
-        .map_err(|_| not_found())?
-        .ok_or_else(not_found)?;
-    authorize_service(&mut conn, caller, row.service_id, Role::Viewer)
-        .await
-        .map_err(|_| not_found())?;
+    match source {
+        Source::Deployment(id) => {
+            let row = Deployments::find(&mut conn, id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(not_found)?;
+            authorize_service(&mut conn, caller, row.service_id, Role::Viewer)
+                .await
+                .map_err(|_| not_found())?;
+        }
+        Source::Service(service, environment) => {
+            let (found, _) = authorize_service(&mut conn, caller, service, Role::Viewer)
+                .await
+                .map_err(|_| not_found())?;
+            environment_of(&mut conn, found.project_id, Some(environment))
+                .await
+                .map_err(|_| not_found())?;
+        }
+    }
     let mut replay = Vec::new();
     let mut last = cursor.max(0);
     loop {
-        let page = Deployments::log(&mut conn, deployment, last, None, REPLAY_PAGE)
+        let page = source
+            .read(&mut conn, last, REPLAY_PAGE)
             .await
-            .map_err(|_| "the database is unavailable".to_owned())?;
+            .map_err(unavailable)?;
         let full = page.len() as i64 == REPLAY_PAGE;
         if let Some(line) = page.last() {
             last = line.cursor;
@@ -218,7 +278,7 @@ async fn subscribe(
     }
     Ok((
         Subscription {
-            deployment,
+            source,
             last,
             resync: false,
             pending: Vec::new(),
@@ -238,14 +298,10 @@ async fn take(state: &AppState, subscription: &mut Subscription, lines: &[LogLin
     }
     if first.cursor > subscription.last + 1 {
         let mut conn = state.db.get().await?;
-        let gap = Deployments::log(
-            &mut conn,
-            subscription.deployment,
-            subscription.last,
-            None,
-            first.cursor - subscription.last - 1,
-        )
-        .await?;
+        let gap = subscription
+            .source
+            .read(&mut conn, subscription.last, first.cursor - subscription.last - 1)
+            .await?;
         for line in gap {
             subscription.last = line.cursor;
             subscription.pending.push(line);

@@ -7,6 +7,7 @@ pub mod health;
 pub mod invitations;
 pub mod jwks;
 pub mod live;
+pub mod logs;
 pub mod me;
 pub mod members;
 pub mod projects;

@@ -9,6 +9,7 @@ pub mod logfile;
 pub mod monitor;
 pub mod native;
 pub mod release;
+pub mod shipper;
 mod supervise;
 
 use std::{ffi::OsString, path::PathBuf, sync::Arc, time::Duration};
@@ -63,6 +64,8 @@ pub struct Launch {
     /// server's pipes and survives its restart).
     pub log: PathBuf,
     pub restart: RestartPolicy,
+    /// The deployment whose release this is (tagged on every log line).
+    pub deployment: Option<Uuid>,
     /// Values masked in what the app prints (its sealed variables).
     pub secrets: Vec<String>,
     /// Checked after go-live too, when the driver watches health (`None`: TCP on `port`).
@@ -119,6 +122,12 @@ pub async fn start(
         bus: bus.clone(),
     });
     logfile::spawn_rotation(config.data_dir.join("logs"), config.runtime.log_max_bytes);
+    shipper::spawn(
+        db.clone(),
+        bus.clone(),
+        config.data_dir.join("logs"),
+        config.runtime.log_retention,
+    );
     let recovered = releaser.recover().await?;
     if recovered != actions::Recovered::default() {
         tracing::info!(?recovered, "took over the apps a previous Railyard process left");

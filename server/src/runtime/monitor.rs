@@ -20,6 +20,8 @@ use tokio::{
     signal::unix::{SignalKind, signal},
 };
 
+use uuid::Uuid;
+
 use crate::variables::Masker;
 
 /// What the runtime writes to the monitor's stdin.
@@ -54,8 +56,9 @@ pub fn program() -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The monitor's main: `railyard-server monitor --dir <dir> <log file> -- <program> <args>...`.
-pub fn main(dir: &Path, log: &Path, command: &[OsString]) -> ExitCode {
+/// The monitor's main: `railyard-server monitor --dir <dir> [--deployment <id>] <log file>
+/// -- <program> <args>...`.
+pub fn main(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsString]) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -63,7 +66,7 @@ pub fn main(dir: &Path, log: &Path, command: &[OsString]) -> ExitCode {
             return ExitCode::from(125);
         }
     };
-    match runtime.block_on(run(dir, log, command)) {
+    match runtime.block_on(run(dir, deployment, log, command)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("railyard-server monitor: {err:#}");
@@ -72,7 +75,7 @@ pub fn main(dir: &Path, log: &Path, command: &[OsString]) -> ExitCode {
     }
 }
 
-async fn run(dir: &Path, log: &Path, command: &[OsString]) -> anyhow::Result<i32> {
+async fn run(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsString]) -> anyhow::Result<i32> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| anyhow::anyhow!("no command to run"))?;
@@ -112,8 +115,8 @@ async fn run(dir: &Path, log: &Path, command: &[OsString]) -> anyhow::Result<i32
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(64);
     let readers = [
-        tokio::spawn(pump(stdout, masker.clone(), tx.clone())),
-        tokio::spawn(pump(stderr, masker, tx)),
+        tokio::spawn(pump(stdout, "stdout", deployment, masker.clone(), tx.clone())),
+        tokio::spawn(pump(stderr, "stderr", deployment, masker, tx)),
     ];
     let writer = async {
         while let Some(chunk) = rx.recv().await {
@@ -144,26 +147,44 @@ async fn run(dir: &Path, log: &Path, command: &[OsString]) -> anyhow::Result<i32
     Ok(exit_code(status?))
 }
 
-/// Copies one pipe, masked, to the writer.
-async fn pump(mut pipe: impl AsyncRead + Unpin, masker: Masker, tx: tokio::sync::mpsc::Sender<Vec<u8>>) {
-    let mut stream = masker.stream();
+/// Copies one pipe to the writer: masked, split into lines (cut at 16 KiB), each written
+/// as a record `<unix µs> <o|e> <deployment|-> <text>` (see [`super::shipper`]).
+async fn pump(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: &'static str,
+    deployment: Option<Uuid>,
+    masker: Masker,
+    tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+) {
+    let mut mask = masker.stream();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
     loop {
+        let read = pipe.read(&mut buf).await;
+        let eof = !matches!(read, Ok(n) if n > 0);
+        match read {
+            Ok(n) if n > 0 => mask.feed(&buf[..n], &mut pending),
+            _ => mask.finish(&mut pending),
+        }
         let mut out = Vec::new();
-        match pipe.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                stream.finish(&mut out);
-                if !out.is_empty() {
-                    let _ = tx.send(out).await;
-                }
-                return;
-            }
-            Ok(n) => {
-                stream.feed(&buf[..n], &mut out);
-                if !out.is_empty() && tx.send(out).await.is_err() {
-                    return;
-                }
-            }
+        loop {
+            let end = match pending.iter().position(|b| *b == b'\n') {
+                Some(newline) => newline + 1,
+                None if pending.len() >= crate::pipeline::log::MAX_LINE => crate::pipeline::log::MAX_LINE,
+                None if eof && !pending.is_empty() => pending.len(),
+                None => break,
+            };
+            let line: Vec<u8> = pending.drain(..end).collect();
+            let text = crate::pipeline::log::clean_line(&line);
+            let record = super::shipper::format_record(chrono::Utc::now(), stream, deployment, &text);
+            out.extend_from_slice(record.as_bytes());
+            out.push(b'\n');
+        }
+        if !out.is_empty() && tx.send(out).await.is_err() {
+            return;
+        }
+        if eof {
+            return;
         }
     }
 }

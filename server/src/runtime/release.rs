@@ -114,6 +114,7 @@ impl Releaser {
             port,
             log: logs.join(format!("{}.log", row.environment_id)),
             restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
+            deployment: Some(row.id),
             secrets: variables.secrets.into_iter().collect(),
             health_check: plan.health_check,
         })

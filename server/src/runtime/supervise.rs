@@ -129,10 +129,11 @@ pub(super) fn spawn(launch: &Launch) -> anyhow::Result<Child> {
         .open(&launch.log)?;
     let argv = build::argv(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
     let mut cmd = tokio::process::Command::new(super::monitor::program()?);
-    cmd.arg("monitor")
-        .arg("--dir")
-        .arg(&launch.dir)
-        .arg(&launch.log)
+    cmd.arg("monitor").arg("--dir").arg(&launch.dir);
+    if let Some(deployment) = launch.deployment {
+        cmd.arg("--deployment").arg(deployment.to_string());
+    }
+    cmd.arg(&launch.log)
         .arg("--")
         .args(&argv)
         // The monitor itself holds no directory of the release.

@@ -1,0 +1,2 @@
+DROP TABLE log_offsets;
+DROP TABLE service_logs;
