@@ -17,7 +17,9 @@ const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analy
 const SECRET = `sk_live_${crypto.randomBytes(12).toString('hex')}`;
 
 const SERVER = `const crypto = require('crypto');
+console.log('starting with the token', process.env.SECRET_TOKEN || '(none)');
 require('http').createServer((q, s) => {
+  console.log('request', q.url);
   s.setHeader('content-type', 'application/json');
   s.end(JSON.stringify({
     from_api: process.env.FROM_API || null,
@@ -154,6 +156,13 @@ test('variables: a sealed one and a reference reach the app, and the sealed valu
   expect(said.service).toBe('web');
   await shot(app, 'app-resolved-values.png');
   await app.close();
+
+  // The runtime log shows the request live, and the printed secret only as a mask.
+  await page.getByRole('tab', { name: 'Logs' }).click();
+  const runtime = page.getByTestId('runtime-log');
+  await expect(runtime).toContainText('request /');
+  await expect(runtime).toContainText('starting with the token *****');
+  await shot(page, 'service-runtime-log.png');
 
   // Afterwards, nowhere on the page: not in the table, not in the raw editor.
   await page.getByRole('tab', { name: 'Variables' }).click();

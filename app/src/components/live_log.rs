@@ -1,5 +1,5 @@
-//! A deployment's build log, live: the one WebSocket (`/api/v1/live`) replays it from the
-//! start, then tails it. A dropped connection comes back by itself (jittered exponential
+//! A log, live — a deployment's build log or a service's runtime output: the one WebSocket
+//! (`/api/v1/live`) replays it from the start, then tails it. A dropped connection comes back by itself (jittered exponential
 //! backoff) from the last cursor seen, so nothing is lost or shown twice. Text is only ever
 //! text (escaped by the view); terminal colour codes are removed.
 
@@ -7,7 +7,6 @@ use futures_util::{SinkExt as _, StreamExt as _, future::AbortHandle};
 use gloo_net::websocket::{Message, futures::WebSocket};
 use leptos::{prelude::*, task::spawn_local};
 use railyard_shared::deployments::LogLine;
-use uuid::Uuid;
 
 /// Lines kept in the page (the oldest go first).
 const KEEP: usize = 20_000;
@@ -65,15 +64,19 @@ fn live_url() -> String {
 }
 
 #[component]
-pub fn LiveLog(deployment: Uuid) -> impl IntoView {
+pub fn LiveLog(
+    /// `deployment:<id>` or `service:<id>:<environment id>`.
+    topic: String,
+    title: &'static str,
+) -> impl IntoView {
     let lines = RwSignal::new(Vec::<LogLine>::new());
     let connection = RwSignal::new(Connection::Connecting);
     let follow = RwSignal::new(true);
     let view_ref = NodeRef::<leptos::html::Pre>::new();
     let (handle, registration) = AbortHandle::new_pair();
     spawn_local(async move {
-        let _ = futures_util::future::Abortable::new(follow_log(deployment, lines, connection), registration)
-            .await;
+        let _ =
+            futures_util::future::Abortable::new(follow_log(topic, lines, connection), registration).await;
     });
     on_cleanup(move || handle.abort());
     // Follow mode: keep the newest line in view.
@@ -91,9 +94,9 @@ pub fn LiveLog(deployment: Uuid) -> impl IntoView {
         Connection::Reconnecting => ("badge badge-down", "reconnecting"),
     };
     view! {
-        <div class="card log-card" data-testid="build-log">
+        <div class="card log-card" data-testid=if title == "Build log" { "build-log" } else { "runtime-log" }>
             <div class="card-head">
-                <h2>"Build log"</h2>
+                <h2>{title}</h2>
                 <div class="row">
                     <label class="check"><input type="checkbox" bind:checked=follow />"Follow"</label>
                     <span class=move || indicator().0 data-testid="log-connection">
@@ -114,7 +117,7 @@ pub fn LiveLog(deployment: Uuid) -> impl IntoView {
 }
 
 /// Keeps a socket open (reconnecting with backoff) and appends what arrives.
-async fn follow_log(deployment: Uuid, lines: RwSignal<Vec<LogLine>>, connection: RwSignal<Connection>) {
+async fn follow_log(topic: String, lines: RwSignal<Vec<LogLine>>, connection: RwSignal<Connection>) {
     let mut cursor = 0i64;
     let mut failures = 0u32;
     loop {
@@ -122,7 +125,7 @@ async fn follow_log(deployment: Uuid, lines: RwSignal<Vec<LogLine>>, connection:
             let (mut sink, mut stream) = socket.split();
             let subscribe = serde_json::json!({
                 "type": "subscribe",
-                "topic": format!("deployment:{deployment}"),
+                "topic": topic,
                 "cursor": cursor,
             });
             if sink.send(Message::Text(subscribe.to_string())).await.is_ok() {

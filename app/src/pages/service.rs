@@ -18,6 +18,7 @@ const POLL_EVERY: Duration = Duration::from_millis(1500);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Deployments,
+    Logs,
     Variables,
 }
 
@@ -148,6 +149,8 @@ pub fn ServicePage() -> impl IntoView {
             <nav class="tabs" role="tablist">
                 <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Deployments).to_string()
                     on:click=move |_| tab.set(Tab::Deployments)>"Deployments"</button>
+                <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Logs).to_string()
+                    on:click=move |_| tab.set(Tab::Logs)>"Logs"</button>
                 <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Variables).to_string()
                     on:click=move |_| tab.set(Tab::Variables)>"Variables"</button>
             </nav>
@@ -178,7 +181,9 @@ pub fn ServicePage() -> impl IntoView {
                             Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
                         })}
                     </div>
-                    {move || shown.get().map(|deployment| view! { <LiveLog deployment /> })}
+                    {move || shown.get().map(|deployment| view! {
+                        <LiveLog topic=format!("deployment:{deployment}") title="Build log" />
+                    })}
                 }.into_any(),
                 (Tab::Variables, Some(service)) => view! {
                     <VariablesPanel of=VariablesOf::Service(service) title="Variables" service=service
@@ -187,7 +192,12 @@ pub fn ServicePage() -> impl IntoView {
                         <VariablesPanel of=VariablesOf::Shared(env) title="Shared variables (production)" />
                     })}
                 }.into_any(),
-                (Tab::Variables, None) => ().into_any(),
+                (Tab::Logs, Some(service)) => view! {
+                    {move || production().map(|env| view! {
+                        <LiveLog topic=format!("service:{service}:{env}") title="Runtime log" />
+                    })}
+                }.into_any(),
+                (Tab::Variables | Tab::Logs, None) => ().into_any(),
             }}
         </section>
     }
