@@ -18,7 +18,7 @@ use crate::{
     openapi::ApiDoc,
     routes::{
         audit, auth, deployments, health, invitations, jwks, live, logs, me, members, projects, runtime,
-        services, tokens, uploads, variables, workspaces,
+        services, shared_variables, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -101,13 +101,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             variables::delete_service_variable
         ))
         .routes(routes!(
-            variables::list_shared_variables,
-            variables::create_shared_variable,
-            variables::replace_shared_variables
+            shared_variables::list_shared_variables,
+            shared_variables::create_shared_variable,
+            shared_variables::replace_shared_variables
         ))
         .routes(routes!(
-            variables::update_shared_variable,
-            variables::delete_shared_variable
+            shared_variables::update_shared_variable,
+            shared_variables::delete_shared_variable
         ))
         .routes(routes!(variables::deploy_changes))
 }

@@ -13,6 +13,7 @@ pub mod members;
 pub mod projects;
 pub mod runtime;
 pub mod services;
+pub mod shared_variables;
 pub mod tokens;
 pub mod uploads;
 pub mod variables;

@@ -1,5 +1,5 @@
-//! Variables: a service's own per environment, and an environment's shared ones. Members
-//! read and write them; sealed values are write-only. Every write is checked against the
+//! Variables: a service's own per environment (the environment's shared ones, through the
+//! same helpers, are in [`super::shared_variables`]). Members read and write them; sealed values are write-only. Every write is checked against the
 //! whole environment (names, sizes, references, cycles) before anything is stored, and
 //! audited (names and flags, never values).
 
@@ -19,17 +19,14 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{deployments::environment_of, projects::authorize_project, services::authorize_service};
+use super::{deployments::environment_of, services::authorize_service};
 use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
-    models::{
-        deployment::{Deployments, NewDeployment},
-        project::Projects,
-    },
+    models::deployment::{Deployments, NewDeployment},
     variables::{
         PublicUrls,
         store::{self, Done, Loaded, Op, VarError},
@@ -61,11 +58,11 @@ pub struct ListParams {
 
 /// Whose variables a request is about.
 #[derive(Debug, Clone, Copy)]
-struct Target {
-    workspace: Uuid,
-    environment: Uuid,
+pub(super) struct Target {
+    pub workspace: Uuid,
+    pub environment: Uuid,
     /// `None`: the environment's shared variables.
-    service: Option<Uuid>,
+    pub service: Option<Uuid>,
 }
 
 impl From<VarError> for AppError {
@@ -97,19 +94,7 @@ async fn service_target(
     })
 }
 
-async fn shared_target(conn: &mut AsyncPgConnection, caller: &Caller, id: Uuid) -> AppResult<Target> {
-    let (project, _) = Projects::environment(conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("environment not found"))?;
-    let workspace = authorize_project(conn, caller, project, Role::Member, "environment").await?;
-    Ok(Target {
-        workspace,
-        environment: id,
-        service: None,
-    })
-}
-
-async fn list(state: &AppState, target: Target, format: Option<&str>) -> AppResult<Response> {
+pub(super) async fn list(state: &AppState, target: Target, format: Option<&str>) -> AppResult<Response> {
     let mut conn = state.db.get().await?;
     let urls = PublicUrls::of(&state.config);
     let loaded = Loaded::load(&mut conn, &state.keys, &urls, target.environment).await?;
@@ -135,7 +120,7 @@ async fn list(state: &AppState, target: Target, format: Option<&str>) -> AppResu
 }
 
 /// Writes `ops` with their audit entries in one transaction; the variables afterwards.
-async fn apply(
+pub(super) async fn apply(
     state: &AppState,
     caller: &Caller,
     meta: &RequestMeta,
@@ -197,7 +182,7 @@ fn one(variables: Vec<Variable>, name: &str) -> AppResult<axum::Json<VariableRes
 
 /// The ops of a raw `.env` text: every variable in it is set (keeping its seal); unsealed
 /// variables that it leaves out are deleted; sealed ones are kept unless named.
-async fn replace_ops(state: &AppState, target: Target, text: &str) -> AppResult<Vec<Op>> {
+pub(super) async fn replace_ops(state: &AppState, target: Target, text: &str) -> AppResult<Vec<Op>> {
     let parsed = parse_dotenv(text).map_err(AppError::unprocessable)?;
     let mut conn = state.db.get().await?;
     let loaded = Loaded::load(
@@ -270,7 +255,7 @@ pub async fn create_service_variable(
     create(&state, &caller, &meta, target, req).await
 }
 
-async fn create(
+pub(super) async fn create(
     state: &AppState,
     caller: &Caller,
     meta: &RequestMeta,
@@ -287,7 +272,7 @@ async fn create(
     Ok((StatusCode::CREATED, one(variables, &req.name)?))
 }
 
-async fn update(
+pub(super) async fn update(
     state: &AppState,
     caller: &Caller,
     meta: &RequestMeta,
@@ -395,126 +380,6 @@ pub async fn delete_service_variable(
     Query(params): Query<VariableParams>,
 ) -> AppResult<StatusCode> {
     let target = service_target(&mut *state.db.get().await?, &caller, id, params.environment).await?;
-    apply(&state, &caller, &meta, target, vec![Op::Delete { name }]).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// An environment's shared variables (referenced as `${{ shared.NAME }}`).
-#[utoipa::path(
-    get,
-    path = "/api/v1/environments/{id}/shared-variables",
-    tag = "variables",
-    params(("id" = Uuid, Path, description = "Environment id"), ("format" = Option<String>, Query, description = "`env` for raw `.env` text")),
-    responses(
-        (status = 200, description = "The variables", body = VariableList),
-        (status = 404, description = "No such environment of yours", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn list_shared_variables(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    Query(params): Query<ListParams>,
-) -> AppResult<Response> {
-    let target = shared_target(&mut *state.db.get().await?, &caller, id).await?;
-    list(&state, target, params.format.as_deref()).await
-}
-
-/// Add a shared variable.
-#[utoipa::path(
-    post,
-    path = "/api/v1/environments/{id}/shared-variables",
-    tag = "variables",
-    params(("id" = Uuid, Path, description = "Environment id")),
-    request_body = NewVariable,
-    responses(
-        (status = 201, description = "Created", body = VariableResponse),
-        (status = 409, description = "A variable with this name exists", body = railyard_shared::ErrorBody),
-        (status = 422, description = "Invalid name or value, a missing reference or a cycle", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn create_shared_variable(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<Uuid>,
-    Json(req): Json<NewVariable>,
-) -> AppResult<(StatusCode, axum::Json<VariableResponse>)> {
-    let target = shared_target(&mut *state.db.get().await?, &caller, id).await?;
-    create(&state, &caller, &meta, target, req).await
-}
-
-/// Replace the shared variables with raw `.env` text (as for a service's).
-#[utoipa::path(
-    put,
-    path = "/api/v1/environments/{id}/shared-variables",
-    tag = "variables",
-    params(("id" = Uuid, Path, description = "Environment id")),
-    request_body(content = String, content_type = "text/plain", description = "`.env` text"),
-    responses(
-        (status = 200, description = "The variables now", body = VariableList),
-        (status = 422, description = "A line that does not parse, an invalid name or value, a missing reference or a cycle", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn replace_shared_variables(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<Uuid>,
-    body: String,
-) -> AppResult<axum::Json<VariableList>> {
-    let target = shared_target(&mut *state.db.get().await?, &caller, id).await?;
-    let ops = replace_ops(&state, target, &body).await?;
-    let variables = apply(&state, &caller, &meta, target, ops).await?;
-    Ok(axum::Json(VariableList {
-        variables,
-        staged: Vec::new(),
-    }))
-}
-
-/// Change a shared variable's value, or seal it.
-#[utoipa::path(
-    patch,
-    path = "/api/v1/environments/{id}/shared-variables/{name}",
-    tag = "variables",
-    params(("id" = Uuid, Path, description = "Environment id"), ("name" = String, Path, description = "Variable name")),
-    request_body = VariablePatch,
-    responses(
-        (status = 200, description = "Updated", body = VariableResponse),
-        (status = 404, description = "No such variable", body = railyard_shared::ErrorBody),
-        (status = 422, description = "Invalid value, unsealing, a missing reference or a cycle", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn update_shared_variable(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path((id, name)): Path<(Uuid, String)>,
-    Json(req): Json<VariablePatch>,
-) -> AppResult<axum::Json<VariableResponse>> {
-    let target = shared_target(&mut *state.db.get().await?, &caller, id).await?;
-    update(&state, &caller, &meta, target, name, req).await
-}
-
-/// Delete a shared variable (refused while a variable refers to it).
-#[utoipa::path(
-    delete,
-    path = "/api/v1/environments/{id}/shared-variables/{name}",
-    tag = "variables",
-    params(("id" = Uuid, Path, description = "Environment id"), ("name" = String, Path, description = "Variable name")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such variable", body = railyard_shared::ErrorBody),
-        (status = 422, description = "A variable refers to it", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn delete_shared_variable(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path((id, name)): Path<(Uuid, String)>,
-) -> AppResult<StatusCode> {
-    let target = shared_target(&mut *state.db.get().await?, &caller, id).await?;
     apply(&state, &caller, &meta, target, vec![Op::Delete { name }]).await?;
     Ok(StatusCode::NO_CONTENT)
 }
