@@ -9,12 +9,14 @@ use std::time::Duration;
 
 use axum::{body::Body, http::Request};
 use base64::Engine as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::BodyExt as _;
 use railyard_server::{
     edge::{self, Edge},
     testing::{Client, TestApp, git_commit, git_repo},
 };
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 use tower::ServiceExt as _;
 
 const SECRET: &str = "sk_live canary/4f9d+2e7a1b";
@@ -211,6 +213,33 @@ async fn a_sealed_canary_appears_nowhere_but_in_the_app() {
     );
     assert!(runtime_log.contains("failed with *****"), "{runtime_log}");
     assert_clean("the runtime log file", &runtime_log);
+
+    // Over the live socket: the build log and the runtime output, replayed from the start.
+    let addr = app.serve().await;
+    let mut request = format!("ws://{addr}/api/v1/live").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", HeaderValue::from_str(&owner.cookie_header()).unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    for topic in [
+        format!("deployment:{id}"),
+        format!("service:{service}:{environment}"),
+    ] {
+        let subscribe = json!({"type": "subscribe", "topic": topic, "cursor": 0});
+        socket
+            .send(Message::Text(subscribe.to_string().into()))
+            .await
+            .unwrap();
+    }
+    let mut frames = String::new();
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(Duration::from_millis(1500), socket.next()).await {
+        if let Message::Text(text) = message {
+            frames.push_str(text.as_str());
+        }
+    }
+    assert!(frames.contains("build sees *****"), "{frames}");
+    assert!(frames.contains("starting with token *****"), "{frames}");
+    assert_clean("the WebSocket messages", &frames);
     app_says(&edge, &id).await; // restarted after the crash
 
     // A build that fails saying the secret: the reason and the log tail are masked.

@@ -37,7 +37,15 @@ async fn names(owner: &mut Client<'_>, path: &str) -> Vec<(String, Value, bool)>
 }
 
 /// A project with services `web` and `api`; (web id, api id, production environment id).
-async fn project(owner: &mut Client<'_>) -> (String, String, String) {
+/// Their repository lives as long as the fixture.
+struct Fixture {
+    web: String,
+    api: String,
+    environment: String,
+    _repo: tempfile::TempDir,
+}
+
+async fn project(owner: &mut Client<'_>) -> Fixture {
     let (repo, _) = git_repo(&[("index.html", "hi")]);
     let web = owner.git_service("shop", "web", repo.path()).await;
     let project = owner.get(&format!("/api/v1/services/{web}")).await.json()["service"]["project_id"]
@@ -57,14 +65,20 @@ async fn project(owner: &mut Client<'_>) -> (String, String, String) {
             .as_str()
             .unwrap()
             .to_owned();
-    (web, api, environment)
+    Fixture {
+        web,
+        api,
+        environment,
+        _repo: repo,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_are_validated_and_a_bad_one_stores_nothing() {
     let app = TestApp::new().await;
     let mut owner = app.admin().await;
-    let (web, _, _) = project(&mut owner).await;
+    let fixture = project(&mut owner).await;
+    let web = fixture.web.clone();
     let vars = format!("/api/v1/services/{web}/variables");
 
     let res = owner
@@ -151,7 +165,8 @@ async fn writes_are_validated_and_a_bad_one_stores_nothing() {
 async fn sealed_values_are_never_returned_and_masked_where_resolved() {
     let app = TestApp::new().await;
     let mut owner = app.admin().await;
-    let (web, _, environment) = project(&mut owner).await;
+    let fixture = project(&mut owner).await;
+    let (web, environment) = (fixture.web.clone(), fixture.environment.clone());
     let vars = format!("/api/v1/services/{web}/variables");
     let shared = format!("/api/v1/environments/{environment}/shared-variables");
 
@@ -279,7 +294,12 @@ async fn sealed_values_are_never_returned_and_masked_where_resolved() {
 async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
     let app = TestApp::new().await;
     let mut owner = app.admin().await;
-    let (web, api, environment) = project(&mut owner).await;
+    let fixture = project(&mut owner).await;
+    let (web, api, environment) = (
+        fixture.web.clone(),
+        fixture.api.clone(),
+        fixture.environment.clone(),
+    );
     for service in [&web, &api] {
         let res = owner
             .post(
@@ -322,4 +342,43 @@ async fn a_ciphertext_moved_to_another_row_does_not_decrypt() {
     assert_eq!(res.status, 500);
     assert!(!res.text().contains("value-of"), "{}", res.text());
     assert!(res.json()["error"]["request_id"].is_string());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reference_that_no_longer_resolves_fails_the_deployment_with_the_reason() {
+    let app = TestApp::new().await;
+    let workers = app.start_workers();
+    let mut owner = app.admin().await;
+    let fixture = project(&mut owner).await;
+    let (web, api) = (fixture.web.clone(), fixture.api.clone());
+    let res = owner
+        .post(
+            &format!("/api/v1/services/{api}/variables"),
+            json!({"name": "URL", "value": "http://api"}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    let res = owner
+        .post(
+            &format!("/api/v1/services/{web}/variables"),
+            json!({"name": "API_URL", "value": "${{ api.URL }}"}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    // The service it refers to goes away (its variables with it).
+    assert_eq!(
+        owner
+            .call("DELETE", &format!("/api/v1/services/{api}"), None)
+            .await
+            .status,
+        204
+    );
+    let deployment = owner.deploy_and_wait(&web).await;
+    assert_eq!(deployment["state"], "failed", "{deployment}");
+    let reason = deployment["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the variables do not resolve") && reason.contains("api.URL"),
+        "{reason}"
+    );
+    workers.shutdown().await;
 }
