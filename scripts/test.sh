@@ -62,6 +62,9 @@ cargo build --locked -p railyard-server
 e2e_db="railyard_e2e_$$"
 psql "$TEST_DATABASE_URL" -Atqc "CREATE DATABASE $e2e_db" >/dev/null
 CLEANUP+=("psql '$TEST_DATABASE_URL' -Atqc 'DROP DATABASE IF EXISTS $e2e_db WITH (FORCE)' >/dev/null")
+# Apps the browser tests deploy outlive their server by design (as apps outlive a control-plane
+# restart): stop them at the end. Each app's monitor leads its process group.
+CLEANUP+=("for pid in \$(pgrep -f 'railyard-server monitor --dir $ROOT/e2e/artifacts/data/'); do kill -KILL -- \"-\$pid\" 2>/dev/null; done")
 rm -rf "$ROOT/e2e/artifacts"
 mkdir -p "$ROOT/e2e/artifacts"
 say "browser tests (Playwright, /usr/bin/chromium)"
