@@ -73,7 +73,18 @@ fn label(scope: &Scope, name: &str) -> String {
     }
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    fn new(vars: &'a EnvVars, home: Scope) -> Self {
+        Self {
+            vars,
+            done: BTreeMap::new(),
+            visiting: Vec::new(),
+            secrets: BTreeSet::new(),
+            revisions: BTreeMap::new(),
+            home,
+        }
+    }
+
     fn entry(&self, scope: &Scope, name: &str) -> Option<&Entry> {
         match scope {
             Scope::Shared => self.vars.shared.get(name),
@@ -175,14 +186,7 @@ impl EnvVars {
     /// Resolves every variable of `service` (its own and what they refer to).
     pub fn resolve(&self, service: &str) -> Result<Resolved, ResolveError> {
         let home = Scope::Service(service.to_owned());
-        let mut resolver = Resolver {
-            vars: self,
-            done: BTreeMap::new(),
-            visiting: Vec::new(),
-            secrets: BTreeSet::new(),
-            revisions: BTreeMap::new(),
-            home: home.clone(),
-        };
+        let mut resolver = Resolver::new(self, home.clone());
         let mut values = BTreeMap::new();
         for name in self.services.get(service).into_iter().flat_map(BTreeMap::keys) {
             let value = resolver.value(&home, name, name)?;
@@ -200,14 +204,7 @@ impl EnvVars {
 
     /// Checks that every variable of the environment resolves (on each write).
     pub fn check(&self) -> Result<(), ResolveError> {
-        let mut resolver = Resolver {
-            vars: self,
-            done: BTreeMap::new(),
-            visiting: Vec::new(),
-            secrets: BTreeSet::new(),
-            revisions: BTreeMap::new(),
-            home: Scope::Shared,
-        };
+        let mut resolver = Resolver::new(self, Scope::Shared);
         for name in self.shared.keys() {
             resolver.value(&Scope::Shared, name, &format!("shared.{name}"))?;
         }
@@ -219,14 +216,7 @@ impl EnvVars {
 
     /// The resolved value of one variable, for display (`None` when it does not resolve).
     pub fn resolved_value(&self, scope: &Scope, name: &str) -> Option<(String, BTreeSet<String>)> {
-        let mut resolver = Resolver {
-            vars: self,
-            done: BTreeMap::new(),
-            visiting: Vec::new(),
-            secrets: BTreeSet::new(),
-            revisions: BTreeMap::new(),
-            home: scope.clone(),
-        };
+        let mut resolver = Resolver::new(self, scope.clone());
         let value = resolver.value(scope, name, name).ok()?;
         Some((value.replace(PORT_PLACEHOLDER, "${{ PORT }}"), resolver.secrets))
     }
