@@ -33,6 +33,7 @@ pub mod runtime;
 pub mod schema;
 pub mod serve;
 pub mod sources;
+pub mod status;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

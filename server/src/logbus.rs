@@ -26,6 +26,12 @@ pub const CAPACITY: usize = 16 * 1024;
 pub enum Live {
     /// Stored lines of one log, in cursor order. `topic` is `deployment:<id>`.
     Lines { topic: String, lines: Vec<LogLine> },
+    /// Something shown on a project's canvas changed: in one environment, or (a service
+    /// added, renamed or removed) in all of them.
+    Status {
+        project: uuid::Uuid,
+        environment: Option<uuid::Uuid>,
+    },
 }
 
 #[derive(Clone)]
@@ -130,6 +136,12 @@ impl LogBus {
                 let _ = self.local.send(Arc::new(live));
             }
         }
+    }
+
+    /// Publishes to this process's subscribers only (for what every replica learns by
+    /// itself, such as the database's status notifications).
+    pub fn publish_local(&self, live: Live) {
+        let _ = self.local.send(Arc::new(live));
     }
 
     /// Everything published from now on.

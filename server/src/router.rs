@@ -64,6 +64,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             projects::update_project,
             projects::delete_project
         ))
+        .routes(routes!(projects::find_project_overview))
         .routes(routes!(projects::create_environment))
         .routes(routes!(projects::delete_environment))
         .routes(routes!(services::create_service, services::list_services))
@@ -84,7 +85,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(deployments::cancel_deployment))
         .routes(routes!(deployments::redeploy_deployment))
         .routes(routes!(deployments::rollback_deployment))
-        .routes(routes!(deployments::list_deployment_logs))
+        .routes(routes!(logs::list_deployment_logs))
         .routes(routes!(uploads::create_upload))
         .routes(routes!(runtime::find_service_status))
         .routes(routes!(logs::list_service_logs))

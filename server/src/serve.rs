@@ -69,6 +69,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     };
     let setup_token = config.auth.setup_token.clone();
     let state = AppState::new(App::build(config, pool, redis.clone()).await?);
+    crate::status::spawn_listener(database_url.clone(), state.bus.clone());
     let setup = {
         let mut conn = state.db.get().await?;
         setup::prepare(&mut conn, setup_token.as_deref()).await?

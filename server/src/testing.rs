@@ -235,6 +235,7 @@ impl TestApp {
             None => None,
         };
         let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
+        crate::status::spawn_listener(db.url.clone(), state.bus.clone());
         Self {
             router: router::build(state.clone(), extra),
             state,
@@ -259,6 +260,7 @@ impl TestApp {
             None => None,
         };
         let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
+        crate::status::spawn_listener(db.url.clone(), state.bus.clone());
         Self {
             router: router::build(state.clone(), Router::new()),
             state,
@@ -444,6 +446,25 @@ impl<'a> Client<'a> {
             )
             .await;
         id(res, "service")
+    }
+
+    /// The project of `service` and that project's `production` environment.
+    pub async fn project_and_production(&mut self, service: &str) -> (String, String) {
+        let res = self.get(&format!("/api/v1/services/{service}")).await;
+        let project = res.json()["service"]["project_id"]
+            .as_str()
+            .expect("the service's project")
+            .to_owned();
+        let res = self.get(&format!("/api/v1/projects/{project}")).await;
+        let environment = res.json()["project"]["environments"]
+            .as_array()
+            .expect("environments")
+            .iter()
+            .find(|e| e["name"] == "production")
+            .and_then(|e| e["id"].as_str())
+            .expect("a production environment")
+            .to_owned();
+        (project, environment)
     }
 
     /// Deploys `service` and waits (up to 60 s) until the deployment is active or failed;

@@ -105,6 +105,11 @@ const POLICY: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/projects", Access::Workspace(Role::Member)),
     ("get", "/api/v1/projects", Access::Workspace(Role::Viewer)),
     ("get", "/api/v1/projects/{id}", Access::Workspace(Role::Viewer)),
+    (
+        "get",
+        "/api/v1/projects/{id}/overview",
+        Access::Workspace(Role::Viewer),
+    ),
     ("patch", "/api/v1/projects/{id}", Access::Workspace(Role::Member)),
     ("delete", "/api/v1/projects/{id}", Access::Workspace(Role::Admin)),
     (

@@ -2,7 +2,8 @@
 //! opened again from the last cursor seen — the lines received, in order, are exactly the
 //! stored log (no gap, no duplicate); with the in-process bus and through Redis. And who may
 //! connect: no session → 401, a foreign `Origin` → 403, another workspace's deployment →
-//! an error message, not its lines.
+//! an error message, not its lines. The project canvas: its overview on subscribing, and
+//! again whenever a deployment moves or a service is added.
 #![allow(clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -196,4 +197,97 @@ async fn only_callers_of_this_origin_with_access_connect() {
         "error"
     );
     assert_eq!(other.get("/api/v1/me").await.status, 200);
+}
+
+/// Status messages until one satisfies `done` (within 60 s).
+async fn status_until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let Some(message) = next(socket, Duration::from_secs(1)).await else {
+            continue;
+        };
+        if message["type"] == "status" && done(&message["overview"]) {
+            return message["overview"].clone();
+        }
+    }
+    panic!("no such status within 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_canvas_follows_deployments_and_new_services_live() {
+    let app = TestApp::new().await;
+    let workers = app.start_workers();
+    let addr = app.serve().await;
+    let (repo, _) = git_repo(&[("index.html", "hi")]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let (project, environment) = owner.project_and_production(&service).await;
+    let topic = format!("project:{project}:{environment}");
+    let mut socket = connect(addr, Some(&owner.cookie_header()), &format!("http://{addr}"))
+        .await
+        .unwrap();
+    subscribe(&mut socket, &topic, 0).await;
+    assert_eq!(
+        next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],
+        "subscribed"
+    );
+    // The overview at once, as the HTTP endpoint has it.
+    let first = status_until(&mut socket, |_| true).await;
+    let res = owner
+        .get(&format!(
+            "/api/v1/projects/{project}/overview?environment={environment}"
+        ))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(first, res.json());
+    assert_eq!(first["services"][0]["service"]["name"], "web");
+    assert_eq!(first["services"][0]["status"]["state"], "not_deployed");
+    assert!(first["services"][0]["latest"].is_null());
+
+    // A deployment moves through its states: each move is told, unasked.
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    let id = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    let queued = status_until(&mut socket, |o| o["services"][0]["latest"]["id"] == id.as_str()).await;
+    assert!(queued["services"][0]["latest"]["state"].is_string());
+    // No runtime here: a built release waits in `deploying`.
+    status_until(&mut socket, |o| {
+        o["services"][0]["latest"]["state"] == "deploying"
+    })
+    .await;
+
+    // A service added elsewhere appears.
+    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
+    let res = owner
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            json!({"name": "api", "source": source}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let both = status_until(&mut socket, |o| o["services"].as_array().unwrap().len() == 2).await;
+    let names: Vec<&str> = both["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["service"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"api") && names.contains(&"web"), "{names:?}");
+
+    // Another environment's topic of a project that is not the caller's: refused.
+    subscribe(
+        &mut socket,
+        &format!("project:{project}:{}", uuid::Uuid::new_v4()),
+        0,
+    )
+    .await;
+    let refused = loop {
+        let message = next(&mut socket, Duration::from_secs(5)).await.unwrap();
+        if message["type"] == "error" {
+            break message;
+        }
+    };
+    assert_eq!(refused["message"], "not found");
+    workers.shutdown().await;
 }

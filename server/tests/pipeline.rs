@@ -275,6 +275,47 @@ async fn a_failing_build_ends_failed_with_its_last_lines() {
         "a failed build leaves no release"
     );
     assert_eq!(deployment["release_available"], false);
+
+    // The log searched: substring, regular expression, stream, time range, text download.
+    let mut owner = fx.app.admin().await;
+    let logs = format!("/api/v1/deployments/{}/logs", deployment["id"].as_str().unwrap());
+    let texts = |res: &railyard_server::testing::TestResponse| -> Vec<String> {
+        res.json()["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        texts(&owner.get(&format!("{logs}?q=STEP%20one")).await),
+        ["step one"]
+    );
+    let res = owner
+        .get(&format!("{logs}?q=%5E(error%7Cstep)%3A%20b.o&regex=true"))
+        .await;
+    assert_eq!(texts(&res), ["error: boom"], "{}", res.text());
+    let stderr = texts(&owner.get(&format!("{logs}?stream=stderr")).await);
+    assert_eq!(stderr, ["error: boom"]);
+    let future = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .to_rfc3339()
+        .replace('+', "%2B");
+    assert!(texts(&owner.get(&format!("{logs}?since={future}")).await).is_empty());
+    assert_eq!(
+        texts(&owner.get(&format!("{logs}?until={future}&q=boom")).await).len(),
+        2
+    );
+    let text = owner.get(&format!("{logs}?format=text")).await;
+    assert!(text.text().contains(" stderr error: boom\n"), "{}", text.text());
+    for bad in [
+        "q=(unclosed&regex=true",
+        "q=(a)%5C1&regex=true",
+        "environment=00000000-0000-0000-0000-000000000000",
+        "format=xml",
+    ] {
+        let res = owner.get(&format!("{logs}?{bad}")).await;
+        assert_eq!(res.status, 400, "{bad}: {}", res.text());
+    }
     workers.shutdown().await;
 }
 

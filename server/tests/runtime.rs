@@ -435,6 +435,26 @@ mod supervisor {
             .collect();
         let gaps: Vec<u128> = times.windows(2).map(|w| (w[1] - w[0]) / 1_000_000).collect();
         assert!(gaps[0] < gaps[4], "backoff grows: {gaps:?}");
+        // Each restart, and the crash, is an event line in the service's log.
+        let events: Vec<String> = std::fs::read_to_string(dir.join("app.log"))
+            .unwrap()
+            .lines()
+            .map(railyard_server::runtime::shipper::parse_record)
+            .filter(|r| r.stream == "event")
+            .map(|r| r.text)
+            .collect();
+        assert_eq!(
+            events.iter().filter(|e| e.contains("Restarting in")).count(),
+            9,
+            "{events:?}"
+        );
+        assert!(
+            events
+                .last()
+                .unwrap()
+                .contains("exited with code 1. Crashed: 10 fast failures"),
+            "{events:?}"
+        );
         runtime.stop(id, Duration::from_secs(1)).await.unwrap();
     }
 

@@ -59,15 +59,7 @@ async fn runtime_output_is_stored_searchable_and_live() {
     assert!(texts.contains(&("stderr", "a warning on stderr")), "{texts:?}");
 
     // Followed live: a request's line arrives over the socket.
-    let project = owner.get(&format!("/api/v1/services/{service}")).await.json()["service"]["project_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let environment =
-        owner.get(&format!("/api/v1/projects/{project}")).await.json()["project"]["environments"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (_, environment) = owner.project_and_production(&service).await;
     let mut request = format!("ws://{addr}/api/v1/live").into_client_request().unwrap();
     request
         .headers_mut()
@@ -138,7 +130,25 @@ async fn runtime_output_is_stored_searchable_and_live() {
         text.text()
     );
     assert!(!text.text().contains("sk_live_service_logs_1234"));
+    // A regular expression; Railyard's own events (the go-live) are lines of stream `event`.
+    let res = owner
+        .get(&format!("{logs}?q=%5EGET%20%2Fhello-(live%7Cdead)%24&regex=true"))
+        .await;
+    assert_eq!(res.json()["lines"].as_array().unwrap().len(), 1, "{}", res.text());
+    let events = owner.get(&format!("{logs}?stream=event")).await.json();
+    assert!(
+        events["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().unwrap().starts_with(&format!(
+                "Deployment {} is live",
+                deployment["id"].as_str().unwrap()
+            ))),
+        "{events}"
+    );
     for bad in [
+        "q=%5B&regex=true",
         "limit=0",
         "stream=both",
         "cursor=-1",

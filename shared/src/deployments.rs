@@ -237,3 +237,25 @@ pub struct ServiceAction {
 pub struct ServiceActionResponse {
     pub action: ServiceAction,
 }
+
+/// One service on a project's canvas, in one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceOverview {
+    pub service: crate::projects::Service,
+    pub status: ServiceStatus,
+    /// The deployment serving traffic.
+    pub active: Option<Deployment>,
+    /// The newest deployment (it may still be building, or have failed).
+    pub latest: Option<Deployment>,
+}
+
+/// A project's services in one environment: what the canvas shows, also sent on the live
+/// socket (topic `project:<id>:<environment id>`) whenever any of it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProjectOverview {
+    pub project_id: Uuid,
+    pub environment_id: Uuid,
+    pub services: Vec<ServiceOverview>,
+}

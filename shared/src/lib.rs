@@ -3,6 +3,7 @@
 //! Everything here builds for `wasm32-unknown-unknown` and native targets alike, so it
 //! depends on nothing but serde (and utoipa behind the `openapi` feature, for the server).
 
+pub mod ansi;
 pub mod auth;
 pub mod deployments;
 pub mod error;

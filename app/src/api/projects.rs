@@ -3,12 +3,12 @@
 use railyard_shared::{
     API_V1,
     deployments::{
-        CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ServiceStatus,
-        ServiceStatusResponse,
+        CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ProjectOverview,
+        ServiceSettings, ServiceSettingsResponse,
     },
     projects::{
         CreateProjectRequest, CreateServiceRequest, Project, ProjectResponse, ProjectsResponse, Service,
-        ServiceResponse, ServicesResponse, Source,
+        ServiceResponse, Source,
     },
     variables::{NewVariable, VariableList, VariablePatch, VariableResponse},
 };
@@ -39,12 +39,6 @@ pub async fn find_project(id: Uuid) -> Result<Project, ApiError> {
         .map(|r| r.project)
 }
 
-pub async fn list_services(project: Uuid) -> Result<Vec<Service>, ApiError> {
-    get::<ServicesResponse>(&format!("{API_V1}/projects/{project}/services?limit=100"))
-        .await
-        .map(|r| r.services)
-}
-
 pub async fn create_service(project: Uuid, name: String, source: Source) -> Result<Service, ApiError> {
     let body = CreateServiceRequest { name, source };
     send_json::<_, ServiceResponse>(
@@ -63,27 +57,92 @@ pub async fn find_service(id: Uuid) -> Result<Service, ApiError> {
         .map(|r| r.service)
 }
 
-pub async fn service_status(id: Uuid) -> Result<ServiceStatus, ApiError> {
-    get::<ServiceStatusResponse>(&format!("{API_V1}/services/{id}/status"))
-        .await
-        .map(|r| r.status)
+/// The canvas of a project in one environment (also live, on topic `project:<id>:<env>`).
+pub async fn project_overview(project: Uuid, environment: Uuid) -> Result<ProjectOverview, ApiError> {
+    get(&format!(
+        "{API_V1}/projects/{project}/overview?environment={environment}"
+    ))
+    .await
 }
 
-pub async fn list_deployments(service: Uuid) -> Result<Vec<Deployment>, ApiError> {
-    get::<DeploymentsResponse>(&format!("{API_V1}/services/{service}/deployments?limit=50"))
-        .await
-        .map(|r| r.deployments)
+pub async fn list_deployments(service: Uuid, environment: Uuid) -> Result<Vec<Deployment>, ApiError> {
+    get::<DeploymentsResponse>(&format!(
+        "{API_V1}/services/{service}/deployments?environment={environment}&limit=50"
+    ))
+    .await
+    .map(|r| r.deployments)
 }
 
-pub async fn deploy(service: Uuid) -> Result<Deployment, ApiError> {
+pub async fn deploy(service: Uuid, environment: Uuid) -> Result<Deployment, ApiError> {
+    let body = CreateDeploymentRequest {
+        environment_id: Some(environment),
+        ..CreateDeploymentRequest::default()
+    };
     send_json::<_, DeploymentResponse>(
         "POST",
         &format!("{API_V1}/services/{service}/deployments"),
-        &CreateDeploymentRequest::default(),
+        &body,
         201,
     )
     .await
     .map(|r| r.deployment.deployment)
+}
+
+/// What can be done to a deployment from its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentAction {
+    Redeploy,
+    Rollback,
+    Cancel,
+}
+
+impl DeploymentAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Redeploy => "Redeploy",
+            Self::Rollback => "Roll back to this",
+            Self::Cancel => "Cancel",
+        }
+    }
+}
+
+pub async fn act_on_deployment(id: Uuid, action: DeploymentAction) -> Result<Deployment, ApiError> {
+    let (path, ok) = match action {
+        DeploymentAction::Redeploy => ("redeploy", 201),
+        DeploymentAction::Rollback => ("rollback", 201),
+        DeploymentAction::Cancel => ("cancel", 200),
+    };
+    send_json::<_, DeploymentResponse>(
+        "POST",
+        &format!("{API_V1}/deployments/{id}/{path}"),
+        &serde_json::json!({}),
+        ok,
+    )
+    .await
+    .map(|r| r.deployment.deployment)
+}
+
+pub async fn service_settings(service: Uuid, environment: Uuid) -> Result<ServiceSettings, ApiError> {
+    get::<ServiceSettingsResponse>(&format!(
+        "{API_V1}/services/{service}/settings?environment={environment}"
+    ))
+    .await
+    .map(|r| r.settings)
+}
+
+pub async fn save_service_settings(
+    service: Uuid,
+    environment: Uuid,
+    settings: ServiceSettings,
+) -> Result<ServiceSettings, ApiError> {
+    send_json::<_, ServiceSettingsResponse>(
+        "PUT",
+        &format!("{API_V1}/services/{service}/settings?environment={environment}"),
+        &settings,
+        200,
+    )
+    .await
+    .map(|r| r.settings)
 }
 
 /// "Deploy changes": the active release again with the current variables.

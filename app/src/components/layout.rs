@@ -2,7 +2,11 @@ use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect};
 
 use crate::components::{
-    health::provide_health, session::use_session, sidebar::Sidebar, top_bar::TopBar,
+    health::provide_health,
+    session::use_session,
+    sidebar::Sidebar,
+    toast::{ToastStack, provide_toasts},
+    top_bar::TopBar,
     workspace::provide_workspaces,
 };
 
@@ -22,6 +26,7 @@ pub fn Shell() -> impl IntoView {
 fn SignedIn() -> impl IntoView {
     provide_health();
     provide_workspaces();
+    provide_toasts();
     view! {
         <div class="shell">
             <Sidebar />
@@ -31,6 +36,7 @@ fn SignedIn() -> impl IntoView {
                     <Outlet />
                 </main>
             </div>
+            <ToastStack />
         </div>
     }
 }

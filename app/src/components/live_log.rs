@@ -1,66 +1,51 @@
-//! A log, live — a deployment's build log or a service's runtime output: the one WebSocket
-//! (`/api/v1/live`) replays it from the start, then tails it. A dropped connection comes back by itself (jittered exponential
-//! backoff) from the last cursor seen, so nothing is lost or shown twice. Text is only ever
-//! text (escaped by the view); terminal colour codes are removed.
+//! A log, live — a deployment's build log or a service's runtime output — replayed from the
+//! start over the live socket, then tailed. The list is virtualized (only the rows in view
+//! exist in the page), so 100,000 lines scroll as smoothly as 100. Terminal colours become
+//! allowlisted style spans (`railyard_shared::ansi`); the text is only ever text.
+//!
+//! Follow mode keeps the newest line in view; scrolling up leaves it ("Jump to bottom"
+//! comes back). Pause holds new lines aside until resumed. Filters (stream, search) apply to
+//! what is loaded; the download is the stored log as text.
 
-use futures_util::{SinkExt as _, StreamExt as _, future::AbortHandle};
-use gloo_net::websocket::{Message, futures::WebSocket};
-use leptos::{prelude::*, task::spawn_local};
-use railyard_shared::deployments::LogLine;
+use leptos::{html::Div, prelude::*, task::spawn_local};
+use railyard_shared::{ansi, deployments::LogLine};
+
+use crate::live::{self, Connection};
 
 /// Lines kept in the page (the oldest go first).
-const KEEP: usize = 20_000;
+const KEEP: usize = 100_000;
+/// Height of one row, in pixels (as in the stylesheet).
+const ROW: f64 = 20.0;
+/// Rows rendered above and below the visible ones.
+const OVERSCAN: usize = 20;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Connection {
-    Connecting,
-    Live,
-    Reconnecting,
+fn push_lines(target: RwSignal<Vec<LogLine>>, fresh: Vec<LogLine>) {
+    target.update(|all| {
+        all.extend(fresh);
+        if all.len() > KEEP {
+            let extra = all.len() - KEEP;
+            all.drain(..extra);
+        }
+    });
 }
 
-/// `text` without terminal escape sequences (colours, cursor moves, OSC titles and links).
-pub fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            // CSI: parameters, then one final byte in @..~.
-            Some('[') => {
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
+/// One line: its time, then its spans.
+fn line_view(line: &LogLine) -> impl IntoView + use<> {
+    let spans = ansi::spans(&line.text);
+    view! {
+        <div class=format!("log-line log-{}", line.stream)>
+            <span class="log-ts">{line.ts.format("%H:%M:%S%.3f").to_string()}</span>
+            {spans.into_iter().map(|span| {
+                let classes = span.style.classes();
+                let css = span.style.css();
+                if classes.is_empty() && css.is_empty() {
+                    span.text.into_any()
+                } else {
+                    view! { <span class=classes style=css>{span.text}</span> }.into_any()
                 }
-            }
-            // OSC: up to BEL or ESC \.
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
+            }).collect_view()}
+        </div>
     }
-    out
-}
-
-fn live_url() -> String {
-    let location = window().location();
-    let scheme = match location.protocol().as_deref() {
-        Ok("https:") => "wss",
-        _ => "ws",
-    };
-    format!("{scheme}://{}/api/v1/live", location.host().unwrap_or_default())
 }
 
 #[component]
@@ -68,102 +53,173 @@ pub fn LiveLog(
     /// `deployment:<id>` or `service:<id>:<environment id>`.
     topic: String,
     title: &'static str,
+    /// Where the stored log downloads as text.
+    download: String,
 ) -> impl IntoView {
     let lines = RwSignal::new(Vec::<LogLine>::new());
+    let held = RwSignal::new(Vec::<LogLine>::new());
+    let cursor = StoredValue::new(0i64);
+    let dropped = RwSignal::new(0u64);
     let connection = RwSignal::new(Connection::Connecting);
     let follow = RwSignal::new(true);
-    let view_ref = NodeRef::<leptos::html::Pre>::new();
-    let (handle, registration) = AbortHandle::new_pair();
+    let paused = RwSignal::new(false);
+    let stream = RwSignal::new(String::new());
+    let search = RwSignal::new(String::new());
+    let scroll_top = RwSignal::new(0.0f64);
+    let height = RwSignal::new(460.0f64);
+    let viewport = NodeRef::<Div>::new();
+
+    let (handle, registration) = futures_util::future::AbortHandle::new_pair();
     spawn_local(async move {
-        let _ =
-            futures_util::future::Abortable::new(follow_log(topic, lines, connection), registration).await;
+        let on_message = move |message: serde_json::Value| match message["type"].as_str() {
+            Some("lines") => {
+                let batch: Vec<LogLine> =
+                    serde_json::from_value(message["lines"].clone()).unwrap_or_default();
+                let last = cursor.get_value();
+                let fresh: Vec<LogLine> = batch.into_iter().filter(|l| l.cursor > last).collect();
+                if let Some(newest) = fresh.last() {
+                    cursor.set_value(newest.cursor);
+                    push_lines(if paused.get_untracked() { held } else { lines }, fresh);
+                }
+            }
+            Some("dropped") => dropped.update(|d| *d += message["count"].as_u64().unwrap_or(0)),
+            _ => {}
+        };
+        let follow_topic = live::follow(topic, move || cursor.get_value(), connection, on_message);
+        let _ = futures_util::future::Abortable::new(follow_topic, registration).await;
     });
     on_cleanup(move || handle.abort());
-    // Follow mode: keep the newest line in view.
+
+    // The lines that pass the filters, as positions in `lines` (`None`: all of them).
+    let matching = Memo::new(move |_| {
+        let q = search.get().to_lowercase();
+        let stream = stream.get();
+        if q.is_empty() && stream.is_empty() {
+            return None;
+        }
+        Some(lines.with(|all| {
+            all.iter()
+                .enumerate()
+                .filter(|(_, l)| {
+                    (stream.is_empty() || l.stream == stream)
+                        && (q.is_empty() || ansi::plain(&l.text).to_lowercase().contains(&q))
+                })
+                .map(|(i, _)| i)
+                .collect::<Vec<usize>>()
+        }))
+    });
+    let count = move || {
+        matching
+            .with(|m| m.as_ref().map(Vec::len))
+            .unwrap_or_else(|| lines.with(Vec::len))
+    };
+    let first = move || ((scroll_top.get() / ROW) as usize).saturating_sub(OVERSCAN);
+    let rows = move || {
+        let start = first();
+        let end = (start + (height.get() / ROW) as usize + 2 * OVERSCAN).min(count());
+        lines.with(|all| {
+            matching.with(|m| {
+                (start..end)
+                    .filter_map(|i| match m {
+                        Some(m) => m.get(i).and_then(|&at| all.get(at)),
+                        None => all.get(i),
+                    })
+                    .map(line_view)
+                    .collect_view()
+            })
+        })
+    };
+    // Also runs from an animation frame, perhaps after the view is gone: `try_`.
+    let to_bottom = move || {
+        if let Some(Some(el)) = viewport.try_get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+    // Follow mode: after the rows change, the newest one is in view.
     Effect::new(move |_| {
-        lines.track();
-        if follow.get_untracked()
-            && let Some(pre) = view_ref.get()
-        {
-            pre.set_scroll_top(pre.scroll_height());
+        let _ = count();
+        if follow.get_untracked() {
+            request_animation_frame(to_bottom);
         }
     });
-    let indicator = move || match connection.get() {
-        Connection::Connecting => ("badge badge-pending", "connecting"),
-        Connection::Live => ("badge badge-ok", "live"),
-        Connection::Reconnecting => ("badge badge-down", "reconnecting"),
+    let on_scroll = move |_| {
+        let Some(el) = viewport.get_untracked() else {
+            return;
+        };
+        let top = f64::from(el.scroll_top());
+        height.set(f64::from(el.client_height()));
+        scroll_top.set(top);
+        let at_bottom = top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW;
+        if follow.get_untracked() != at_bottom {
+            follow.set(at_bottom);
+        }
     };
+    let jump = move |_| {
+        follow.set(true);
+        to_bottom();
+    };
+    let toggle_pause = move |_| {
+        if paused.get_untracked() {
+            let waiting = held.try_update(std::mem::take).unwrap_or_default();
+            push_lines(lines, waiting);
+        }
+        paused.update(|p| *p = !*p);
+    };
+
     view! {
         <div class="card log-card" data-testid=if title == "Build log" { "build-log" } else { "runtime-log" }>
             <div class="card-head">
                 <h2>{title}</h2>
-                <div class="row">
-                    <label class="check"><input type="checkbox" bind:checked=follow />"Follow"</label>
-                    <span class=move || indicator().0 data-testid="log-connection">
-                        <span class="dot"></span>{move || indicator().1}
-                    </span>
+                <div class="row log-tools">
+                    <select aria-label="Stream" bind:value=stream>
+                        <option value="">"All streams"</option>
+                        <option value="stdout">"stdout"</option>
+                        <option value="stderr">"stderr"</option>
+                        <option value="event">"events"</option>
+                    </select>
+                    <input type="search" placeholder="Search" aria-label="Search the log" bind:value=search />
+                    <button class="button-ghost" type="button" on:click=toggle_pause>
+                        {move || if paused.get() { "Resume" } else { "Pause" }}
+                    </button>
+                    <a class="button-ghost" href=download download="">"Download"</a>
+                    {move || {
+                        let (class, label) = connection.get().badge();
+                        view! { <span class=class data-testid="log-connection"><span class="dot"></span>{label}</span> }
+                    }}
                 </div>
             </div>
-            <pre class="log" node_ref=view_ref>
-                <For each=move || lines.get() key=|line| line.cursor let:line>
-                    <div class=format!("log-line log-{}", line.stream)>
-                        <span class="log-ts">{line.ts.format("%H:%M:%S%.3f").to_string()}</span>
-                        {strip_ansi(&line.text)}
+            <div class="log" node_ref=viewport on:scroll=on_scroll data-testid="log-viewport">
+                <div class="log-spacer" style:height=move || format!("{}px", count() as f64 * ROW)>
+                    <div class="log-window" style:transform=move || format!("translateY({}px)", first() as f64 * ROW)>
+                        {rows}
                     </div>
-                </For>
-            </pre>
-        </div>
-    }
-}
-
-/// Keeps a socket open (reconnecting with backoff) and appends what arrives.
-async fn follow_log(topic: String, lines: RwSignal<Vec<LogLine>>, connection: RwSignal<Connection>) {
-    let mut cursor = 0i64;
-    let mut failures = 0u32;
-    loop {
-        if let Ok(socket) = WebSocket::open(&live_url()) {
-            let (mut sink, mut stream) = socket.split();
-            let subscribe = serde_json::json!({
-                "type": "subscribe",
-                "topic": topic,
-                "cursor": cursor,
-            });
-            if sink.send(Message::Text(subscribe.to_string())).await.is_ok() {
-                while let Some(Ok(Message::Text(text))) = stream.next().await {
-                    let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
-                        continue;
-                    };
-                    match message["type"].as_str() {
-                        Some("subscribed") => {
-                            connection.set(Connection::Live);
-                            failures = 0;
-                        }
-                        Some("lines") => {
-                            let batch: Vec<LogLine> =
-                                serde_json::from_value(message["lines"].clone()).unwrap_or_default();
-                            let fresh: Vec<LogLine> =
-                                batch.into_iter().filter(|l| l.cursor > cursor).collect();
-                            if let Some(last) = fresh.last() {
-                                cursor = last.cursor;
-                                lines.update(|all| {
-                                    all.extend(fresh);
-                                    if all.len() > KEEP {
-                                        let extra = all.len() - KEEP;
-                                        all.drain(..extra);
-                                    }
-                                });
-                            }
-                        }
-                        _ => {}
+                </div>
+                {move || (count() == 0).then(|| view! {
+                    <p class="log-empty muted">{move || if search.get().is_empty() && stream.get().is_empty() {
+                        "Waiting for output…"
+                    } else {
+                        "No line matches."
+                    }}</p>
+                })}
+            </div>
+            <div class="log-foot muted">
+                <span data-testid="log-count">{move || {
+                    let total = lines.with(Vec::len);
+                    match matching.with(|m| m.as_ref().map(Vec::len)) {
+                        Some(shown) => format!("{shown} of {total} lines"),
+                        None => format!("{total} lines"),
                     }
-                }
-            }
-        }
-        connection.set(Connection::Reconnecting);
-        failures = failures.saturating_add(1);
-        // 0.5 s doubling to 30 s, each wait between half and one and a half of that.
-        let base = (500u32.saturating_mul(2u32.saturating_pow(failures.min(6) - 1))).min(30_000);
-        let jitter = 0.5 + js_sys::Math::random();
-        gloo_timers::future::TimeoutFuture::new((f64::from(base) * jitter) as u32).await;
+                }}</span>
+                {move || (dropped.get() > 0).then(|| view! {
+                    <span class="badge badge-down">{format!("{} lines dropped while this view fell behind", dropped.get())}</span>
+                })}
+                {move || paused.get().then(|| view! {
+                    <span class="badge badge-pending">{move || format!("paused · {} new", held.with(Vec::len))}</span>
+                })}
+                {move || (!follow.get()).then(|| view! {
+                    <button class="button-ghost button-small" type="button" on:click=jump>"Jump to bottom ↓"</button>
+                })}
+            </div>
+        </div>
     }
 }

@@ -5,6 +5,7 @@ pub mod live_log;
 pub mod session;
 pub mod sidebar;
 pub mod signup_form;
+pub mod toast;
 pub mod top_bar;
 pub mod variables;
 pub mod workspace;

@@ -19,7 +19,7 @@ fn confirm(message: &str) -> bool {
 #[component]
 pub fn VariablesPanel(
     of: VariablesOf,
-    title: &'static str,
+    #[prop(into)] title: String,
     /// For a service's variables: deploy changes with this service.
     #[prop(optional)]
     service: Option<Uuid>,

@@ -1,25 +1,32 @@
-//! `/services/:id`: a service in production — its status and public URL, and tabs for its
-//! deployments (deploy, live state) and its variables (its own and the shared ones).
+//! `/services/:id[?environment=]`: a service in one environment — its live status and public
+//! URL, and tabs for its deployments (deploy, redeploy, cancel, roll back; the selected
+//! one's build log), its runtime log, its variables and its settings. Status arrives on the
+//! live socket (the project topic); nothing polls.
 
-use std::time::Duration;
-
-use leptos::{prelude::*, task::spawn_local};
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos_router::{
+    components::A,
+    hooks::{use_params_map, use_query_map},
+};
+use railyard_shared::{
+    deployments::{Deployment, ServiceOverview, ServiceSettings},
+    projects::{Project, Service},
+};
 use uuid::Uuid;
 
 use crate::{
-    api::projects::{self as api, VariablesOf},
-    components::{auth_card::FormError, live_log::LiveLog, variables::VariablesPanel},
+    api::projects::{self as api, DeploymentAction, VariablesOf},
+    components::{auth_card::FormError, live_log::LiveLog, toast::use_toasts, variables::VariablesPanel},
+    live::{self, Connection},
+    pages::projects::dot_class,
 };
-
-/// How often live state is read again.
-const POLL_EVERY: Duration = Duration::from_millis(1500);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
     Deployments,
     Logs,
     Variables,
+    Settings,
 }
 
 fn state_class(state: &str) -> &'static str {
@@ -34,15 +41,8 @@ fn state_class(state: &str) -> &'static str {
 #[component]
 pub fn ServicePage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let id = move || params.read().get("id").and_then(|id| id.parse::<Uuid>().ok());
-    let tab = RwSignal::new(Tab::Deployments);
-    let tick = RwSignal::new(0u32);
-    let timer = set_interval_with_handle(move || tick.update(|t| *t += 1), POLL_EVERY).ok();
-    on_cleanup(move || {
-        if let Some(timer) = timer {
-            timer.clear();
-        }
-    });
     let service = LocalResource::new(move || {
         let id = id();
         async move {
@@ -61,25 +61,86 @@ pub fn ServicePage() -> impl IntoView {
             }
         }
     });
-    let status = LocalResource::new(move || {
-        tick.track();
-        let id = id();
-        async move {
-            match id {
-                Some(id) => api::service_status(id).await.map(Some),
-                None => Ok(None),
-            }
-        }
+    let loaded = Memo::new(move |_| {
+        let service = service.get().and_then(Result::ok).flatten()?;
+        let project = project.get().and_then(Result::ok).flatten()?;
+        let asked = query
+            .read()
+            .get("environment")
+            .and_then(|e| e.parse::<Uuid>().ok());
+        let environment = asked
+            .filter(|a| project.environments.iter().any(|e| e.id == *a))
+            .or_else(|| {
+                project
+                    .environments
+                    .iter()
+                    .find(|e| e.name == "production")
+                    .map(|e| e.id)
+            })?;
+        Some((service, project, environment))
     });
-    let deployments = LocalResource::new(move || {
-        tick.track();
-        let id = id();
-        async move {
-            match id {
-                Some(id) => api::list_deployments(id).await,
-                None => Ok(Vec::new()),
+    let failed = move || {
+        service
+            .get()
+            .and_then(|r| r.err())
+            .or_else(|| project.get().and_then(|r| r.err()))
+            .map(|e| e.message)
+    };
+    view! {
+        {move || match (loaded.get(), failed()) {
+            (Some((service, project, environment)), _) => view! { <ServiceView service project environment /> }.into_any(),
+            (None, Some(message)) => view! { <section class="page"><p class="form-error" role="alert">{message}</p></section> }.into_any(),
+            (None, None) => view! {
+                <section class="page"><div class="card skeleton"></div><div class="card skeleton"></div></section>
+            }.into_any(),
+        }}
+    }
+}
+
+#[component]
+fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl IntoView {
+    let id = service.id;
+    let toasts = use_toasts();
+    let tab = RwSignal::new(Tab::Deployments);
+    // Bumped by every status change: the deployment list reads itself again.
+    let version = RwSignal::new(0u32);
+    let overview = RwSignal::new(None::<ServiceOverview>);
+    let connection = RwSignal::new(Connection::Connecting);
+    let (handle, registration) = futures_util::future::AbortHandle::new_pair();
+    spawn_local(async move {
+        let on_message = move |message: serde_json::Value| {
+            if message["type"] != "status" {
+                return;
             }
-        }
+            let mine = message["overview"]["services"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["service"]["id"] == id.to_string().as_str()))
+                .and_then(|s| serde_json::from_value::<ServiceOverview>(s.clone()).ok());
+            overview.set(mine);
+            version.update(|v| *v += 1);
+        };
+        let topic = format!("project:{}:{environment}", service.project_id);
+        let _ = futures_util::future::Abortable::new(
+            live::follow(topic, || 0, connection, on_message),
+            registration,
+        )
+        .await;
+    });
+    on_cleanup(move || handle.abort());
+
+    let deployments = LocalResource::new(move || {
+        version.track();
+        api::list_deployments(id, environment)
+    });
+    // Who triggered what: the workspace's members by id.
+    let workspace = project.workspace_id;
+    let members = LocalResource::new(move || crate::api::list_members(workspace));
+    let names = Signal::derive(move || {
+        members
+            .get()
+            .and_then(Result::ok)
+            .map(|m| m.members.into_iter().map(|m| (m.user_id, m.name)).collect())
+            .unwrap_or_default()
     });
     // The deployment whose log shows: the one clicked, else the newest.
     let selected = RwSignal::new(None::<Uuid>);
@@ -91,114 +152,285 @@ pub fn ServicePage() -> impl IntoView {
                 .and_then(|list| list.first().map(|d| d.id))
         })
     });
-    let error = RwSignal::new(None::<String>);
     let deploy = move |_| {
-        let Some(id) = id() else { return };
         spawn_local(async move {
-            match api::deploy(id).await {
+            match api::deploy(id, environment).await {
                 Ok(deployment) => {
-                    error.set(None);
-                    selected.set(Some(deployment.id));
-                    tick.update(|t| *t += 1);
+                    toasts.ok("Deployment queued.");
+                    selected.try_set(Some(deployment.id));
+                    version.try_update(|v| *v += 1);
                 }
-                Err(err) => error.set(Some(err.message)),
+                Err(err) => toasts.error(err.message),
             }
         });
     };
-    let name = move || {
-        service
-            .get()
-            .and_then(Result::ok)
-            .flatten()
-            .map(|s| s.name)
-            .unwrap_or_default()
-    };
-    let production = move || {
-        project
-            .get()
-            .and_then(Result::ok)
-            .flatten()
-            .and_then(|p| p.environments.into_iter().find(|e| e.name == "production"))
-            .map(|e| e.id)
-    };
-    let project_link = move || {
-        project.get().and_then(Result::ok).flatten().map(|p| {
-            view! { <A href=format!("/projects/{}", p.id)>{p.name}</A> }
-        })
+    let act = Callback::new(move |(deployment, action): (Uuid, DeploymentAction)| {
+        let question = match action {
+            DeploymentAction::Rollback => Some(
+                "Roll back to this deployment? Its release goes live again with the variables it ran with.",
+            ),
+            DeploymentAction::Cancel => Some("Cancel this deployment?"),
+            DeploymentAction::Redeploy => None,
+        };
+        if let Some(question) = question
+            && !window().confirm_with_message(question).unwrap_or(false)
+        {
+            return;
+        }
+        spawn_local(async move {
+            match api::act_on_deployment(deployment, action).await {
+                Ok(d) => {
+                    toasts.ok(match action {
+                        DeploymentAction::Redeploy => "Redeploy queued.",
+                        DeploymentAction::Rollback => "Rollback queued.",
+                        DeploymentAction::Cancel => "Deployment cancelled.",
+                    });
+                    if action != DeploymentAction::Cancel {
+                        selected.try_set(Some(d.id));
+                    }
+                    version.try_update(|v| *v += 1);
+                }
+                Err(err) => toasts.error(err.message),
+            }
+        });
+    });
+    let env_name = project
+        .environments
+        .iter()
+        .find(|e| e.id == environment)
+        .map(|e| e.name.clone())
+        .unwrap_or_default();
+    let shared_title = format!("Shared variables ({env_name})");
+    let tab_button = move |t: Tab, label: &'static str| {
+        view! {
+            <button role="tab" type="button" aria-selected=move || (tab.get() == t).to_string()
+                on:click=move |_| tab.set(t)>{label}</button>
+        }
     };
 
     view! {
         <section class="page">
             <header class="page-header">
                 <div>
-                    <p class="eyebrow">{project_link}" · production"</p>
-                    <h1>{name}</h1>
-                    {move || status.get().and_then(Result::ok).flatten().map(|s| {
-                        let class = state_class(&s.state);
+                    <p class="eyebrow">
+                        <A href=format!("/projects/{}?environment={environment}", project.id)>{project.name.clone()}</A>
+                        {format!(" · {env_name}")}
+                    </p>
+                    <h1>{service.name.clone()}</h1>
+                    {move || overview.get().map(|o| {
+                        let (dot, label) = dot_class(&o);
+                        let class = state_class(&o.status.state);
+                        let url = o.status.url.clone();
+                        let href = url.clone();
                         view! {
                             <p class="service-meta">
-                                <span class=class data-testid="service-state"><span class="dot"></span>{s.state.replace('_', " ")}</span>
-                                <a class="mono" href=s.url.clone() target="_blank" rel="noopener" data-testid="public-url">{s.url.clone()}</a>
+                                <span class=class data-testid="service-state"><span class=dot></span>{o.status.state.replace('_', " ")}</span>
+                                {(label != o.status.state.replace('_', " ")).then(|| view! {
+                                    <span class="muted" data-testid="service-activity">{label}</span>
+                                })}
+                                <a class="mono" href=href target="_blank" rel="noopener" data-testid="public-url">{url}</a>
                             </p>
                         }
                     })}
                 </div>
-                <button class="button" type="button" on:click=deploy>"Deploy"</button>
+                <div class="row">
+                    {move || {
+                        let (class, label) = connection.get().badge();
+                        view! { <span class=class title="Live status"><span class="dot"></span>{label}</span> }
+                    }}
+                    <button class="button" type="button" on:click=deploy>"Deploy"</button>
+                </div>
             </header>
-            <FormError error=error.into() />
             <nav class="tabs" role="tablist">
-                <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Deployments).to_string()
-                    on:click=move |_| tab.set(Tab::Deployments)>"Deployments"</button>
-                <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Logs).to_string()
-                    on:click=move |_| tab.set(Tab::Logs)>"Logs"</button>
-                <button role="tab" type="button" aria-selected=move || (tab.get() == Tab::Variables).to_string()
-                    on:click=move |_| tab.set(Tab::Variables)>"Variables"</button>
+                {tab_button(Tab::Deployments, "Deployments")}
+                {tab_button(Tab::Logs, "Logs")}
+                {tab_button(Tab::Variables, "Variables")}
+                {tab_button(Tab::Settings, "Settings")}
             </nav>
-            {move || match (tab.get(), id()) {
-                (Tab::Deployments, _) => view! {
+            {move || match tab.get() {
+                Tab::Deployments => view! {
                     <div class="card table-card" data-testid="deployments">
-                        {move || deployments.get().map(|result| match result {
-                            Ok(list) if list.is_empty() => view! {
+                        {move || match deployments.get() {
+                            None => view! { <div class="skeleton-rows"><div></div><div></div><div></div></div> }.into_any(),
+                            Some(Ok(list)) if list.is_empty() => view! {
                                 <p class="muted empty">"Nothing deployed yet: press Deploy."</p>
                             }.into_any(),
-                            Ok(list) => view! {
-                                <table class="table">
-                                    <thead><tr><th>"State"</th><th>"Commit"</th><th>"Source"</th><th>"Started"</th><th>"Reason"</th></tr></thead>
-                                    <tbody>
-                                        {list.into_iter().map(|d| view! {
-                                            <tr class="clickable" on:click=move |_| selected.set(Some(d.id))
-                                                aria-selected=move || (shown.get() == Some(d.id)).to_string()>
-                                                <td><span class=state_class(&d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.clone()}</span></td>
-                                                <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
-                                                <td>{d.source.clone()}</td>
-                                                <td class="muted nowrap">{d.created_at.format("%H:%M:%S").to_string()}</td>
-                                                <td class="muted ellipsis">{d.reason.clone().unwrap_or_default()}</td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                            }.into_any(),
-                            Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
-                        })}
+                            Some(Ok(list)) => view! { <DeploymentTable list selected shown act names /> }.into_any(),
+                            Some(Err(err)) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
+                        }}
                     </div>
                     {move || shown.get().map(|deployment| view! {
-                        <LiveLog topic=format!("deployment:{deployment}") title="Build log" />
+                        <LiveLog topic=format!("deployment:{deployment}") title="Build log"
+                            download=format!("/api/v1/deployments/{deployment}/logs?format=text&limit=5000") />
                     })}
                 }.into_any(),
-                (Tab::Variables, Some(service)) => view! {
-                    <VariablesPanel of=VariablesOf::Service(service) title="Variables" service=service
-                        on_deployed=Callback::new(move |()| { tick.update(|t| *t += 1); }) />
-                    {move || production().map(|env| view! {
-                        <VariablesPanel of=VariablesOf::Shared(env) title="Shared variables (production)" />
-                    })}
+                Tab::Logs => view! {
+                    <LiveLog topic=format!("service:{id}:{environment}") title="Runtime log"
+                        download=format!("/api/v1/services/{id}/logs?environment={environment}&format=text&limit=5000") />
                 }.into_any(),
-                (Tab::Logs, Some(service)) => view! {
-                    {move || production().map(|env| view! {
-                        <LiveLog topic=format!("service:{service}:{env}") title="Runtime log" />
-                    })}
+                Tab::Variables => view! {
+                    <VariablesPanel of=VariablesOf::Service(id) title="Variables" service=id
+                        on_deployed=Callback::new(move |()| version.update(|v| *v += 1)) />
+                    <VariablesPanel of=VariablesOf::Shared(environment) title=shared_title.clone() />
                 }.into_any(),
-                (Tab::Variables | Tab::Logs, None) => ().into_any(),
+                Tab::Settings => view! { <SettingsForm service=id environment /> }.into_any(),
             }}
         </section>
+    }
+}
+
+/// How long a deployment took (or has taken so far), as "12 s" or "3 min 4 s".
+fn duration(d: &Deployment) -> String {
+    let end = d
+        .finished_at
+        .map_or_else(crate::pages::projects::now_s, |f| f.timestamp());
+    let s = (end - d.created_at.timestamp()).max(0);
+    if s < 60 {
+        format!("{s} s")
+    } else {
+        format!("{} min {} s", s / 60, s % 60)
+    }
+}
+
+#[component]
+fn DeploymentTable(
+    list: Vec<Deployment>,
+    selected: RwSignal<Option<Uuid>>,
+    shown: Memo<Option<Uuid>>,
+    act: Callback<(Uuid, DeploymentAction)>,
+    /// Member names by user id.
+    names: Signal<std::collections::HashMap<Uuid, String>>,
+) -> impl IntoView {
+    view! {
+        <table class="table">
+            <thead><tr>
+                <th>"State"</th><th>"Commit"</th><th>"Source"</th><th>"By"</th><th>"Started"</th><th>"Took"</th><th>"Reason"</th><th></th>
+            </tr></thead>
+            <tbody>
+                {list.into_iter().map(|d| {
+                    let id = d.id;
+                    let in_flight = matches!(d.state.as_str(), "queued" | "building" | "deploying");
+                    let can_roll_back = matches!(d.state.as_str(), "superseded" | "rolled_back");
+                    let button = move |action: DeploymentAction| view! {
+                        <button class="button-ghost button-small" type="button"
+                            on:click=move |ev| { ev.stop_propagation(); act.run((id, action)); }>{action.label()}</button>
+                    };
+                    view! {
+                        <tr class="clickable" on:click=move |_| selected.set(Some(id))
+                            aria-selected=move || (shown.get() == Some(id)).to_string() data-testid="deployment-row">
+                            <td><span class=state_class(&d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.replace('_', " ")}</span></td>
+                            <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
+                            <td>{d.source.clone()}</td>
+                            <td class="muted nowrap">{move || match d.triggered_by {
+                                Some(user) => names.with(|n| n.get(&user).cloned()).unwrap_or_else(|| "a member".to_owned()),
+                                None => "Railyard".to_owned(),
+                            }}</td>
+                            <td class="muted nowrap">{d.created_at.format("%b %d %H:%M:%S").to_string()}</td>
+                            <td class="muted nowrap">{duration(&d)}</td>
+                            <td class="muted ellipsis">{d.reason.clone().unwrap_or_default()}</td>
+                            <td class="actions nowrap">
+                                {in_flight.then(|| button(DeploymentAction::Cancel))}
+                                {(!in_flight).then(|| button(DeploymentAction::Redeploy))}
+                                {can_roll_back.then(|| button(DeploymentAction::Rollback))}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+/// The service's settings in this environment; they apply from the next deployment.
+#[component]
+fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
+    let toasts = use_toasts();
+    let loaded = LocalResource::new(move || api::service_settings(service, environment));
+    let field = move |f: fn(&ServiceSettings) -> Option<String>| {
+        move || {
+            loaded
+                .get()
+                .and_then(Result::ok)
+                .and_then(|s| f(&s))
+                .unwrap_or_default()
+        }
+    };
+    let (root, build, start, health, policy, port, memory) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    Effect::new(move |_| {
+        root.set(field(|s| s.root_dir.clone())());
+        build.set(field(|s| s.build_command.clone())());
+        start.set(field(|s| s.start_command.clone())());
+        health.set(field(|s| s.health_check_path.clone())());
+        policy.set(field(|s| s.restart_policy.clone())());
+        port.set(field(|s| s.port.map(|p| p.to_string()))());
+        memory.set(field(|s| s.memory_limit_mb.map(|m| m.to_string()))());
+    });
+    let error = RwSignal::new(None::<String>);
+    let save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
+        let number = |s: RwSignal<String>, what: &str| match text(s) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<i32>()
+                .map(Some)
+                .map_err(|_| format!("{what} must be a whole number")),
+        };
+        let settings = (|| {
+            Ok::<_, String>(ServiceSettings {
+                root_dir: text(root),
+                build_command: text(build),
+                start_command: text(start),
+                health_check_path: text(health),
+                restart_policy: text(policy),
+                port: number(port, "The port")?,
+                memory_limit_mb: number(memory, "The memory limit")?,
+            })
+        })();
+        let settings = match settings {
+            Ok(settings) => settings,
+            Err(message) => return error.set(Some(message)),
+        };
+        spawn_local(async move {
+            match api::save_service_settings(service, environment, settings).await {
+                Ok(_) => {
+                    error.try_set(None);
+                    toasts.ok("Settings saved: they apply from the next deployment.");
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        });
+    };
+    view! {
+        <form class="card form settings-form" on:submit=save data-testid="settings">
+            <h2 class="card-title">"Settings"</h2>
+            <p class="hint">"Left empty, Railyard detects it from the source. Changes apply from the next deployment."</p>
+            <FormError error=error.into() />
+            <label>"Root directory"<input type="text" placeholder="." bind:value=root /></label>
+            <label>"Build command"<input type="text" class="mono" placeholder="npm run build" bind:value=build /></label>
+            <label>"Start command"<input type="text" class="mono" placeholder="node server.js" bind:value=start /></label>
+            <label>"Health check path"<input type="text" placeholder="/health" bind:value=health /></label>
+            <label>"Restart policy"
+                <select bind:value=policy>
+                    <option value="">"On failure (default)"</option>
+                    <option value="on_failure">"On failure"</option>
+                    <option value="always">"Always"</option>
+                    <option value="never">"Never"</option>
+                </select>
+            </label>
+            <label>"Port"<input type="text" inputmode="numeric" placeholder="chosen by Railyard, passed as PORT" bind:value=port /></label>
+            <label>"Memory limit (MB)"<input type="text" inputmode="numeric" placeholder="none" bind:value=memory /></label>
+            <div class="row"><button class="button" type="submit">"Save settings"</button></div>
+        </form>
     }
 }

@@ -6,7 +6,7 @@ use diesel::{
     SelectableHelper as _,
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use railyard_shared::deployments::{Deployment, LogLine, Plan, ServiceSettings};
+use railyard_shared::deployments::{Deployment, Plan, ServiceSettings};
 use uuid::Uuid;
 
 use crate::{
@@ -208,41 +208,6 @@ impl Deployments {
             .first(conn)
             .await
             .optional()
-    }
-
-    /// Build log lines after `cursor`, oldest first.
-    pub async fn log(
-        conn: &mut AsyncPgConnection,
-        deployment: Uuid,
-        cursor: i64,
-        stream: Option<&str>,
-        limit: i64,
-    ) -> diesel::QueryResult<Vec<LogLine>> {
-        let mut query = deployment_logs::table
-            .filter(deployment_logs::deployment_id.eq(deployment))
-            .filter(deployment_logs::seq.gt(cursor))
-            .order(deployment_logs::seq.asc())
-            .limit(limit)
-            .select((
-                deployment_logs::seq,
-                deployment_logs::ts,
-                deployment_logs::stream,
-                deployment_logs::text,
-            ))
-            .into_boxed();
-        if let Some(stream) = stream {
-            query = query.filter(deployment_logs::stream.eq(stream.to_owned()));
-        }
-        let rows: Vec<(i64, DateTime<Utc>, String, String)> = query.load(conn).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(cursor, ts, stream, text)| LogLine {
-                cursor,
-                ts,
-                stream,
-                text,
-            })
-            .collect())
     }
 
     /// The last `n` lines of the build log, oldest first.

@@ -211,6 +211,7 @@ impl DeployHandler {
         let result = match outcome {
             Ok(Outcome::Built { plan, commit }) => {
                 log.event("Build finished; handing the release to the runtime.");
+                log.flush().await?;
                 match self
                     .finish_build(&mut conn, &row, &dir, &plan, commit.as_deref())
                     .await
@@ -226,6 +227,7 @@ impl DeployHandler {
                 let reason = log.masker().mask(&reason);
                 log.event(format!("Build failed: {reason}"));
                 remove_dir(&dir).await;
+                log.flush().await?;
                 end(&mut conn, id, State::Failed, &reason).await
             }
             Ok(Outcome::Cancelled) => {

@@ -61,6 +61,8 @@ pub struct BuildLog {
     masker: Mutex<Masker>,
     deployment: Uuid,
     pending: Arc<Mutex<Pending>>,
+    /// One write at a time, so lines are stored and published in cursor order.
+    writing: Arc<tokio::sync::Mutex<()>>,
     wake: Arc<Notify>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     writer: tokio::task::JoinHandle<()>,
@@ -107,17 +109,19 @@ impl BuildLog {
             next_seq: last.unwrap_or(0) + 1,
             rows: Vec::new(),
         }));
+        let writing = Arc::new(tokio::sync::Mutex::new(()));
         let wake = Arc::new(Notify::new());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = tokio::spawn({
             let (db, pending, wake, stop) = (db.clone(), pending.clone(), wake.clone(), stop.clone());
-            let bus = bus.clone();
+            let (bus, writing) = (bus.clone(), writing.clone());
             async move {
                 while !std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::Acquire) {
                     tokio::select! {
                         () = wake.notified() => {}
                         () = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
+                    let _one = writing.lock().await;
                     if let Err(err) = write(&db, bus.as_ref(), deployment, &pending).await {
                         tracing::warn!(error = %format!("{err:#}"), %deployment, "writing build log lines failed; retrying");
                     }
@@ -130,6 +134,7 @@ impl BuildLog {
             masker: Mutex::new(Masker::default()),
             deployment,
             pending,
+            writing,
             wake,
             stop,
             writer,
@@ -168,6 +173,13 @@ impl BuildLog {
     /// A line of Railyard's own.
     pub fn event(&self, text: impl Into<String>) {
         self.line(Stream::Event, text.into());
+    }
+
+    /// Writes every line so far (and publishes it) before returning: called before a state
+    /// change, so whoever sees the new state also sees the lines that led to it.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        let _one = self.writing.lock().await;
+        write(&self.db, self.bus.as_ref(), self.deployment, &self.pending).await
     }
 
     /// Writes every line so far and stops the background writer.

@@ -8,7 +8,7 @@ use railyard_shared::{
     auth::Role,
     deployments::{
         CreateDeploymentRequest, DeploymentDetail, DeploymentResponse, DeploymentsResponse, Durations,
-        LogsResponse, Transition,
+        Transition,
     },
     projects::{Source, valid_branch},
 };
@@ -52,7 +52,7 @@ pub(crate) async fn environment_of(
 }
 
 /// The deployment and the caller's workspace, or 404 (unknown and foreign look the same).
-async fn authorize_deployment(
+pub(crate) async fn authorize_deployment(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
     id: Uuid,
@@ -431,51 +431,4 @@ pub async fn rollback_deployment(
         triggered_by: Some(caller.user_id),
     };
     start(&mut conn, &meta, &caller, workspace, "deployment.rollback", new).await
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct LogParams {
-    /// Return lines after this cursor (default: from the start).
-    pub cursor: Option<i64>,
-    /// At most this many lines, 1 to 5000 (default 1000).
-    pub limit: Option<i64>,
-    /// Only `stdout`, `stderr` or `event` lines.
-    pub stream: Option<String>,
-}
-
-/// A deployment's build log, in order, from a cursor.
-#[utoipa::path(
-    get,
-    path = "/api/v1/deployments/{id}/logs",
-    tag = "deployments",
-    params(("id" = Uuid, Path, description = "Deployment id"), LogParams),
-    responses(
-        (status = 200, description = "Lines", body = LogsResponse),
-        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn list_deployment_logs(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-    Query(params): Query<LogParams>,
-) -> AppResult<axum::Json<LogsResponse>> {
-    let limit = params.limit.unwrap_or(1000);
-    if !(1..=5000).contains(&limit) {
-        return Err(AppError::bad_request("`limit` must be from 1 to 5000"));
-    }
-    if let Some(stream) = &params.stream
-        && !["stdout", "stderr", "event"].contains(&stream.as_str())
-    {
-        return Err(AppError::bad_request("`stream` must be stdout, stderr or event"));
-    }
-    let cursor = params.cursor.unwrap_or(0);
-    if cursor < 0 {
-        return Err(AppError::bad_request("`cursor` must not be negative"));
-    }
-    let mut conn = state.db.get().await?;
-    authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
-    let lines = Deployments::log(&mut conn, id, cursor, params.stream.as_deref(), limit).await?;
-    let next_cursor = lines.last().map(|l| l.cursor).or(Some(cursor));
-    Ok(axum::Json(LogsResponse { lines, next_cursor }))
 }

@@ -8,11 +8,14 @@
 //! recovers everything).
 //!
 //! Topics: `deployment:<id>` (a build log), `service:<id>:<environment id>` (what the
-//! service's processes print).
+//! service's processes print, and Railyard's own events about them), and
+//! `project:<id>:<environment id>` (the canvas: a [`ProjectOverview`] on subscribing and
+//! again whenever a service, deployment or instance of it changes, at most one per frame).
 //!
 //! Client → server: `{"type":"subscribe","topic":"deployment:<id>","cursor":0}`,
 //! `{"type":"unsubscribe","topic":...}`.
 //! Server → client: `{"type":"lines","topic":...,"lines":[{"cursor","ts","stream","text"}]}`,
+//! `{"type":"status","topic":...,"overview":{...}}`,
 //! `{"type":"subscribed","topic":...}`, `{"type":"dropped","count":N}`,
 //! `{"type":"error","topic":...,"message":...}`.
 
@@ -27,14 +30,18 @@ use axum::{
     response::Response,
 };
 use futures_util::{SinkExt as _, StreamExt as _};
-use railyard_shared::{auth::Role, deployments::LogLine};
+use railyard_shared::{
+    auth::Role,
+    deployments::{LogLine, ProjectOverview},
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::{
     deployments::environment_of,
-    logs::{LogQuery, service_lines},
+    logs::{LogQuery, deployment_lines, service_lines},
+    projects::authorize_project,
     services::authorize_service,
 };
 use crate::{
@@ -43,6 +50,7 @@ use crate::{
     error::{AppError, AppResult},
     logbus::Live,
     models::deployment::Deployments,
+    status,
 };
 
 /// Frames are sent at most this often (lines that arrive meanwhile share one).
@@ -60,10 +68,24 @@ enum ClientMessage {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum ServerMessage<'a> {
-    Subscribed { topic: &'a str },
-    Lines { topic: &'a str, lines: &'a [LogLine] },
-    Dropped { count: u64 },
-    Error { topic: &'a str, message: &'a str },
+    Subscribed {
+        topic: &'a str,
+    },
+    Lines {
+        topic: &'a str,
+        lines: &'a [LogLine],
+    },
+    Status {
+        topic: &'a str,
+        overview: &'a ProjectOverview,
+    },
+    Dropped {
+        count: u64,
+    },
+    Error {
+        topic: &'a str,
+        message: &'a str,
+    },
 }
 
 /// Whether a browser's `Origin` is this server (its public URL, its own host, or a
@@ -131,19 +153,10 @@ impl Source {
         after: i64,
         limit: i64,
     ) -> diesel::QueryResult<Vec<LogLine>> {
+        let query = LogQuery::after(after, limit);
         match self {
-            Self::Deployment(id) => Deployments::log(conn, id, after, None, limit).await,
-            Self::Service(service, environment) => {
-                let query = LogQuery {
-                    cursor: after,
-                    limit,
-                    q: None,
-                    stream: None,
-                    since: None,
-                    until: None,
-                };
-                service_lines(conn, service, environment, &query).await
-            }
+            Self::Deployment(id) => deployment_lines(conn, id, &query).await,
+            Self::Service(service, environment) => service_lines(conn, service, environment, &query).await,
         }
     }
 }
@@ -162,6 +175,7 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
     // Subscribed to the bus before any replay: nothing stored after the replay is missed.
     let mut bus = state.bus.subscribe();
     let mut subscriptions: HashMap<String, Subscription> = HashMap::new();
+    let mut watches: HashMap<String, Watch> = HashMap::new();
     let mut tick = tokio::time::interval(BATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -174,6 +188,17 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                     _ => continue,
                 };
                 match serde_json::from_str::<ClientMessage>(text.as_str()) {
+                    Ok(ClientMessage::Subscribe { topic, .. }) if topic.starts_with("project:") => {
+                        match watch(&state, &caller, &topic).await {
+                            Ok(watch) => {
+                                send(&mut sink, &ServerMessage::Subscribed { topic: &topic }).await?;
+                                watches.insert(topic, watch);
+                            }
+                            Err(message) => {
+                                send(&mut sink, &ServerMessage::Error { topic: &topic, message: &message }).await?;
+                            }
+                        }
+                    }
                     Ok(ClientMessage::Subscribe { topic, cursor }) => {
                         match subscribe(&state, &caller, &topic, cursor.unwrap_or(0)).await {
                             Ok((subscription, replay)) => {
@@ -190,6 +215,7 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                     }
                     Ok(ClientMessage::Unsubscribe { topic }) => {
                         subscriptions.remove(&topic);
+                        watches.remove(&topic);
                     }
                     Err(err) => {
                         let message = format!("not a message this socket understands: {err}");
@@ -198,12 +224,20 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                 }
             }
             live = bus.recv() => match live {
-                Ok(live) => {
-                    let Live::Lines { topic, lines } = &*live;
-                    if let Some(subscription) = subscriptions.get_mut(topic) {
-                        take(&state, subscription, lines).await?;
+                Ok(live) => match &*live {
+                    Live::Lines { topic, lines } => {
+                        if let Some(subscription) = subscriptions.get_mut(topic) {
+                            take(&state, subscription, lines).await?;
+                        }
                     }
-                }
+                    Live::Status { project, environment } => {
+                        for watch in watches.values_mut() {
+                            if watch.project == *project && environment.is_none_or(|e| e == watch.environment) {
+                                watch.dirty = true;
+                            }
+                        }
+                    }
+                },
                 Err(RecvError::Lagged(count)) => {
                     for subscription in subscriptions.values_mut() {
                         subscription.resync = true;
@@ -219,9 +253,61 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                         send(&mut sink, &ServerMessage::Lines { topic, lines: &lines }).await?;
                     }
                 }
+                for (topic, watch) in &mut watches {
+                    if std::mem::take(&mut watch.dirty) {
+                        match overview(&state, watch).await {
+                            Ok(overview) => send(&mut sink, &ServerMessage::Status { topic, overview: &overview }).await?,
+                            // Tried again with the next frame.
+                            Err(err) => {
+                                tracing::debug!(error = %format!("{err:#}"), "reading a project overview failed");
+                                watch.dirty = true;
+                            }
+                        }
+                    }
+                }
             }
         }
     }
+}
+
+/// A watched project canvas (`project:<id>:<environment id>`).
+struct Watch {
+    project: Uuid,
+    environment: Uuid,
+    /// Changed since the last overview sent: send one at the next frame.
+    dirty: bool,
+}
+
+async fn overview(state: &AppState, watch: &Watch) -> anyhow::Result<ProjectOverview> {
+    let mut conn = state.db.get().await?;
+    Ok(status::project_overview(&mut conn, &state.config, watch.project, watch.environment).await?)
+}
+
+/// Checks access to a `project:` topic; the first overview goes out with the next frame.
+async fn watch(state: &AppState, caller: &Caller, topic: &str) -> Result<Watch, String> {
+    let parsed = topic
+        .strip_prefix("project:")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(project, environment)| Some((project.parse().ok()?, environment.parse().ok()?)));
+    let Some((project, environment)) = parsed else {
+        return Err("unknown topic: use `project:<id>:<environment id>`".into());
+    };
+    let mut conn = state
+        .db
+        .get()
+        .await
+        .map_err(|_| "the database is unavailable".to_owned())?;
+    authorize_project(&mut conn, caller, project, Role::Viewer, "project")
+        .await
+        .map_err(|_| "not found".to_owned())?;
+    environment_of(&mut conn, project, Some(environment))
+        .await
+        .map_err(|_| "not found".to_owned())?;
+    Ok(Watch {
+        project,
+        environment,
+        dirty: true,
+    })
 }
 
 /// Checks access to `topic` and reads what is stored after `cursor`.
@@ -232,7 +318,10 @@ async fn subscribe(
     cursor: i64,
 ) -> Result<(Subscription, Vec<LogLine>), String> {
     let Some(source) = Source::parse(topic) else {
-        return Err("unknown topic: use `deployment:<id>` or `service:<id>:<environment id>`".into());
+        return Err(
+            "unknown topic: use `deployment:<id>`, `service:<id>:<environment id>` or `project:<id>:<environment id>`"
+                .into(),
+        );
     };
     let not_found = || "not found".to_owned();
     let unavailable = |_| "the database is unavailable".to_owned();

@@ -1,6 +1,8 @@
-//! A service's runtime log (what its processes printed, as shipped from the monitors' files):
-//! cursor pages, a stream filter, substring search and a time range, as JSON or as a
-//! plain-text download.
+//! Stored logs: a deployment's build log (`/api/v1/deployments/{id}/logs`) and a service's
+//! runtime log (`/api/v1/services/{id}/logs`: what its processes printed, as shipped from
+//! the monitors' files, and Railyard's own events). Both take the same query: cursor pages,
+//! a stream filter, a substring or regular-expression search and a time range, as JSON or
+//! as a plain-text download.
 
 use axum::{
     extract::State,
@@ -8,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods as _, PgTextExpressionMethods as _, QueryDsl as _};
+use diesel::{ExpressionMethods as _, IntoSql as _, PgTextExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::{
     auth::Role,
@@ -17,18 +19,23 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{deployments::environment_of, services::authorize_service};
+use super::{
+    deployments::{authorize_deployment, environment_of},
+    services::authorize_service,
+};
 use crate::{
     app::AppState,
     auth::Caller,
     error::{AppError, AppResult},
     extract::{Path, Query},
-    schema::service_logs,
+    schema::{deployment_logs, service_logs},
 };
 
+diesel::infix_operator!(MatchesCi, " ~* ", backend: diesel::pg::Pg);
+
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-pub struct ServiceLogParams {
-    /// Environment id (default: `production`).
+pub struct LogParams {
+    /// Service logs only: the environment id (default: `production`).
     pub environment: Option<Uuid>,
     /// Lines after this cursor (default: the oldest kept).
     pub cursor: Option<i64>,
@@ -36,6 +43,8 @@ pub struct ServiceLogParams {
     pub limit: Option<i64>,
     /// Only lines containing this text (case-insensitive), at most 256 characters.
     pub q: Option<String>,
+    /// `true`: `q` is a regular expression (case-insensitive; no back-references).
+    pub regex: Option<bool>,
     /// Only `stdout`, `stderr` or `event` lines.
     pub stream: Option<String>,
     /// Only lines at or after this time (RFC 3339).
@@ -46,19 +55,35 @@ pub struct ServiceLogParams {
     pub format: Option<String>,
 }
 
-/// What a query asks for, checked.
+/// What a search looks for.
 #[derive(Debug, Clone)]
+pub enum Search {
+    Substring(String),
+    Regex(String),
+}
+
+/// What a query asks for, checked.
+#[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     pub cursor: i64,
     pub limit: i64,
-    pub q: Option<String>,
+    pub search: Option<Search>,
     pub stream: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
 }
 
 impl LogQuery {
-    fn from(params: &ServiceLogParams) -> AppResult<Self> {
+    /// Every line after `cursor`, at most `limit`.
+    pub fn after(cursor: i64, limit: i64) -> Self {
+        Self {
+            cursor,
+            limit,
+            ..Self::default()
+        }
+    }
+
+    fn from(params: &LogParams) -> AppResult<Self> {
         let limit = params.limit.unwrap_or(1000);
         if !(1..=5000).contains(&limit) {
             return Err(AppError::bad_request("`limit` must be from 1 to 5000"));
@@ -80,15 +105,75 @@ impl LogQuery {
         {
             return Err(AppError::bad_request("`since` is after `until`"));
         }
+        let search = match params.q.clone().filter(|q| !q.is_empty()) {
+            None => None,
+            Some(q) if params.regex == Some(true) => {
+                // Checked here (a clear message, and no back-references: PostgreSQL runs it).
+                regex_syntax::Parser::new().parse(&q).map_err(|err| {
+                    AppError::bad_request(format!("`q` is not a valid regular expression: {err}"))
+                })?;
+                Some(Search::Regex(q))
+            }
+            Some(q) => Some(Search::Substring(q)),
+        };
         Ok(Self {
             cursor,
             limit,
-            q: params.q.clone().filter(|q| !q.is_empty()),
+            search,
             stream: params.stream.clone(),
             since: params.since,
             until: params.until,
         })
     }
+}
+
+/// A LIKE pattern for a literal substring.
+fn like_pattern(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The lines of one log table that match a [`LogQuery`], oldest first. Both log tables
+/// have the same shape (a cursor, `ts`, `stream`, `text`); only the owner filter differs.
+macro_rules! matching_lines {
+    ($conn:expr, $query:expr, $rows:expr, $table:ident, $cursor:ident) => {{
+        let query: &LogQuery = $query;
+        let mut rows = $rows
+            .filter($table::$cursor.gt(query.cursor))
+            .order($table::$cursor.asc())
+            .limit(query.limit)
+            .select(($table::$cursor, $table::ts, $table::stream, $table::text))
+            .into_boxed();
+        match &query.search {
+            Some(Search::Substring(q)) => rows = rows.filter($table::text.ilike(like_pattern(q))),
+            Some(Search::Regex(q)) => {
+                rows = rows.filter(MatchesCi::new(
+                    $table::text,
+                    q.clone().into_sql::<diesel::sql_types::Text>(),
+                ))
+            }
+            None => {}
+        }
+        if let Some(stream) = &query.stream {
+            rows = rows.filter($table::stream.eq(stream.clone()));
+        }
+        if let Some(since) = query.since {
+            rows = rows.filter($table::ts.ge(since));
+        }
+        if let Some(until) = query.until {
+            rows = rows.filter($table::ts.lt(until));
+        }
+        let rows: Vec<(i64, DateTime<Utc>, String, String)> = rows.load($conn).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(cursor, ts, stream, text)| LogLine {
+                cursor,
+                ts,
+                stream,
+                text,
+            })
+            .collect())
+    }};
 }
 
 /// The stored lines of a service in an environment that match `query`, oldest first.
@@ -98,51 +183,77 @@ pub async fn service_lines(
     environment: Uuid,
     query: &LogQuery,
 ) -> diesel::QueryResult<Vec<LogLine>> {
-    let mut rows = service_logs::table
-        .filter(service_logs::service_id.eq(service))
-        .filter(service_logs::environment_id.eq(environment))
-        .filter(service_logs::id.gt(query.cursor))
-        .order(service_logs::id.asc())
-        .limit(query.limit)
-        .select((
-            service_logs::id,
-            service_logs::ts,
-            service_logs::stream,
-            service_logs::text,
-        ))
-        .into_boxed();
-    if let Some(q) = &query.q {
-        // A substring: LIKE's own wildcards in it are literal.
-        let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        rows = rows.filter(service_logs::text.ilike(format!("%{escaped}%")));
-    }
-    if let Some(stream) = &query.stream {
-        rows = rows.filter(service_logs::stream.eq(stream.clone()));
-    }
-    if let Some(since) = query.since {
-        rows = rows.filter(service_logs::ts.ge(since));
-    }
-    if let Some(until) = query.until {
-        rows = rows.filter(service_logs::ts.lt(until));
-    }
-    let rows: Vec<(i64, DateTime<Utc>, String, String)> = rows.load(conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(cursor, ts, stream, text)| LogLine {
-            cursor,
-            ts,
-            stream,
-            text,
-        })
-        .collect())
+    matching_lines!(
+        conn,
+        query,
+        service_logs::table
+            .filter(service_logs::service_id.eq(service))
+            .filter(service_logs::environment_id.eq(environment)),
+        service_logs,
+        id
+    )
 }
 
-/// A service's runtime log: what its processes printed (secrets masked), in order.
+/// The build-log lines of a deployment that match `query`, oldest first.
+pub async fn deployment_lines(
+    conn: &mut AsyncPgConnection,
+    deployment: Uuid,
+    query: &LogQuery,
+) -> diesel::QueryResult<Vec<LogLine>> {
+    matching_lines!(
+        conn,
+        query,
+        deployment_logs::table.filter(deployment_logs::deployment_id.eq(deployment)),
+        deployment_logs,
+        seq
+    )
+}
+
+/// JSON, or with `format=text` a download named `filename`.
+fn respond(format: Option<&str>, query: &LogQuery, lines: Vec<LogLine>, filename: &str) -> Response {
+    if format == Some("text") {
+        let mut body = String::new();
+        for line in &lines {
+            body.push_str(&format!(
+                "{} {} {}\n",
+                line.ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                line.stream,
+                line.text
+            ));
+        }
+        return (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}\""),
+                ),
+            ],
+            body,
+        )
+            .into_response();
+    }
+    let next_cursor = lines.last().map(|l| l.cursor).or(Some(query.cursor));
+    axum::Json(LogsResponse { lines, next_cursor }).into_response()
+}
+
+fn checked_format(params: &LogParams) -> AppResult<Option<&str>> {
+    match params.format.as_deref() {
+        None | Some("json") => Ok(None),
+        Some("text") => Ok(Some("text")),
+        Some(_) => Err(AppError::bad_request(
+            "`format` must be `text`, `json` or left out",
+        )),
+    }
+}
+
+/// A service's runtime log: what its processes printed (secrets masked) and Railyard's
+/// events (restarts, crashes, failed health checks, go-lives), in order.
 #[utoipa::path(
     get,
     path = "/api/v1/services/{id}/logs",
     tag = "deployments",
-    params(("id" = Uuid, Path, description = "Service id"), ServiceLogParams),
+    params(("id" = Uuid, Path, description = "Service id"), LogParams),
     responses(
         (status = 200, description = "Lines (or text with `format=text`)", body = LogsResponse),
         (status = 400, description = "A bad filter", body = railyard_shared::ErrorBody),
@@ -153,38 +264,79 @@ pub async fn list_service_logs(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-    Query(params): Query<ServiceLogParams>,
+    Query(params): Query<LogParams>,
 ) -> AppResult<Response> {
     let query = LogQuery::from(&params)?;
-    let text = match params.format.as_deref() {
-        None => false,
-        Some("text") => true,
-        Some(_) => return Err(AppError::bad_request("`format` must be `text` or left out")),
-    };
+    let format = checked_format(&params)?;
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
     let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
     let lines = service_lines(&mut conn, id, environment, &query).await?;
-    if text {
-        let mut body = String::new();
-        for line in &lines {
-            body.push_str(&format!(
-                "{} {} {}\n",
-                line.ts.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                line.stream,
-                line.text
-            ));
-        }
-        let disposition = format!("attachment; filename=\"{}-{environment}.log\"", service.name);
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            body,
-        )
-            .into_response());
+    let filename = format!("{}-{environment}.log", service.name);
+    Ok(respond(format, &query, lines, &filename))
+}
+
+/// A deployment's build log (and its deploy steps), in order, from a cursor.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deployments/{id}/logs",
+    tag = "deployments",
+    params(("id" = Uuid, Path, description = "Deployment id"), LogParams),
+    responses(
+        (status = 200, description = "Lines (or text with `format=text`)", body = LogsResponse),
+        (status = 400, description = "A bad filter", body = railyard_shared::ErrorBody),
+        (status = 404, description = "No such deployment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn list_deployment_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<LogParams>,
+) -> AppResult<Response> {
+    let query = LogQuery::from(&params)?;
+    let format = checked_format(&params)?;
+    if params.environment.is_some() {
+        return Err(AppError::bad_request(
+            "`environment` is for service logs: a deployment has one",
+        ));
     }
-    let next_cursor = lines.last().map(|l| l.cursor).or(Some(query.cursor));
-    Ok(axum::Json(LogsResponse { lines, next_cursor }).into_response())
+    let mut conn = state.db.get().await?;
+    authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
+    let lines = deployment_lines(&mut conn, id, &query).await?;
+    Ok(respond(format, &query, lines, &format!("deployment-{id}.log")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &str, regex: bool) -> LogParams {
+        LogParams {
+            q: Some(q.to_owned()),
+            regex: Some(regex),
+            ..LogParams::default()
+        }
+    }
+
+    #[test]
+    fn searches_are_checked() {
+        assert!(matches!(
+            LogQuery::from(&params("GET /", false)).unwrap().search,
+            Some(Search::Substring(q)) if q == "GET /"
+        ));
+        assert!(matches!(
+            LogQuery::from(&params("^GET /(a|b)+$", true)).unwrap().search,
+            Some(Search::Regex(_))
+        ));
+        let err = LogQuery::from(&params("(unclosed", true)).unwrap_err();
+        assert!(
+            err.message.contains("not a valid regular expression"),
+            "{}",
+            err.message
+        );
+        // Back-references would let one query run for ever: refused.
+        assert!(LogQuery::from(&params(r"(a)\1", true)).is_err());
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
 }

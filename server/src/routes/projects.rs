@@ -4,6 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection};
 use railyard_shared::{
     auth::Role,
+    deployments::ProjectOverview,
     projects::{
         CreateEnvironmentRequest, CreateProjectRequest, EnvironmentResponse, ProjectResponse,
         ProjectsResponse, UpdateProjectRequest, valid_name,
@@ -20,7 +21,10 @@ use crate::{
     extract::{Json, Path, Query},
     models::project::Projects,
     pagination::{self, PageParams},
+    status,
 };
+
+use super::deployments::environment_of;
 
 pub(crate) fn check_name(name: &str, what: &str) -> Result<(), AppError> {
     if valid_name(name) {
@@ -156,6 +160,39 @@ pub async fn find_project(
     Ok(axum::Json(ProjectResponse {
         project: Projects::find(&mut conn, id).await?,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OverviewParams {
+    /// Environment id (default: `production`).
+    pub environment: Option<Uuid>,
+}
+
+/// The project's canvas in one environment: every service with its running state, public
+/// URL, active deployment and newest deployment. The live socket sends the same shape on
+/// topic `project:<id>:<environment id>` whenever it changes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/projects/{id}/overview",
+    tag = "projects",
+    params(("id" = Uuid, Path, description = "Project id"), OverviewParams),
+    responses(
+        (status = 200, description = "The overview", body = ProjectOverview),
+        (status = 404, description = "No such project or environment of yours", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_project_overview(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<OverviewParams>,
+) -> AppResult<axum::Json<ProjectOverview>> {
+    let mut conn = state.db.get().await?;
+    authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
+    let environment = environment_of(&mut conn, id, params.environment).await?;
+    Ok(axum::Json(
+        status::project_overview(&mut conn, &state.config, id, environment).await?,
+    ))
 }
 
 /// Rename a project.

@@ -2,12 +2,11 @@
 //! start), queued as jobs for the process that runs apps.
 
 use axum::{extract::State, http::StatusCode};
-use chrono::Utc;
-use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use railyard_shared::{
     auth::Role,
-    deployments::{ServiceAction, ServiceActionResponse, ServiceStatus, ServiceStatusResponse},
+    deployments::{ServiceAction, ServiceActionResponse, ServiceStatusResponse},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -21,7 +20,8 @@ use crate::{
     extract::{Path, Query},
     jobs,
     runtime::actions::{Action, ActionPayload, SERVICE_JOB},
-    schema::{deployments, environments, instances, projects},
+    schema::{deployments, environments, projects},
+    status,
 };
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -56,62 +56,8 @@ pub async fn find_service_status(
         .select((environments::name, projects::name))
         .first(&mut conn)
         .await?;
-    type Row = (
-        String,
-        Option<i32>,
-        Option<i32>,
-        i32,
-        Option<i32>,
-        Uuid,
-        chrono::DateTime<Utc>,
-    );
-    // The newest instance that is not a stopped leftover of an older release.
-    let row: Option<Row> = instances::table
-        .filter(instances::service_id.eq(id))
-        .filter(instances::environment_id.eq(environment))
-        .order((
-            diesel::dsl::sql::<diesel::sql_types::Bool>("state IN ('running', 'crashed')").desc(),
-            instances::started_at.desc(),
-        ))
-        .select((
-            instances::state,
-            instances::pid,
-            instances::port,
-            instances::restarts,
-            instances::last_exit_code,
-            instances::deployment_id,
-            instances::started_at,
-        ))
-        .first(&mut conn)
-        .await
-        .optional()?;
-    let router_port = state.config.http.router_listen.port();
-    let url = format!(
-        "http://{}-{env_name}-{project_name}.{}:{router_port}",
-        service.name, state.config.runtime.base_domain
-    );
-    let status = match row {
-        None => ServiceStatus {
-            state: "not_deployed".into(),
-            pid: None,
-            port: None,
-            url,
-            restarts: 0,
-            uptime_s: None,
-            last_exit_code: None,
-            deployment_id: None,
-        },
-        Some((state, pid, port, restarts, last_exit_code, deployment, started_at)) => ServiceStatus {
-            uptime_s: (state == "running").then(|| (Utc::now() - started_at).num_seconds().max(0)),
-            state,
-            pid,
-            port,
-            url,
-            restarts,
-            last_exit_code,
-            deployment_id: Some(deployment),
-        },
-    };
+    let url = status::public_url(&state.config, &service.name, &env_name, &project_name);
+    let status = status::service_status(&mut conn, id, environment, url).await?;
     Ok(axum::Json(ServiceStatusResponse { status }))
 }
 

@@ -101,8 +101,10 @@ impl Releaser {
             .await?
             .context("the release is no longer kept")?;
         let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
-        let logs = self.layout.data_dir.join("logs").join(row.service_id.to_string());
-        tokio::fs::create_dir_all(&logs).await?;
+        let log = self.service_log(row);
+        if let Some(dir) = log.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
         let home = self.layout.cache(row.service_id);
         tokio::fs::create_dir_all(&home).await?;
         let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
@@ -112,12 +114,21 @@ impl Releaser {
             start,
             env: build::scrubbed_env(&home, &variables.env(Some(port))),
             port,
-            log: logs.join(format!("{}.log", row.environment_id)),
+            log,
             restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
             deployment: Some(row.id),
             secrets: variables.secrets.into_iter().collect(),
             health_check: plan.health_check,
         })
+    }
+
+    /// The log file of the service (and environment) of `row`.
+    fn service_log(&self, row: &DeploymentRow) -> std::path::PathBuf {
+        self.layout
+            .data_dir
+            .join("logs")
+            .join(row.service_id.to_string())
+            .join(format!("{}.log", row.environment_id))
     }
 
     /// Starts a new instance of deployment `row` and waits until it is healthy; it then
@@ -214,6 +225,7 @@ impl Releaser {
         };
 
         // The switch.
+        log.flush().await?;
         match machine::transition(&mut conn, id, State::Deploying, State::Active, "healthy").await {
             Ok(()) => {}
             Err(TransitionError::Lost(_)) => {
@@ -225,6 +237,16 @@ impl Releaser {
         }
         notify_routes(&mut conn).await?;
         log.event("Live: traffic goes to this release.");
+        let commit = row
+            .commit_sha
+            .as_deref()
+            .map(|c| format!(" (commit {})", c.chars().take(8).collect::<String>()))
+            .unwrap_or_default();
+        super::shipper::append_event(
+            &self.service_log(&row),
+            Some(id),
+            &format!("Deployment {id} is live{commit}: traffic goes to it."),
+        );
         drop(conn);
         self.drain_others(&row, instance).await
     }
@@ -260,6 +282,7 @@ impl Releaser {
         log.event(format!(
             "Deploy failed: {reason}. The previous release keeps serving."
         ));
+        log.flush().await?;
         match machine::transition(conn, id, State::Deploying, State::Failed, reason).await {
             Ok(()) | Err(TransitionError::Lost(_)) => Ok(()),
             Err(err) => Err(err.into()),

@@ -27,8 +27,9 @@ use crate::{
 
 /// Read at most this much of a file per pass.
 const CHUNK: u64 = 1 << 20;
-/// How often the files are read.
-const EVERY: Duration = Duration::from_millis(100);
+/// How often the files are looked at (a `stat` each; only a file whose size changed is
+/// read and shipped).
+const EVERY: Duration = Duration::from_millis(20);
 
 /// One line as the monitor writes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,9 +42,30 @@ pub struct Record {
 
 /// Formats one record (without its newline).
 pub fn format_record(ts: DateTime<Utc>, stream: &str, deployment: Option<Uuid>, text: &str) -> String {
-    let tag = if stream == "stderr" { 'e' } else { 'o' };
+    let tag = match stream {
+        "stderr" => 'e',
+        "event" => 'v',
+        _ => 'o',
+    };
     let deployment = deployment.map_or_else(|| "-".to_owned(), |d| d.to_string());
     format!("{} {tag} {deployment} {text}", ts.timestamp_micros())
+}
+
+/// Appends one of Railyard's own lines (a restart, a crash, a failed health check) to a
+/// service's log file, as one write: the monitor's records are whole lines written with
+/// `O_APPEND` too, so the two never interleave within a line.
+pub fn append_event(path: &Path, deployment: Option<Uuid>, text: &str) {
+    use std::io::Write as _;
+    let mut record = format_record(Utc::now(), "event", deployment, text);
+    record.push('\n');
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(record.as_bytes()));
+    if let Err(err) = written {
+        tracing::warn!(path = %path.display(), error = %err, "could not write an event to a service log");
+    }
 }
 
 /// Parses one record; a line that is not one (written by something else) is kept as
@@ -55,6 +77,7 @@ pub fn parse_record(line: &str) -> Record {
         let stream = match parts.next()? {
             "o" => "stdout",
             "e" => "stderr",
+            "v" => "event",
             _ => return None,
         };
         let deployment = match parts.next()? {
@@ -98,14 +121,22 @@ fn rotated(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Ships what is new in one file; the number of lines.
+/// How far a pass read a file.
+enum Shipped {
+    /// Everything it held when looked at.
+    All,
+    /// Not yet all (a chunk's worth, or a line still being written).
+    More,
+}
+
+/// Ships what is new in one file.
 async fn ship(
     db: &DbPool,
     bus: &LogBus,
     path: &Path,
     service: Uuid,
     environment: Uuid,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Shipped> {
     let key = path.to_string_lossy().into_owned();
     let mut conn = db.get().await?;
     let stored: Option<i64> = log_offsets::table
@@ -117,7 +148,7 @@ async fn ship(
     let offset = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
     let len = match std::fs::metadata(path) {
         Ok(meta) => meta.len(),
-        Err(_) => return Ok(0),
+        Err(_) => return Ok(Shipped::All),
     };
     let (lines, next) = if len < offset {
         // Rotated: the end of the copy, then the new file from its start.
@@ -126,12 +157,13 @@ async fn ship(
         lines.extend(more);
         (lines, next)
     } else if len == offset {
-        return Ok(0);
+        return Ok(Shipped::All);
     } else {
         read_from(path, offset)?
     };
+    let done = if next >= len { Shipped::All } else { Shipped::More };
     if lines.is_empty() && next == offset {
-        return Ok(0);
+        return Ok(done);
     }
     let records: Vec<Record> = lines.iter().map(|l| parse_record(l)).collect();
     let next = i64::try_from(next).unwrap_or(i64::MAX);
@@ -184,11 +216,11 @@ async fn ship(
                 .collect(),
         });
     }
-    Ok(lines.len())
+    Ok(done)
 }
 
-/// The app log files under `logs`: path → (service, environment).
-fn files(logs: &Path) -> BTreeMap<PathBuf, (Uuid, Uuid)> {
+/// The app log files under `logs`: path → (service, environment, size).
+fn files(logs: &Path) -> BTreeMap<PathBuf, (Uuid, Uuid, u64)> {
     let mut out = BTreeMap::new();
     let Ok(services) = std::fs::read_dir(logs) else {
         return out;
@@ -207,8 +239,9 @@ fn files(logs: &Path) -> BTreeMap<PathBuf, (Uuid, Uuid)> {
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(".log"))
                 .and_then(|n| n.parse().ok());
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
             if let Some(environment) = environment {
-                out.insert(path, (service_id, environment));
+                out.insert(path, (service_id, environment, size));
             }
         }
     }
@@ -220,6 +253,8 @@ fn files(logs: &Path) -> BTreeMap<PathBuf, (Uuid, Uuid)> {
 pub fn spawn(db: DbPool, bus: LogBus, logs: PathBuf, retention: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut pruned = std::time::Instant::now() - Duration::from_secs(3600);
+        // Each file's size when it was last shipped in full: unchanged files are skipped.
+        let mut shipped: std::collections::HashMap<PathBuf, u64> = std::collections::HashMap::new();
         loop {
             let found = {
                 let logs = logs.clone();
@@ -227,9 +262,23 @@ pub fn spawn(db: DbPool, bus: LogBus, logs: PathBuf, retention: Duration) -> tok
                     .await
                     .unwrap_or_default()
             };
-            for (path, (service, environment)) in found {
-                if let Err(err) = ship(&db, &bus, &path, service, environment).await {
-                    tracing::warn!(path = %path.display(), error = %format!("{err:#}"), "shipping app log lines failed");
+            shipped.retain(|path, _| found.contains_key(path));
+            for (path, (service, environment, size)) in found {
+                if shipped.get(&path) == Some(&size) {
+                    continue;
+                }
+                match ship(&db, &bus, &path, service, environment).await {
+                    // Read up to (at least) `size`; a partly read file is looked at again.
+                    Ok(Shipped::All) => {
+                        shipped.insert(path, size);
+                    }
+                    Ok(Shipped::More) => {
+                        shipped.remove(&path);
+                    }
+                    Err(err) => {
+                        shipped.remove(&path);
+                        tracing::warn!(path = %path.display(), error = %format!("{err:#}"), "shipping app log lines failed");
+                    }
                 }
             }
             if pruned.elapsed() >= Duration::from_secs(3600) {
@@ -263,6 +312,11 @@ mod tests {
                 deployment: Some(id),
                 text: "boom: a b  c".into()
             }
+        );
+        let line = format_record(ts, "event", Some(id), "Restarted.");
+        assert_eq!(
+            (parse_record(&line).stream, parse_record(&line).text.as_str()),
+            ("event", "Restarted.")
         );
         let line = format_record(ts, "stdout", None, "");
         assert_eq!(parse_record(&line).text, "");

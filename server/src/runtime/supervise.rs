@@ -229,13 +229,40 @@ impl Supervisor {
                     .execute(&mut conn)
                     .await;
             }
+            let exit = code.map_or_else(
+                || "The process exited".to_owned(),
+                |c| format!("The process exited with code {c}"),
+            );
             if !restart || crashed {
                 if crashed {
                     tracing::warn!(instance = %launch.instance, "crashed: {CRASH_LIMIT} fast failures in a row; not restarting");
+                    event(
+                        &launch,
+                        &format!(
+                            "{exit}. Crashed: {CRASH_LIMIT} fast failures in a row, so it is not restarted; deploy or restart to try again."
+                        ),
+                    );
+                } else if !stopping {
+                    event(
+                        &launch,
+                        &format!("{exit}. The restart policy does not restart it."),
+                    );
                 }
                 break;
             }
             let delay = scaled_backoff(failures, delays.0, delays.1);
+            event(
+                &launch,
+                &format!(
+                    "{exit}{}. Restarting in {} ms.",
+                    if forced {
+                        " (killed after failing health checks)"
+                    } else {
+                        ""
+                    },
+                    delay.as_millis()
+                ),
+            );
             let mut stop = control.stop.subscribe();
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -268,6 +295,11 @@ impl Supervisor {
         }
         let _ = control.done.send_replace(true);
     }
+}
+
+/// A line of Railyard's own in the service's log (stream `event`).
+fn event(launch: &Launch, text: &str) {
+    super::shipper::append_event(&launch.log, launch.deployment, text);
 }
 
 /// How live instances keep being checked (`RAILYARD_HEALTH_INTERVAL_SECS`,
@@ -310,6 +342,12 @@ pub(super) async fn watch_health(control: Arc<Control>, launch: Launch, watch: H
                 tracing::info!(instance = %launch.instance, failures, "health check failed: {why}");
                 if failures >= watch.failures {
                     tracing::warn!(instance = %launch.instance, "{failures} failed health checks in a row; restarting");
+                    event(
+                        &launch,
+                        &format!(
+                            "Health check failed {failures} times in a row ({why}); restarting the process."
+                        ),
+                    );
                     control.force_restart.store(true, Ordering::Release);
                     let _ = killpg(group, Signal::SIGKILL);
                     failures = 0;

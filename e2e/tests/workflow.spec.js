@@ -1,0 +1,190 @@
+// The developer's day: sign in, create a project, add a service from a local git repository,
+// deploy it and watch the build stream in, open the app through its router URL and see the
+// request in the runtime log, deploy a second commit, roll back to the first from the
+// deployment list, and see the canvas (open in another tab) follow along with no reload.
+// Log lines with markup wrapped in colour codes render as coloured text, never as markup.
+const { test, expect } = require('@playwright/test');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const artifacts = path.join(__dirname, '..', 'artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
+
+const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
+const XSS = '<img src=x onerror=alert(1)>';
+
+const server = (version) => `console.log('\\u001b[31m${XSS}\\u001b[0m');
+require('http').createServer((q, s) => {
+  console.log('request', q.method, q.url);
+  s.end('version ${version}');
+}).listen(process.env.PORT, '127.0.0.1');
+`;
+
+/** A git repository (branch main) with a first commit; `commit(files)` adds the next. */
+function gitRepo(files) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'railyard-e2e-flow-'));
+  const git = (...args) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' }).toString().trim();
+  const commit = (more, message) => {
+    for (const [name, text] of Object.entries(more)) fs.writeFileSync(path.join(dir, name), text);
+    git('add', '.');
+    git('-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', 'commit', '-q', '-m', message);
+    return git('rev-parse', 'HEAD');
+  };
+  git('init', '-q', '-b', 'main');
+  const first = commit(files, 'first');
+  return { url: `file://${dir}`, first, commit };
+}
+
+async function signIn(page) {
+  // The shared admin signs in in every file: past the per-account limit, wait as told.
+  let res;
+  for (let attempt = 0; attempt < 4; attempt += 1) {
+    res = await page.request.post('/api/v1/auth/login', { data: { email: ADMIN.email, password: ADMIN.password } });
+    if (res.status() !== 429) break;
+    await new Promise((done) => setTimeout(done, 1000 * Number(res.headers()['retry-after'] || 5)));
+  }
+  if (res.status() !== 200) {
+    res = await page.request.post('/api/v1/auth/signup', {
+      data: { ...ADMIN, setup_token: process.env.RAILYARD_SETUP_TOKEN },
+    });
+    expect(res.status()).toBe(201);
+  }
+  const list = await (await page.request.get('/api/v1/workspaces')).json();
+  if (list.workspaces.length === 0) {
+    const csrf = (await page.context().cookies()).find((c) => c.name === 'railyard_csrf').value;
+    const made = await page.request.post('/api/v1/workspaces', {
+      data: { name: 'Analytical' },
+      headers: { 'x-csrf-token': csrf },
+    });
+    expect(made.status()).toBe(201);
+  }
+}
+
+/** Page errors and console errors (but the 4xx a refused request logs). */
+function watch(page) {
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    const expected4xx = /Failed to load resource: the server responded with a status of 4\d\d/.test(msg.text());
+    if (msg.type() === 'error' && !expected4xx) problems.push(`console error: ${msg.text()}`);
+  });
+  return problems;
+}
+
+async function appSays(context, url) {
+  const app = await context.newPage();
+  const res = await app.goto(url);
+  const text = await app.locator('body').innerText();
+  await app.close();
+  expect(res.status()).toBe(200);
+  return text;
+}
+
+test('deploy, watch it live, roll back from the list, and the canvas follows', async ({ page, context }) => {
+  test.setTimeout(240_000);
+  const problems = watch(page);
+  await signIn(page);
+  page.on('dialog', (dialog) => dialog.accept());
+  const repo = gitRepo({
+    'railyard.toml': String.raw`build = 'printf "\033[1;32mbuilt\033[0m \033[31m${XSS}\033[0m\n"'` + '\nstart = "node server.js"\n',
+    'server.js': server(1),
+  });
+
+  // A project, and its empty canvas.
+  await page.goto('/projects');
+  await page.getByLabel('Project name').fill('flow');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await expect(page).toHaveURL(/\/projects\/[0-9a-f-]{36}$/);
+  const canvasUrl = page.url();
+  await expect(page.getByTestId('canvas')).toContainText('No services yet');
+  await expect(page.getByTestId('canvas-connection')).toHaveText('live');
+
+  // "New service": from the git repository. The card appears on the live canvas.
+  await page.getByRole('button', { name: 'New service' }).click();
+  const dialog = page.getByTestId('new-service');
+  await dialog.getByLabel('Service name').fill('web');
+  await dialog.getByLabel('Git repository').fill(repo.url);
+  await dialog.getByRole('button', { name: 'Add service' }).click();
+  await expect(dialog).toHaveCount(0);
+  const node = page.getByTestId('service-web');
+  await expect(node).toContainText('Not deployed yet');
+  await expect(page.getByTestId('toasts')).toContainText('Service web added.');
+
+  // The service page: deploy, and the build log streams in, colours as styled text.
+  await node.click();
+  await expect(page.getByRole('heading', { name: 'web', level: 1 })).toBeVisible();
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await expect(page.getByTestId('toasts')).toContainText('Deployment queued.');
+  const build = page.getByTestId('build-log');
+  await expect(build.getByTestId('log-connection')).toHaveText('live');
+  await expect(build).toContainText('Checked out commit');
+  await expect(build).toContainText(XSS);
+  await expect(build.locator('img')).toHaveCount(0);
+  await expect(build.locator('.ansi-fg-1', { hasText: XSS })).toHaveCount(1);
+  await expect(build.locator('.ansi-bold.ansi-fg-2', { hasText: 'built' })).toHaveCount(1);
+  expect(await build.innerText()).not.toContain('\u001b');
+  await expect(build).toContainText('Live: traffic goes to this release.', { timeout: 90_000 });
+  await expect(page.getByTestId('deployment-state').first()).toHaveText('active', { timeout: 30_000 });
+  await expect(page.getByTestId('service-state')).toHaveText('running');
+  await shot(page, 'flow-deployment.png');
+
+  // Through the router; the request shows up in the runtime log, live.
+  const url = await page.getByTestId('public-url').getAttribute('href');
+  expect(url).toMatch(/^http:\/\/web-production-flow\.localhost:\d+$/);
+  await page.getByRole('tab', { name: 'Logs' }).click();
+  const runtime = page.getByTestId('runtime-log');
+  await expect(runtime.getByTestId('log-connection')).toHaveText('live');
+  expect(await appSays(context, `${url}/hello-from-the-browser`)).toBe('version 1');
+  await expect(runtime).toContainText('request GET /hello-from-the-browser');
+  await expect(runtime.locator('.log-event', { hasText: 'is live' })).toHaveCount(1);
+  await expect(runtime.locator('img')).toHaveCount(0);
+  await expect(runtime.locator('.ansi-fg-1', { hasText: XSS })).toHaveCount(1);
+  // Search and the stream filter narrow what is shown.
+  await runtime.getByLabel('Search the log').fill('hello-from');
+  await expect(runtime.locator('.log-line')).toHaveCount(1);
+  await expect(runtime.getByTestId('log-count')).toContainText('1 of');
+  await runtime.getByLabel('Search the log').fill('');
+  await runtime.getByLabel('Stream').selectOption('event');
+  await expect(runtime.locator('.log-line').first()).toContainText('is live');
+  await expect(runtime.locator('.log-stdout')).toHaveCount(0);
+  await runtime.getByLabel('Stream').selectOption('');
+  await shot(page, 'flow-runtime-log.png');
+
+  // A second commit, deployed.
+  const second = repo.commit({ 'server.js': server(2) }, 'second');
+  await page.getByRole('tab', { name: 'Deployments' }).click();
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  const rows = page.getByTestId('deployment-row');
+  await expect(rows).toHaveCount(2);
+  await expect(rows.first().getByTestId('deployment-state')).toHaveText('active', { timeout: 90_000 });
+  await expect(rows.first()).toContainText(second.slice(0, 8));
+  expect(await appSays(context, url)).toBe('version 2');
+
+  // The canvas, in another tab, shows the second commit live.
+  const canvas = await context.newPage();
+  const canvasProblems = watch(canvas);
+  await canvas.goto(canvasUrl);
+  const liveNode = canvas.getByTestId('service-web');
+  await expect(canvas.getByTestId('canvas-connection')).toHaveText('live');
+  await expect(liveNode.getByTestId('node-active')).toContainText(second.slice(0, 8));
+  await expect(liveNode.getByTestId('node-state')).toHaveText('running');
+
+  // Roll back to the first from the list (confirmed); the canvas follows without a reload.
+  const old = rows.filter({ hasText: repo.first.slice(0, 8) });
+  await expect(old.getByTestId('deployment-state')).toHaveText('superseded');
+  await old.getByRole('button', { name: 'Roll back to this' }).click();
+  await expect(page.getByTestId('toasts')).toContainText('Rollback queued.');
+  await expect(liveNode.getByTestId('node-active')).toContainText(repo.first.slice(0, 8), { timeout: 60_000 });
+  await expect(liveNode.getByTestId('node-state')).toHaveText('running');
+  await expect(rows.first().getByTestId('deployment-state')).toHaveText('active');
+  await expect(rows.filter({ hasText: second.slice(0, 8) }).first().getByTestId('deployment-state')).toHaveText('rolled back');
+  expect(await appSays(context, url)).toBe('version 1');
+  await shot(canvas, 'flow-canvas.png');
+  await shot(page, 'flow-rolled-back.png');
+  await canvas.close();
+  expect(problems).toEqual([]);
+  expect(canvasProblems).toEqual([]);
+});
