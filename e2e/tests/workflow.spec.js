@@ -16,7 +16,8 @@ const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name),
 const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
 const XSS = '<img src=x onerror=alert(1)>';
 
-const server = (version) => `console.log('\\u001b[31m${XSS}\\u001b[0m');
+const server = (version) => `for (let i = 1; i <= 3000; i += 1) console.log('boot line ' + i);
+console.log('\\u001b[31m${XSS}\\u001b[0m');
 require('http').createServer((q, s) => {
   console.log('request', q.method, q.url);
   s.end('version ${version}');
@@ -142,6 +143,16 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await expect(runtime.locator('.log-event', { hasText: 'is live' })).toHaveCount(1);
   await expect(runtime.locator('img')).toHaveCount(0);
   await expect(runtime.locator('.ansi-fg-1', { hasText: XSS })).toHaveCount(1);
+  // 3,000 boot lines: only the rows in view exist in the page; follow mode shows the end, and
+  // scrolling up leaves it (with a way back).
+  await expect(runtime.getByTestId('log-count')).toContainText(/^30\d\d lines$/);
+  expect(await runtime.locator('.log-line').count()).toBeLessThan(120);
+  await expect(runtime.locator('.log-line', { hasText: 'boot line 3000' })).toBeVisible();
+  await runtime.getByTestId('log-viewport').evaluate((el) => { el.scrollTop = 0; });
+  await expect(runtime.locator('.log-line', { hasText: /boot line 1$/ })).toBeVisible();
+  expect(await runtime.locator('.log-line').count()).toBeLessThan(120);
+  await runtime.getByRole('button', { name: 'Jump to bottom ↓' }).click();
+  await expect(runtime.locator('.log-line', { hasText: 'hello-from-the-browser' })).toBeVisible();
   // Search and the stream filter narrow what is shown.
   await runtime.getByLabel('Search the log').fill('hello-from');
   await expect(runtime.locator('.log-line')).toHaveCount(1);

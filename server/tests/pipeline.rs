@@ -249,8 +249,9 @@ async fn railyard_toml_decides_build_start_and_health_check() {
 async fn a_failing_build_ends_failed_with_its_last_lines() {
     let fx = fixture(&[]).await;
     let workers = fx.app.start_workers();
-    let (deployment, log) = build(
-        &fx,
+    let mut owner = fx.app.admin().await;
+    let (deployment, log) = build_as(
+        &mut owner,
         &[(
             "railyard.toml",
             "build = \"echo step one; echo 'error: boom' >&2; exit 3\"\nstart = \"true\"\n",
@@ -277,7 +278,6 @@ async fn a_failing_build_ends_failed_with_its_last_lines() {
     assert_eq!(deployment["release_available"], false);
 
     // The log searched: substring, regular expression, stream, time range, text download.
-    let mut owner = fx.app.admin().await;
     let logs = format!("/api/v1/deployments/{}/logs", deployment["id"].as_str().unwrap());
     let texts = |res: &railyard_server::testing::TestResponse| -> Vec<String> {
         res.json()["lines"]
@@ -288,7 +288,7 @@ async fn a_failing_build_ends_failed_with_its_last_lines() {
             .collect()
     };
     assert_eq!(
-        texts(&owner.get(&format!("{logs}?q=STEP%20one")).await),
+        texts(&owner.get(&format!("{logs}?q=STEP%20one&stream=stdout")).await),
         ["step one"]
     );
     let res = owner
@@ -301,10 +301,12 @@ async fn a_failing_build_ends_failed_with_its_last_lines() {
         .to_rfc3339()
         .replace('+', "%2B");
     assert!(texts(&owner.get(&format!("{logs}?since={future}")).await).is_empty());
-    assert_eq!(
-        texts(&owner.get(&format!("{logs}?until={future}&q=boom")).await).len(),
-        2
+    let until = texts(
+        &owner
+            .get(&format!("{logs}?until={future}&q=boom&stream=stderr"))
+            .await,
     );
+    assert_eq!(until, ["error: boom"]);
     let text = owner.get(&format!("{logs}?format=text")).await;
     assert!(text.text().contains(" stderr error: boom\n"), "{}", text.text());
     for bad in [
