@@ -1,6 +1,7 @@
 // The dashboard: first-run setup link, sign-in and sign-out, the shell with live health,
 // routing and the not-found page, the API docs.
 const { test, expect } = require('@playwright/test');
+const { ADMIN, signIn } = require('./admin');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -8,7 +9,6 @@ const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
-const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
 
 /** Fails the test on any page error, console error, or request that leaves the server. */
 function watch(page, baseURL) {
@@ -25,10 +25,6 @@ function watch(page, baseURL) {
   return problems;
 }
 
-async function signIn(page) {
-  const res = await page.request.post('/api/v1/auth/login', { data: { email: ADMIN.email, password: ADMIN.password } });
-  expect(res.status()).toBe(200);
-}
 
 test.describe.configure({ mode: 'serial' });
 

@@ -3,6 +3,7 @@
 // service's variable to the other, deploy, open the app through its router URL and see the
 // resolved values; the sealed value is never on the page after it is saved.
 const { test, expect } = require('@playwright/test');
+const { signIn } = require('./admin');
 const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -13,7 +14,6 @@ const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
-const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
 const SECRET = `sk_live_${crypto.randomBytes(12).toString('hex')}`;
 
 const SERVER = `const crypto = require('crypto');
@@ -42,30 +42,6 @@ function gitRepo(files) {
 }
 
 /** Signs in the instance admin (setting the instance up when this file runs alone). */
-async function signIn(page) {
-  // The shared admin signs in in every file: past the per-account limit, wait as told.
-  let res;
-  for (let attempt = 0; attempt < 4; attempt += 1) {
-    res = await page.request.post('/api/v1/auth/login', { data: { email: ADMIN.email, password: ADMIN.password } });
-    if (res.status() !== 429) break;
-    await new Promise((done) => setTimeout(done, 1000 * Number(res.headers()['retry-after'] || 5)));
-  }
-  if (res.status() !== 200) {
-    res = await page.request.post('/api/v1/auth/signup', {
-      data: { ...ADMIN, setup_token: process.env.RAILYARD_SETUP_TOKEN },
-    });
-    expect(res.status()).toBe(201);
-  }
-  const list = await (await page.request.get('/api/v1/workspaces')).json();
-  if (list.workspaces.length === 0) {
-    const csrf = (await page.context().cookies()).find((c) => c.name === 'railyard_csrf').value;
-    const made = await page.request.post('/api/v1/workspaces', {
-      data: { name: 'Analytical' },
-      headers: { 'x-csrf-token': csrf },
-    });
-    expect(made.status()).toBe(201);
-  }
-}
 
 async function addService(page, name, url) {
   await page.getByRole('button', { name: 'New service' }).click();

@@ -4,6 +4,7 @@
 // deployment list, and see the canvas (open in another tab) follow along with no reload.
 // Log lines with markup wrapped in colour codes render as coloured text, never as markup.
 const { test, expect } = require('@playwright/test');
+const { signIn } = require('./admin');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -13,7 +14,6 @@ const artifacts = path.join(__dirname, '..', 'artifacts');
 fs.mkdirSync(artifacts, { recursive: true });
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name), fullPage: true });
 
-const ADMIN = { name: 'Ada Lovelace', email: 'ada@example.com', password: 'analytical engine 1843' };
 const XSS = '<img src=x onerror=alert(1)>';
 
 const server = (version) => `for (let i = 1; i <= 3000; i += 1) console.log('boot line ' + i);
@@ -39,30 +39,6 @@ function gitRepo(files) {
   return { url: `file://${dir}`, first, commit };
 }
 
-async function signIn(page) {
-  // The shared admin signs in in every file: past the per-account limit, wait as told.
-  let res;
-  for (let attempt = 0; attempt < 4; attempt += 1) {
-    res = await page.request.post('/api/v1/auth/login', { data: { email: ADMIN.email, password: ADMIN.password } });
-    if (res.status() !== 429) break;
-    await new Promise((done) => setTimeout(done, 1000 * Number(res.headers()['retry-after'] || 5)));
-  }
-  if (res.status() !== 200) {
-    res = await page.request.post('/api/v1/auth/signup', {
-      data: { ...ADMIN, setup_token: process.env.RAILYARD_SETUP_TOKEN },
-    });
-    expect(res.status()).toBe(201);
-  }
-  const list = await (await page.request.get('/api/v1/workspaces')).json();
-  if (list.workspaces.length === 0) {
-    const csrf = (await page.context().cookies()).find((c) => c.name === 'railyard_csrf').value;
-    const made = await page.request.post('/api/v1/workspaces', {
-      data: { name: 'Analytical' },
-      headers: { 'x-csrf-token': csrf },
-    });
-    expect(made.status()).toBe(201);
-  }
-}
 
 /** Page errors and console errors (but the 4xx a refused request logs). */
 function watch(page) {
