@@ -140,10 +140,20 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await runtime.getByLabel('Stream').selectOption('');
   await shot(page, 'flow-runtime-log.png');
 
+  // Settings: a health check path, which the next deployment waits for.
+  await page.getByRole('tab', { name: 'Settings' }).click();
+  const settings = page.getByTestId('settings');
+  await settings.getByLabel('Health check path').fill('/healthz');
+  await settings.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByTestId('toasts')).toContainText('Settings saved');
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'flow-settings.png');
+
   // A second commit, deployed.
   const second = repo.commit({ 'server.js': server(2) }, 'second');
   await page.getByRole('tab', { name: 'Deployments' }).click();
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await expect(page.getByTestId('build-log')).toContainText('Waiting for /healthz to answer 2xx.', { timeout: 60_000 });
   const rows = page.getByTestId('deployment-row');
   await expect(rows).toHaveCount(2);
   await expect(rows.first().getByTestId('deployment-state')).toHaveText('active', { timeout: 90_000 });

@@ -355,9 +355,7 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                 .unwrap_or_default()
         }
     };
-    let (root, build, start, health, policy, port, memory) = (
-        RwSignal::new(String::new()),
-        RwSignal::new(String::new()),
+    let (root, build, start, health, policy) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -370,34 +368,22 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
         start.set(field(|s| s.start_command.clone())());
         health.set(field(|s| s.health_check_path.clone())());
         policy.set(field(|s| s.restart_policy.clone())());
-        port.set(field(|s| s.port.map(|p| p.to_string()))());
-        memory.set(field(|s| s.memory_limit_mb.map(|m| m.to_string()))());
     });
     let error = RwSignal::new(None::<String>);
     let save = move |ev: SubmitEvent| {
         ev.prevent_default();
         let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
-        let number = |s: RwSignal<String>, what: &str| match text(s) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<i32>()
-                .map(Some)
-                .map_err(|_| format!("{what} must be a whole number")),
-        };
-        let settings = (|| {
-            Ok::<_, String>(ServiceSettings {
-                root_dir: text(root),
-                build_command: text(build),
-                start_command: text(start),
-                health_check_path: text(health),
-                restart_policy: text(policy),
-                port: number(port, "The port")?,
-                memory_limit_mb: number(memory, "The memory limit")?,
-            })
-        })();
-        let settings = match settings {
-            Ok(settings) => settings,
-            Err(message) => return error.set(Some(message)),
+        // The port and memory limit are kept as stored: the runtime does not apply them yet,
+        // so the form does not offer them.
+        let kept = loaded.get_untracked().and_then(Result::ok).unwrap_or_default();
+        let settings = ServiceSettings {
+            root_dir: text(root),
+            build_command: text(build),
+            start_command: text(start),
+            health_check_path: text(health),
+            restart_policy: text(policy),
+            port: kept.port,
+            memory_limit_mb: kept.memory_limit_mb,
         };
         spawn_local(async move {
             match api::save_service_settings(service, environment, settings).await {
@@ -428,8 +414,7 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                     <option value="never">"Never"</option>
                 </select>
             </label>
-            <label>"Port"<input type="text" inputmode="numeric" placeholder="chosen by Railyard, passed as PORT" bind:value=port /></label>
-            <label>"Memory limit (MB)"<input type="text" inputmode="numeric" placeholder="none" bind:value=memory /></label>
+            <p class="hint">"The app listens on the port Railyard passes as PORT."</p>
             <div class="row"><button class="button" type="submit">"Save settings"</button></div>
         </form>
     }
