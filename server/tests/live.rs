@@ -258,14 +258,7 @@ async fn the_canvas_follows_deployments_and_new_services_live() {
     .await;
 
     // A service added elsewhere appears.
-    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "api", "source": source}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text());
+    owner.add_git_service(&project, "api", repo.path()).await;
     let both = status_until(&mut socket, |o| o["services"].as_array().unwrap().len() == 2).await;
     let names: Vec<&str> = both["services"]
         .as_array()

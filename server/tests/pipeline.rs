@@ -312,6 +312,8 @@ async fn a_failing_build_ends_failed_with_its_last_lines() {
     for bad in [
         "q=(unclosed&regex=true",
         "q=(a)%5C1&regex=true",
+        "q=(%3FP%3Cn%3Ea)&regex=true",
+        "q=%5Cp%7BL%7D&regex=true",
         "environment=00000000-0000-0000-0000-000000000000",
         "format=xml",
     ] {

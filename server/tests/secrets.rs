@@ -118,15 +118,7 @@ async fn a_sealed_canary_appears_nowhere_but_in_the_app() {
     let mut owner = app.admin().await;
     let service = owner.git_service("shop", "web", repo.path()).await;
     let vars = format!("/api/v1/services/{service}/variables");
-    let project = owner.get(&format!("/api/v1/services/{service}")).await.json()["service"]["project_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let environment =
-        owner.get(&format!("/api/v1/projects/{project}")).await.json()["project"]["environments"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (_, environment) = owner.project_and_production(&service).await;
     let res = owner
         .post(&vars, json!({"name": "TOKEN", "value": SECRET, "sealed": true}))
         .await;

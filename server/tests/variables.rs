@@ -48,23 +48,8 @@ struct Fixture {
 async fn project(owner: &mut Client<'_>) -> Fixture {
     let (repo, _) = git_repo(&[("index.html", "hi")]);
     let web = owner.git_service("shop", "web", repo.path()).await;
-    let project = owner.get(&format!("/api/v1/services/{web}")).await.json()["service"]["project_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "api", "source": source}),
-        )
-        .await;
-    let api = res.json()["service"]["id"].as_str().unwrap().to_owned();
-    let environment =
-        owner.get(&format!("/api/v1/projects/{project}")).await.json()["project"]["environments"][0]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    let (project, environment) = owner.project_and_production(&web).await;
+    let api = owner.add_git_service(&project, "api", repo.path()).await;
     Fixture {
         web,
         api,

@@ -8,7 +8,7 @@ use leptos_router::{
 };
 use railyard_shared::{
     deployments::{ProjectOverview, ServiceOverview},
-    projects::{Service, Source},
+    projects::{Project, Service, Source},
 };
 use uuid::Uuid;
 
@@ -104,23 +104,9 @@ pub fn ProjectPage() -> impl IntoView {
             }
         }
     });
-    // The environment shown: `?environment=`, else production, else the first.
     let environment = Memo::new(move |_| {
         let project = project.get().and_then(Result::ok).flatten()?;
-        let asked = query
-            .read()
-            .get("environment")
-            .and_then(|e| e.parse::<Uuid>().ok());
-        asked
-            .filter(|a| project.environments.iter().any(|e| e.id == *a))
-            .or_else(|| {
-                project
-                    .environments
-                    .iter()
-                    .find(|e| e.name == "production")
-                    .map(|e| e.id)
-            })
-            .or_else(|| project.environments.first().map(|e| e.id))
+        chosen_environment(&project, query.read().get("environment").as_deref())
     });
     let navigate = use_navigate();
     let choose = move |ev: leptos::ev::Event| {
@@ -245,6 +231,17 @@ fn now_signal() -> ReadSignal<i64> {
         }
     });
     now
+}
+
+/// The environment a page shows: `asked` (from `?environment=`) when it is the project's,
+/// else production, else the first.
+pub fn chosen_environment(project: &Project, asked: Option<&str>) -> Option<Uuid> {
+    let ids = || project.environments.iter();
+    asked
+        .and_then(|a| a.parse::<Uuid>().ok())
+        .filter(|a| ids().any(|e| e.id == *a))
+        .or_else(|| ids().find(|e| e.name == "production").map(|e| e.id))
+        .or_else(|| ids().next().map(|e| e.id))
 }
 
 /// Seconds since the epoch, from the browser's clock (chrono has no clock on wasm32).

@@ -9,7 +9,7 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 use railyard_shared::{
-    deployments::{Deployment, ServiceOverview, ServiceSettings},
+    deployments::{Deployment, ProjectOverview, ServiceOverview, ServiceSettings},
     projects::{Project, Service},
 };
 use uuid::Uuid;
@@ -18,7 +18,7 @@ use crate::{
     api::projects::{self as api, DeploymentAction, VariablesOf},
     components::{auth_card::FormError, live_log::LiveLog, toast::use_toasts, variables::VariablesPanel},
     live::{self, Connection},
-    pages::projects::dot_class,
+    pages::projects::{chosen_environment, dot_class},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,19 +64,7 @@ pub fn ServicePage() -> impl IntoView {
     let loaded = Memo::new(move |_| {
         let service = service.get().and_then(Result::ok).flatten()?;
         let project = project.get().and_then(Result::ok).flatten()?;
-        let asked = query
-            .read()
-            .get("environment")
-            .and_then(|e| e.parse::<Uuid>().ok());
-        let environment = asked
-            .filter(|a| project.environments.iter().any(|e| e.id == *a))
-            .or_else(|| {
-                project
-                    .environments
-                    .iter()
-                    .find(|e| e.name == "production")
-                    .map(|e| e.id)
-            })?;
+        let environment = chosen_environment(&project, query.read().get("environment").as_deref())?;
         Some((service, project, environment))
     });
     let failed = move || {
@@ -112,12 +100,11 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
             if message["type"] != "status" {
                 return;
             }
-            let mine = message["overview"]["services"]
-                .as_array()
-                .and_then(|all| all.iter().find(|s| s["service"]["id"] == id.to_string().as_str()))
-                .and_then(|s| serde_json::from_value::<ServiceOverview>(s.clone()).ok());
-            overview.set(mine);
-            version.update(|v| *v += 1);
+            let Ok(all) = serde_json::from_value::<ProjectOverview>(message["overview"].clone()) else {
+                return;
+            };
+            overview.try_set(all.services.into_iter().find(|s| s.service.id == id));
+            version.try_update(|v| *v += 1);
         };
         let topic = format!("project:{}:{environment}", service.project_id);
         let _ = futures_util::future::Abortable::new(

@@ -209,6 +209,17 @@ pub async fn deployment_lines(
     )
 }
 
+/// A query error: a pattern `regex-syntax` accepts but PostgreSQL's engine does not (named
+/// groups, `\p{…}`, repetition counts over 255) is the caller's mistake, not a 500.
+fn search_error(err: diesel::result::Error) -> AppError {
+    if let diesel::result::Error::DatabaseError(_, info) = &err
+        && let Some(why) = info.message().strip_prefix("invalid regular expression: ")
+    {
+        return AppError::bad_request(format!("`q` is not a valid regular expression: {why}"));
+    }
+    err.into()
+}
+
 /// JSON, or with `format=text` a download named `filename`.
 fn respond(format: Option<&str>, query: &LogQuery, lines: Vec<LogLine>, filename: &str) -> Response {
     if format == Some("text") {
@@ -271,7 +282,9 @@ pub async fn list_service_logs(
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
     let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
-    let lines = service_lines(&mut conn, id, environment, &query).await?;
+    let lines = service_lines(&mut conn, id, environment, &query)
+        .await
+        .map_err(search_error)?;
     let filename = format!("{}-{environment}.log", service.name);
     Ok(respond(format, &query, lines, &filename))
 }
@@ -303,7 +316,9 @@ pub async fn list_deployment_logs(
     }
     let mut conn = state.db.get().await?;
     authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
-    let lines = deployment_lines(&mut conn, id, &query).await?;
+    let lines = deployment_lines(&mut conn, id, &query)
+        .await
+        .map_err(search_error)?;
     Ok(respond(format, &query, lines, &format!("deployment-{id}.log")))
 }
 

@@ -135,6 +135,11 @@ impl<'a> Client<'a> {
             )
             .await;
         let project = id(res, "project");
+        self.add_git_service(&project, name, repo).await
+    }
+
+    /// Adds service `name` (deploying branch `main` of `repo`) to an existing project.
+    pub async fn add_git_service(&mut self, project: &str, name: &str, repo: &Path) -> String {
         let source =
             serde_json::json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
         let res = self
@@ -143,7 +148,8 @@ impl<'a> Client<'a> {
                 serde_json::json!({"name": name, "source": source}),
             )
             .await;
-        id(res, "service")
+        assert!(res.status < 300, "creating the service: {}", res.text());
+        res.json()["service"]["id"].as_str().expect("an id").to_owned()
     }
 
     /// The project of `service` and that project's `production` environment.

@@ -202,6 +202,20 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
 }
 
 /// An app on its own database, called in-process.
+/// The app on `database_url` as `serve` builds it: pool, Redis, state, status listener.
+async fn start(config: Config, database_url: &str) -> AppState {
+    let pool = db::connect_pool(&config.database, database_url)
+        .await
+        .expect("pool for the test database");
+    let redis = match &config.redis.url {
+        Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
+        None => None,
+    };
+    let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
+    crate::status::spawn_listener(database_url.to_owned(), state.bus.clone());
+    state
+}
+
 #[derive(Debug)]
 pub struct TestApp {
     pub router: Router,
@@ -230,16 +244,7 @@ impl TestApp {
             .into_owned();
         let mut all = vec![("RAILYARD_DATA_DIR", data_dir.as_str())];
         all.extend_from_slice(vars);
-        let config = config(&db.url, &all);
-        let pool = db::connect_pool(&config.database, &db.url)
-            .await
-            .expect("pool for the test database");
-        let redis = match &config.redis.url {
-            Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
-            None => None,
-        };
-        let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
-        crate::status::spawn_listener(db.url.clone(), state.bus.clone());
+        let state = start(config(&db.url, &all), &db.url).await;
         Self {
             router: router::build(state.clone(), extra),
             state,
@@ -256,15 +261,7 @@ impl TestApp {
             url: other.db.url.clone(),
             name: String::new(),
         };
-        let pool = db::connect_pool(&config.database, &db.url)
-            .await
-            .expect("pool for the test database");
-        let redis = match &config.redis.url {
-            Some(url) => Some(RedisBus::connect(url).await.expect("connect to TEST_REDIS_URL")),
-            None => None,
-        };
-        let state = AppState::new(App::build(config, pool, redis).await.expect("build the app"));
-        crate::status::spawn_listener(db.url.clone(), state.bus.clone());
+        let state = start(config, &db.url).await;
         Self {
             router: router::build(state.clone(), Router::new()),
             state,
