@@ -140,10 +140,12 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await runtime.getByLabel('Stream').selectOption('');
   await shot(page, 'flow-runtime-log.png');
 
-  // Settings: a health check path, which the next deployment waits for.
+  // Settings: a health check path, which the next deployment waits for, and a memory limit
+  // it starts with.
   await page.getByRole('tab', { name: 'Settings' }).click();
   const settings = page.getByTestId('settings');
   await settings.getByLabel('Health check path').fill('/healthz');
+  await settings.getByLabel('Memory limit (MB)').fill('256');
   await settings.getByRole('button', { name: 'Save settings' }).click();
   await expect(page.getByTestId('toasts')).toContainText('Settings saved');
   await page.evaluate(() => window.scrollTo(0, 0));
@@ -154,6 +156,7 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await page.getByRole('tab', { name: 'Deployments' }).click();
   await page.getByRole('button', { name: 'Deploy', exact: true }).click();
   await expect(page.getByTestId('build-log')).toContainText('Waiting for /healthz to answer 2xx.', { timeout: 60_000 });
+  await expect(page.getByTestId('build-log')).toContainText('and a memory limit of 256 MB.');
   const rows = page.getByTestId('deployment-row');
   await expect(rows).toHaveCount(2);
   await expect(rows.first().getByTestId('deployment-state')).toHaveText('active', { timeout: 90_000 });

@@ -62,6 +62,7 @@ fn main() -> anyhow::Result<()> {
                     secrets: Vec::new(),
                     deployment: None,
                     health_check: None,
+                    memory_limit_mb: None,
                 };
                 let id = launch.instance;
                 let first = runtime.start(launch).await?.pid;

@@ -33,6 +33,9 @@ enum Command {
         /// The deployment the app belongs to (tagged on each line).
         #[arg(long)]
         deployment: Option<uuid::Uuid>,
+        /// The memory cgroup to run the app in (its limit).
+        #[arg(long)]
+        cgroup: Option<PathBuf>,
         /// The log file the output is appended to.
         log: PathBuf,
         /// The app's program and arguments.
@@ -58,11 +61,20 @@ fn main() -> ExitCode {
     if let Command::Monitor {
         dir,
         deployment,
+        cgroup,
         log,
         command,
     } = &cli.command
     {
-        return runtime::monitor::main(dir, *deployment, log, command);
+        return runtime::monitor::main(
+            runtime::monitor::Args {
+                dir,
+                deployment: *deployment,
+                cgroup: cgroup.as_deref(),
+                log,
+            },
+            command,
+        );
     }
     let config = match Config::from_env() {
         Ok(config) => config,

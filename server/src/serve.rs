@@ -85,22 +85,19 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             let edge = edge::Edge::new(
                 &state_for_tasks.config.runtime.base_domain,
                 state_for_tasks.config.data_dir.clone(),
-            );
-            let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
-            let apps = axum::serve(
-                edge::listener(listener),
-                edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
             )
-            .with_graceful_shutdown(wait_for(shutdown_rx));
+            .with_timeouts(state_for_tasks.config.http.router_timeouts);
+            let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
+            let apps = edge::listen::serve(listener, edge, wait_for(shutdown_rx));
             (Some(apps), Some(routes))
         }
         None => (None, None),
     };
     let apps = async move {
-        match apps {
-            Some(apps) => apps.await,
-            None => Ok(()),
+        if let Some(apps) = apps {
+            apps.await;
         }
+        Ok::<(), std::io::Error>(())
     };
 
     tracing::info!(dashboard = %public_url, router = %router_addr, "railyard is up");
@@ -194,7 +191,8 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     let pool = db::connect_pool(&config.database, &database_url).await?;
     let listener = bind_router(config.http.router_listen).await?;
     let addr = listener.local_addr()?;
-    let edge = edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone());
+    let edge = edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone())
+        .with_timeouts(config.http.router_timeouts);
     let routes = edge.reload(&mut *pool.get().await?).await?;
     let refresh = edge.spawn_refresh(pool, database_url);
     tracing::info!(%addr, routes, "app router is up");
@@ -202,14 +200,9 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     {
         println!("Railyard app router is running on http://{addr}");
     }
-    let result = axum::serve(
-        edge::listener(listener),
-        edge::router(edge).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await;
+    edge::listen::serve(listener, edge, shutdown_signal()).await;
     refresh.abort();
-    result.context("app router failed")
+    Ok(())
 }
 
 /// The database of a command that does not start one: `DATABASE_URL`, or the embedded

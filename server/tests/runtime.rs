@@ -386,6 +386,7 @@ mod supervisor {
             secrets: Vec::new(),
             deployment: None,
             health_check: None,
+            memory_limit_mb: None,
         }
     }
 
@@ -519,6 +520,109 @@ mod supervisor {
             0,
             "the whole group is gone, and it was not restarted"
         );
+    }
+
+    fn events(dir: &Path) -> Vec<String> {
+        std::fs::read_to_string(dir.join("app.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(shipper::parse_record)
+            .filter(|r| r.stream == "event")
+            .map(|r| r.text)
+            .collect()
+    }
+
+    /// The memory cgroup directory `pid` runs in (v1 or v2).
+    fn cgroup_of(pid: &str) -> std::path::PathBuf {
+        let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let v1 = table.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == "memory")
+                .then(|| path.to_owned())
+        });
+        match v1 {
+            Some(path) => Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')),
+            None => {
+                let path = table.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+                Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_app_past_its_memory_limit_is_killed_by_the_kernel_and_its_log_says_so() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone());
+        assert!(
+            runtime.cgroups().is_some(),
+            "this host gives Railyard memory cgroups (the tests run where they work)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        // Within its limit: it runs, inside its own cgroup with that limit.
+        let mut within = launch(
+            &dir,
+            "echo $$ > pid; exec node -e 'setInterval(() => {}, 1000)'",
+            RestartPolicy::Never,
+        );
+        within.memory_limit_mb = Some(96);
+        let id = within.instance;
+        runtime.start(within).await.unwrap();
+        runtime.supervise(id);
+        let mut pid = String::new();
+        for _ in 0..100 {
+            pid = std::fs::read_to_string(dir.join("pid")).unwrap_or_default();
+            if !pid.trim().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let cgroup = cgroup_of(pid.trim());
+        assert!(cgroup.ends_with(id.to_string()), "{}", cgroup.display());
+        let limit = ["memory.limit_in_bytes", "memory.max"]
+            .iter()
+            .find_map(|f| std::fs::read_to_string(cgroup.join(f)).ok())
+            .unwrap();
+        assert_eq!(limit.trim(), (96u64 << 20).to_string());
+        runtime.stop(id, Duration::from_secs(2)).await.unwrap();
+        for _ in 0..60 {
+            if !cgroup.exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!cgroup.exists(), "a stopped instance's cgroup is removed");
+
+        // Past its limit: the kernel kills it (not the machine's other apps), and the log says why.
+        let mut past = launch(
+            &dir,
+            "exec node -e 'const b = Buffer.alloc(300 * 1024 * 1024, 1); setInterval(() => b, 1000)'",
+            RestartPolicy::Never,
+        );
+        past.memory_limit_mb = Some(64);
+        let id = past.instance;
+        let started = runtime.start(past).await.unwrap();
+        runtime.supervise(id);
+        let mut exited = started.exited;
+        let code = tokio::time::timeout(Duration::from_secs(20), exited.wait_for(|e| e.is_some()))
+            .await
+            .expect("killed, not left to grow")
+            .unwrap()
+            .unwrap();
+        assert_eq!(code, 137, "SIGKILL from the OOM killer");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let events = events(&dir);
+        assert!(
+            events
+                .iter()
+                .any(|e| e
+                    .contains("exited with code 137: out of memory (it reached its memory limit of 64 MB")),
+            "{events:?}"
+        );
+        runtime.stop(id, Duration::from_secs(1)).await.unwrap();
     }
 
     fn free_port() -> u16 {

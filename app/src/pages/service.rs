@@ -342,7 +342,8 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                 .unwrap_or_default()
         }
     };
-    let (root, build, start, health, policy) = (
+    let (root, build, start, health, policy, memory) = (
+        RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -355,13 +356,18 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
         start.set(field(|s| s.start_command.clone())());
         health.set(field(|s| s.health_check_path.clone())());
         policy.set(field(|s| s.restart_policy.clone())());
+        memory.set(field(|s| s.memory_limit_mb.map(|mb| mb.to_string()))());
     });
     let error = RwSignal::new(None::<String>);
     let save = move |ev: SubmitEvent| {
         ev.prevent_default();
         let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
-        // The port and memory limit are kept as stored: the runtime does not apply them yet,
-        // so the form does not offer them.
+        let Ok(memory_limit_mb) = text(memory).map(|mb| mb.parse::<i32>()).transpose() else {
+            error.set(Some("The memory limit is a whole number of MB.".to_owned()));
+            return;
+        };
+        // A fixed port is kept as stored: the runtime does not apply it (each release gets
+        // its own, so two can run side by side during the switch), so the form does not offer it.
         let kept = loaded.get_untracked().and_then(Result::ok).unwrap_or_default();
         let settings = ServiceSettings {
             root_dir: text(root),
@@ -370,7 +376,7 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             health_check_path: text(health),
             restart_policy: text(policy),
             port: kept.port,
-            memory_limit_mb: kept.memory_limit_mb,
+            memory_limit_mb,
         };
         spawn_local(async move {
             match api::save_service_settings(service, environment, settings).await {
@@ -401,7 +407,10 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                     <option value="never">"Never"</option>
                 </select>
             </label>
-            <p class="hint">"The app listens on the port Railyard passes as PORT."</p>
+            <label>"Memory limit (MB)"
+                <input type="number" min="16" max="1048576" step="1" placeholder="No limit" bind:value=memory />
+            </label>
+            <p class="hint">"Past its memory limit the app is stopped by the kernel and restarted by its policy. It listens on the port Railyard passes as PORT."</p>
             <div class="row"><button class="button" type="submit">"Save settings"</button></div>
         </form>
     }

@@ -41,6 +41,8 @@ pub struct HttpConfig {
     pub embedded_router: bool,
     /// Upper bound for one API request (`RAILYARD_REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
+    /// The app router's request and idle timeouts.
+    pub router_timeouts: crate::edge::Timeouts,
     /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
     pub body_limit: usize,
     /// Base URL printed for humans (`RAILYARD_PUBLIC_URL`); derived from `listen` when unset.
@@ -115,6 +117,9 @@ pub struct RuntimeConfig {
     pub log_max_bytes: u64,
     /// Stored app log lines are kept this long (`RAILYARD_LOG_RETENTION_DAYS`, default 7).
     pub log_retention: Duration,
+    /// Memory cgroups of apps are made here (`RAILYARD_CGROUP_ROOT`; default: `railyard`
+    /// inside the server's own memory cgroup).
+    pub cgroup_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -221,6 +226,18 @@ impl Config {
                 30,
                 1..=3600,
             )?),
+            router_timeouts: crate::edge::Timeouts {
+                request: Duration::from_secs(env.parse_in(
+                    "RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS",
+                    300,
+                    1..=86_400,
+                )?),
+                idle: Duration::from_secs(env.parse_in(
+                    "RAILYARD_ROUTER_IDLE_TIMEOUT_SECS",
+                    75,
+                    1..=86_400,
+                )?),
+            },
             body_limit: env.parse_in(
                 "RAILYARD_BODY_LIMIT_BYTES",
                 1024 * 1024,
@@ -452,6 +469,7 @@ impl Config {
             log_retention: Duration::from_secs(
                 86_400 * env.parse_in("RAILYARD_LOG_RETENTION_DAYS", 7u64, 1..=3650)?,
             ),
+            cgroup_root: env.get("RAILYARD_CGROUP_ROOT").map(PathBuf::from),
         };
 
         Ok(Self {

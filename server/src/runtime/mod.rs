@@ -4,6 +4,7 @@
 //! A PM2 driver or a multi-host scheduler would be another `Runtime`.
 
 pub mod actions;
+pub mod cgroup;
 pub mod health;
 pub mod logfile;
 pub mod monitor;
@@ -70,6 +71,8 @@ pub struct Launch {
     pub secrets: Vec<String>,
     /// Checked after go-live too, when the driver watches health (`None`: TCP on `port`).
     pub health_check: Option<String>,
+    /// The most memory the app (with all it forks) may use, in MiB.
+    pub memory_limit_mb: Option<u32>,
 }
 
 /// A started process.
@@ -110,7 +113,15 @@ pub async fn start(
         every,
         failures: config.runtime.health_failures,
     });
-    let runtime = Arc::new(native::NativeRuntime::new(db.clone()).with_health_watch(watch));
+    let cgroups = cgroup::Cgroups::detect(config.runtime.cgroup_root.as_deref());
+    if let Err(why) = &cgroups {
+        tracing::warn!("memory limits are not enforced: {why}");
+    }
+    let runtime = Arc::new(
+        native::NativeRuntime::new(db.clone())
+            .with_health_watch(watch)
+            .with_cgroups(cgroups),
+    );
     let releaser = Arc::new(release::Releaser {
         db: db.clone(),
         runtime: runtime.clone(),

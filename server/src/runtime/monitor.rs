@@ -56,9 +56,19 @@ pub fn program() -> anyhow::Result<PathBuf> {
         })
 }
 
-/// The monitor's main: `railyard-server monitor --dir <dir> [--deployment <id>] <log file>
-/// -- <program> <args>...`.
-pub fn main(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsString]) -> ExitCode {
+/// What the monitor is told on its command line.
+#[derive(Debug, Clone, Copy)]
+pub struct Args<'a> {
+    pub dir: &'a Path,
+    pub deployment: Option<Uuid>,
+    /// The memory cgroup the app runs in (see [`super::cgroup`]).
+    pub cgroup: Option<&'a Path>,
+    pub log: &'a Path,
+}
+
+/// The monitor's main: `railyard-server monitor --dir <dir> [--deployment <id>]
+/// [--cgroup <dir>] <log file> -- <program> <args>...`.
+pub fn main(args: Args<'_>, command: &[OsString]) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -66,7 +76,7 @@ pub fn main(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsStrin
             return ExitCode::from(125);
         }
     };
-    match runtime.block_on(run(dir, deployment, log, command)) {
+    match runtime.block_on(run(args, command)) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(err) => {
             eprintln!("railyard-server monitor: {err:#}");
@@ -75,7 +85,13 @@ pub fn main(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsStrin
     }
 }
 
-async fn run(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsString]) -> anyhow::Result<i32> {
+async fn run(args: Args<'_>, command: &[OsString]) -> anyhow::Result<i32> {
+    let Args {
+        dir,
+        deployment,
+        cgroup,
+        log,
+    } = args;
     let (program, args) = command
         .split_first()
         .ok_or_else(|| anyhow::anyhow!("no command to run"))?;
@@ -97,6 +113,19 @@ async fn run(dir: &Path, deployment: Option<Uuid>, log: &Path, command: &[OsStri
         signal(SignalKind::hangup())?,
     );
 
+    // Joined before the app starts, so the app and all it forks are born inside.
+    if let Some(cgroup) = cgroup
+        && let Err(err) = super::cgroup::join(cgroup)
+    {
+        super::shipper::append_event(
+            log,
+            deployment,
+            &format!(
+                "The memory limit is not enforced: cannot join {} ({err}).",
+                cgroup.display()
+            ),
+        );
+    }
     let mut file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)

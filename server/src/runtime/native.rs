@@ -22,7 +22,9 @@ use uuid::Uuid;
 
 pub use super::supervise::{CRASH_LIMIT, HealthWatch};
 use super::{
-    Launch, Runtime, Started, start_ticks,
+    Launch, Runtime, Started,
+    cgroup::Cgroups,
+    start_ticks,
     supervise::{Control, Proc, Supervisor, child_pid, scaled_backoff, spawn, watch_health},
 };
 use crate::{db::DbPool, schema::instances};
@@ -46,6 +48,8 @@ pub struct NativeRuntime {
     /// The backoff's first and largest delay (100 ms and 30 s; tests shrink them).
     delays: (Duration, Duration),
     health: Option<HealthWatch>,
+    /// Each instance's memory cgroup is made here (`Err`: why there are none).
+    cgroups: Result<Cgroups, String>,
 }
 
 impl std::fmt::Debug for NativeRuntime {
@@ -63,7 +67,38 @@ impl NativeRuntime {
             running: Mutex::new(HashMap::new()),
             delays: (FIRST_DELAY, MAX_DELAY),
             health: None,
+            cgroups: Cgroups::detect(None),
         }
+    }
+
+    /// Where memory cgroups are made (`RAILYARD_CGROUP_ROOT`).
+    pub fn with_cgroups(self, cgroups: Result<Cgroups, String>) -> Self {
+        Self { cgroups, ..self }
+    }
+
+    /// The memory cgroups of instances, when this host has them.
+    pub fn cgroups(&self) -> Option<&Cgroups> {
+        self.cgroups.as_ref().ok()
+    }
+
+    /// The memory cgroup `launch` runs in, made with its limit. Without one, a limit is
+    /// not enforced, and the service's log says why.
+    fn cgroup_for(&self, launch: &Launch) -> Option<Cgroups> {
+        let why = match &self.cgroups {
+            Ok(cgroups) => match cgroups.create(launch.instance, launch.memory_limit_mb) {
+                Ok(_) => return Some(cgroups.clone()),
+                Err(err) => format!("cannot make its memory cgroup ({err})"),
+            },
+            Err(why) => why.clone(),
+        };
+        if let Some(mb) = launch.memory_limit_mb {
+            super::shipper::append_event(
+                &launch.log,
+                launch.deployment,
+                &format!("The memory limit of {mb} MB is not enforced: {why}."),
+            );
+        }
+        None
     }
 
     /// The same policy on a shorter clock (for tests of the crash limit).
@@ -93,6 +128,7 @@ impl NativeRuntime {
     fn supervise_proc(
         &self,
         launch: Launch,
+        cgroups: Option<Cgroups>,
         proc: Proc,
         pid: i32,
         supervised: bool,
@@ -114,6 +150,7 @@ impl NativeRuntime {
             launch,
             control,
             delays: self.delays,
+            cgroups,
         };
         tokio::spawn(supervisor.run(proc, first_exit));
     }
@@ -136,11 +173,12 @@ impl NativeRuntime {
 #[async_trait::async_trait]
 impl Runtime for NativeRuntime {
     async fn start(&self, launch: Launch) -> anyhow::Result<Started> {
-        let child = spawn(&launch)?;
+        let cgroups = self.cgroup_for(&launch);
+        let child = spawn(&launch, cgroups.as_ref())?;
         let pid = child_pid(&child).ok_or_else(|| anyhow::anyhow!("the process exited at once"))?;
         let ticks = start_ticks(pid);
         let (exited_tx, exited) = watch::channel(None);
-        self.supervise_proc(launch, Proc::Child(child), pid, false, Some(exited_tx));
+        self.supervise_proc(launch, cgroups, Proc::Child(child), pid, false, Some(exited_tx));
         Ok(Started {
             pid,
             start_ticks: ticks,
@@ -152,7 +190,9 @@ impl Runtime for NativeRuntime {
         let Some(proc) = Proc::adopt(pid, ticks) else {
             return false;
         };
-        self.supervise_proc(launch, proc, pid, true, None);
+        // It runs in its cgroup already; a restart will too.
+        let cgroups = self.cgroup_for(&launch);
+        self.supervise_proc(launch, cgroups, proc, pid, true, None);
         true
     }
 
@@ -209,6 +249,9 @@ impl NativeRuntime {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        if let Some(cgroups) = self.cgroups() {
+            cgroups.remove(instance).await;
+        }
         Ok(())
     }
 }

@@ -119,6 +119,7 @@ impl Releaser {
             deployment: Some(row.id),
             secrets: variables.secrets.into_iter().collect(),
             health_check: plan.health_check,
+            memory_limit_mb: settings.memory_limit_mb.and_then(|mb| u32::try_from(mb).ok()),
         })
     }
 
@@ -165,7 +166,10 @@ impl Releaser {
             .reserve(conn, (row.id, row.service_id, row.environment_id), instance)
             .await?;
         let launch = self.launch_for(conn, row, instance, port).await?;
-        log.event(format!("Starting `{}` with PORT={port}.", launch.start));
+        let limit = launch
+            .memory_limit_mb
+            .map_or_else(String::new, |mb| format!(" and a memory limit of {mb} MB"));
+        log.event(format!("Starting `{}` with PORT={port}{limit}.", launch.start));
         let path = launch.health_check.clone();
         let started = match self.runtime.start(launch).await {
             Ok(started) => started,

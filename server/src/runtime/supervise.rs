@@ -22,7 +22,7 @@ use nix::{
 };
 use tokio::{io::unix::AsyncFd, process::Child, sync::watch};
 
-use super::{Launch, RestartPolicy, health, start_ticks};
+use super::{Launch, RestartPolicy, cgroup::Cgroups, health, start_ticks};
 use crate::{db::DbPool, pipeline::build, schema::instances};
 
 /// Uptime after which an exit no longer counts as a fast failure (and backoff resets).
@@ -122,7 +122,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 /// [`super::monitor`]): its own process group, output masked and appended to the log file
 /// by the monitor, so the app never depends on this server's pipes and outlives its
 /// restart.
-pub(super) fn spawn(launch: &Launch) -> anyhow::Result<Child> {
+pub(super) fn spawn(launch: &Launch, cgroups: Option<&Cgroups>) -> anyhow::Result<Child> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -132,6 +132,9 @@ pub(super) fn spawn(launch: &Launch) -> anyhow::Result<Child> {
     cmd.arg("monitor").arg("--dir").arg(&launch.dir);
     if let Some(deployment) = launch.deployment {
         cmd.arg("--deployment").arg(deployment.to_string());
+    }
+    if let Some(cgroups) = cgroups {
+        cmd.arg("--cgroup").arg(cgroups.path(launch.instance));
     }
     cmd.arg(&launch.log)
         .arg("--")
@@ -172,6 +175,8 @@ pub(super) struct Supervisor {
     pub control: Arc<Control>,
     /// The backoff's first and largest delay.
     pub delays: (Duration, Duration),
+    /// The instance runs in its memory cgroup (made) here.
+    pub cgroups: Option<Cgroups>,
 }
 
 impl Supervisor {
@@ -183,7 +188,10 @@ impl Supervisor {
             launch,
             control,
             delays,
+            cgroups,
         } = self;
+        let oom_kills = || cgroups.as_ref().map_or(0, |c| c.oom_kills(launch.instance));
+        let mut oom_before = oom_kills();
         let mut first_exit = first_exit;
         let mut started = Instant::now();
         let mut failures = 0u32;
@@ -192,6 +200,11 @@ impl Supervisor {
             // What the process left behind in its group goes with it (a shell's children,
             // a forked worker): otherwise it could keep the port and outlive a restart.
             let _ = killpg(control.group(), Signal::SIGKILL);
+            if let Some(cgroups) = &cgroups {
+                cgroups.kill_all(launch.instance);
+            }
+            let out_of_memory = oom_kills() > oom_before;
+            oom_before = oom_kills();
             if let Some(tx) = first_exit.take() {
                 let _ = tx.send_replace(Some(code.unwrap_or(-1)));
             }
@@ -229,10 +242,18 @@ impl Supervisor {
                     .execute(&mut conn)
                     .await;
             }
-            let exit = code.map_or_else(
+            let mut exit = code.map_or_else(
                 || "The process exited".to_owned(),
                 |c| format!("The process exited with code {c}"),
             );
+            if out_of_memory {
+                let limit = launch
+                    .memory_limit_mb
+                    .map_or_else(String::new, |mb| format!(" of {mb} MB"));
+                exit.push_str(&format!(
+                    ": out of memory (it reached its memory limit{limit}, and the kernel killed it)"
+                ));
+            }
             if !restart || crashed {
                 if crashed {
                     tracing::warn!(instance = %launch.instance, "crashed: {CRASH_LIMIT} fast failures in a row; not restarting");
@@ -268,7 +289,7 @@ impl Supervisor {
                 () = tokio::time::sleep(delay) => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
-            let child = match spawn(&launch) {
+            let child = match spawn(&launch, cgroups.as_ref()) {
                 Ok(child) => child,
                 Err(err) => {
                     tracing::error!(instance = %launch.instance, error = %err, "restart failed");
@@ -294,6 +315,9 @@ impl Supervisor {
             }
         }
         let _ = control.done.send_replace(true);
+        if let Some(cgroups) = &cgroups {
+            cgroups.remove(launch.instance).await;
+        }
     }
 }
 

@@ -379,7 +379,8 @@ impl TestApp {
                 ..crate::jobs::WorkerConfig::default()
             },
         );
-        let edge = crate::edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone());
+        let edge = crate::edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone())
+            .with_timeouts(config.http.router_timeouts);
         edge.spawn_refresh(self.state.db.clone(), self.db.url.clone());
         (pool, edge)
     }
@@ -392,13 +393,7 @@ impl TestApp {
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
-        tokio::spawn(async move {
-            axum::serve(
-                crate::edge::listener(listener),
-                crate::edge::router(edge).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-        });
+        tokio::spawn(async move { crate::edge::listen::serve(listener, edge, std::future::pending()).await });
         addr
     }
 

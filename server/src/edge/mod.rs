@@ -5,7 +5,11 @@
 //! Clients speak HTTP/1.1 or HTTP/2 (cleartext, prior knowledge) to the router.
 //! Requests are forwarded over HTTP/1.1 keep-alive connections with `X-Forwarded-For/-Proto/
 //! -Host` set by Railyard (a client's own are dropped); WebSocket upgrades pass through.
-//! Static sites are served from their release directory.
+//! Static sites are served from their release directory. An app that has not begun to
+//! answer within `RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS` gets a 504; connection timeouts are
+//! [`listen`]'s.
+
+pub mod listen;
 
 use std::{
     collections::HashMap,
@@ -47,12 +51,33 @@ pub enum Target {
     Down,
 }
 
+/// The router's limits on clients and apps.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// From the request to the app's response head (`RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS`,
+    /// default 300); then 504. A response that has begun may stream for as long as it likes.
+    pub request: Duration,
+    /// A client connection idle between requests, or slow to send its request headers, is
+    /// closed after this (`RAILYARD_ROUTER_IDLE_TIMEOUT_SECS`, default 75).
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(300),
+            idle: Duration::from_secs(75),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Edge {
     table: Arc<RwLock<Arc<HashMap<String, Target>>>>,
     client: Client<HttpConnector, Body>,
     base_domain: String,
     data_dir: PathBuf,
+    timeouts: Timeouts,
 }
 
 impl Edge {
@@ -68,7 +93,12 @@ impl Edge {
             client,
             base_domain: base_domain.to_owned(),
             data_dir,
+            timeouts: Timeouts::default(),
         }
+    }
+
+    pub fn with_timeouts(self, timeouts: Timeouts) -> Self {
+        Self { timeouts, ..self }
     }
 
     fn lookup(&self, host: &str) -> Option<Target> {
@@ -159,19 +189,14 @@ impl Edge {
     }
 }
 
-/// The router's listener: `TCP_NODELAY` on every accepted connection, so a small response
-/// leaves at once rather than behind Nagle's algorithm.
-pub type Listener = axum::serve::TapIo<tokio::net::TcpListener, fn(&mut tokio::net::TcpStream)>;
-
-pub fn listener(listener: tokio::net::TcpListener) -> Listener {
-    fn nodelay(tcp: &mut tokio::net::TcpStream) {
-        let _ = tcp.set_nodelay(true);
-    }
-    axum::serve::ListenerExt::tap_io(listener, nodelay as fn(&mut tokio::net::TcpStream))
-}
-
+/// The router as an axum `Router` (for tests that call it in-process; [`listen::serve`]
+/// serves it to clients).
 pub fn router(edge: Edge) -> Router {
-    Router::new().fallback(route).with_state(edge)
+    async fn handle(State(edge): State<Edge>, req: Request) -> Response {
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        route(&edge, peer, req).await
+    }
+    Router::new().fallback(handle).with_state(edge)
 }
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
@@ -221,8 +246,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-async fn route(State(edge): State<Edge>, mut req: Request) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
@@ -304,7 +328,7 @@ async fn route(State(edge): State<Edge>, mut req: Request) -> Response {
     }
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let response = match tokio::time::timeout(Duration::from_secs(300), edge.client.request(req)).await {
+    let response = match tokio::time::timeout(edge.timeouts.request, edge.client.request(req)).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, port, "upstream request failed");
@@ -318,7 +342,10 @@ async fn route(State(edge): State<Edge>, mut req: Request) -> Response {
             return page(
                 StatusCode::GATEWAY_TIMEOUT,
                 "The app took too long",
-                "The service did not start answering within 300 seconds.",
+                &format!(
+                    "The service did not start answering within {} s (RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS).",
+                    edge.timeouts.request.as_secs()
+                ),
             );
         }
     };

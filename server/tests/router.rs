@@ -1,0 +1,154 @@
+//! The app router on a real socket: WebSocket upgrades pass through to the app, an app that
+//! does not begin to answer gets a 504 after the request timeout, and client connections
+//! that stall (headers never finished) or idle between requests are closed after the idle
+//! timeout.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use railyard_server::testing::{TestApp, git_repo};
+use serde_json::json;
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::TcpStream,
+};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
+
+const HOST: &str = "web-production-shop.localhost";
+
+/// `/` answers, `/slow` never does, and an upgrade on any path is a WebSocket echo (its
+/// handshake and frames written by hand: Node has no WebSocket server of its own).
+const SERVER: &str = r"
+const http = require('http'), crypto = require('crypto');
+const server = http.createServer((q, s) => { if (q.url !== '/slow') s.end('hello'); });
+server.on('upgrade', (q, socket) => {
+  const accept = crypto.createHash('sha1')
+    .update(q.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+  socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Accept: ' + accept + '\r\n\r\n');
+  socket.on('data', (b) => {
+    const len = b[1] & 127, mask = b.subarray(2, 6);
+    const text = Buffer.from(b.subarray(6, 6 + len).map((x, i) => x ^ mask[i % 4]));
+    const reply = Buffer.concat([Buffer.from('echo: '), text]);
+    socket.write(Buffer.concat([Buffer.from([0x81, reply.length]), reply]));
+  });
+});
+server.listen(process.env.PORT, '127.0.0.1');
+";
+
+/// Sends `raw`, then reads until the router closes the connection; how long that took and
+/// what came back. Fails after 10 s.
+async fn read_until_closed(router: SocketAddr, raw: &str) -> (Duration, String) {
+    let mut stream = TcpStream::connect(router).await.unwrap();
+    stream.write_all(raw.as_bytes()).await.unwrap();
+    let began = Instant::now();
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received)).await;
+    assert!(
+        read.is_ok(),
+        "the router never closed the connection after {raw:?}"
+    );
+    (began.elapsed(), String::from_utf8_lossy(&received).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_router_passes_websockets_and_enforces_its_timeouts() {
+    let app = TestApp::with(
+        &[
+            ("RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS", "1"),
+            ("RAILYARD_ROUTER_IDLE_TIMEOUT_SECS", "1"),
+            ("RAILYARD_DRAIN_SECS", "0"),
+        ],
+        axum::Router::new(),
+    )
+    .await;
+    let (_workers, edge) = app.start_runtime().await;
+    let router = TestApp::serve_edge(edge).await;
+    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = |path: &str| {
+        client
+            .get(format!("http://{router}{path}"))
+            .header("host", HOST)
+            .send()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(res) = get("/").await
+            && res.status() == 200
+        {
+            assert_eq!(res.text().await.unwrap(), "hello");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the app never went live");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A WebSocket through the router, both ways.
+    let mut request = format!("ws://{router}/socket").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("host", HeaderValue::from_static(HOST));
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.status().as_u16(), 101);
+    socket.send(Message::text("hi")).await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo, Message::text("echo: hi"));
+
+    // An app that never begins its answer: 504 after the request timeout (1 s).
+    let began = Instant::now();
+    let res = get("/slow").await.unwrap();
+    let took = began.elapsed();
+    assert_eq!(res.status(), 504);
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert!(res.text().await.unwrap().contains("within 1 s"));
+
+    // Connections that send nothing, stop in the middle of their headers, or idle after a
+    // request are closed after the idle timeout (1 s).
+    let keep_alive = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+    let partial = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n");
+    let (silent, stalled, idle) = tokio::join!(
+        read_until_closed(router, ""),
+        read_until_closed(router, &partial),
+        read_until_closed(router, &keep_alive),
+    );
+    for (what, (took, _)) in [("silent", &silent), ("stalled", &stalled), ("idle", &idle)] {
+        let took = *took;
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{what}: closed after {took:?}"
+        );
+    }
+    assert!(
+        idle.1.starts_with("HTTP/1.1 200"),
+        "answered before idling: {}",
+        idle.1
+    );
+    assert!(idle.1.ends_with("hello"), "{}", idle.1);
+    // The WebSocket is not a request waiting for headers: it outlives the idle timeout.
+    socket.send(Message::text("still here")).await.unwrap();
+    let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo, Message::text("echo: still here"));
+}
