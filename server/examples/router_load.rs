@@ -164,6 +164,13 @@ fn main() -> anyhow::Result<()> {
                         .unwrap_or_default()
                 };
                 let (nginx_rps, nginx_p99) = get("nginx");
+                // The app alone is the floor any proxy in front of it adds to.
+                let (direct_rps, direct_p99) = get("direct");
+                println!(
+                    "{connections:>2} connections, direct (no proxy): rps {:.2}x nginx, p99 {:.2}x nginx",
+                    direct_rps / nginx_rps,
+                    direct_p99 / nginx_p99,
+                );
                 for &(name, _) in targets.iter().filter(|(n, _)| n.contains("router")) {
                     let (rps, p99) = get(name);
                     println!(

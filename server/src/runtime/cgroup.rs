@@ -61,7 +61,29 @@ impl Cgroups {
                 cgroups.root.display()
             )
         })?;
+        cgroups.sweep();
         Ok(cgroups)
+    }
+
+    /// Removes the empty cgroups of instances that ended while no Railyard process watched
+    /// them (the kernel refuses to remove one that holds a process, so a live app's stays).
+    /// Only those older than a minute: a new one is empty until its monitor joins it.
+    fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let settled = |meta: std::fs::Metadata| {
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(60))
+        };
+        for entry in entries.flatten() {
+            let instance = entry.file_name().to_str().and_then(|n| n.parse::<Uuid>().ok());
+            if instance.is_some() && entry.metadata().is_ok_and(settled) {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
     }
 
     pub fn version(&self) -> Version {

@@ -204,7 +204,6 @@ impl Supervisor {
                 cgroups.kill_all(launch.instance);
             }
             let out_of_memory = oom_kills() > oom_before;
-            oom_before = oom_kills();
             if let Some(tx) = first_exit.take() {
                 let _ = tx.send_replace(Some(code.unwrap_or(-1)));
             }
@@ -289,6 +288,13 @@ impl Supervisor {
                 () = tokio::time::sleep(delay) => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
+            // Made again if it went meanwhile (an empty cgroup may be swept).
+            if let Some(cgroups) = &cgroups
+                && let Err(err) = cgroups.create(launch.instance, launch.memory_limit_mb)
+            {
+                tracing::warn!(instance = %launch.instance, error = %err, "cannot remake its memory cgroup");
+            }
+            oom_before = oom_kills();
             let child = match spawn(&launch, cgroups.as_ref()) {
                 Ok(child) => child,
                 Err(err) => {
