@@ -481,6 +481,14 @@ mod supervisor {
             let id = launch.instance;
             runtime.start(launch).await.unwrap();
             runtime.supervise(id);
+            // Up to 10 s for the runs it should make (a loaded machine is slow to spawn),
+            // then a moment more in which no further one may come.
+            for _ in 0..200 {
+                if runs(&dir) >= expected {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             tokio::time::sleep(Duration::from_millis(1200)).await;
             assert_eq!(runs(&dir), expected, "{policy:?}");
             runtime.stop(id, Duration::from_secs(1)).await.unwrap();

@@ -54,6 +54,28 @@ fn reads_every_area() {
 }
 
 #[test]
+fn router_timeouts_and_cgroup_root() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.http.router_timeouts.request, Duration::from_secs(300));
+    assert_eq!(config.http.router_timeouts.idle, Duration::from_secs(75));
+    assert!(config.runtime.cgroup_root.is_none());
+    let config = parse(&[
+        ("RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS", "30"),
+        ("RAILYARD_ROUTER_IDLE_TIMEOUT_SECS", "5"),
+        ("RAILYARD_CGROUP_ROOT", "/sys/fs/cgroup/railyard.slice"),
+    ])
+    .unwrap();
+    assert_eq!(config.http.router_timeouts.request, Duration::from_secs(30));
+    assert_eq!(config.http.router_timeouts.idle, Duration::from_secs(5));
+    assert_eq!(
+        config.runtime.cgroup_root,
+        Some(PathBuf::from("/sys/fs/cgroup/railyard.slice"))
+    );
+    let err = parse(&[("RAILYARD_ROUTER_IDLE_TIMEOUT_SECS", "0")]).unwrap_err();
+    assert_eq!(err.var, "RAILYARD_ROUTER_IDLE_TIMEOUT_SECS");
+}
+
+#[test]
 fn empty_values_mean_default() {
     let config = parse(&[("DATABASE_URL", ""), ("RAILYARD_LISTEN", " ")]).unwrap();
     assert!(config.database.url.is_none());

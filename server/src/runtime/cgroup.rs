@@ -86,10 +86,6 @@ impl Cgroups {
         }
     }
 
-    pub fn version(&self) -> Version {
-        self.version
-    }
-
     fn prepare_root(&self) -> io::Result<()> {
         std::fs::create_dir_all(&self.root)?;
         if self.version == Version::V2 {
@@ -107,32 +103,24 @@ impl Cgroups {
         self.root.join(instance.to_string())
     }
 
-    /// Creates the cgroup of `instance` (or keeps it, for a restart) with its limit (none:
-    /// only counted); swap does not stretch a limit.
-    pub fn create(&self, instance: Uuid, limit_mb: Option<u32>) -> io::Result<PathBuf> {
+    /// Creates the cgroup of `instance` (or keeps it, for a restart) with its limit; swap
+    /// does not stretch the limit.
+    pub fn create(&self, instance: Uuid, limit_mb: u32) -> io::Result<PathBuf> {
         let path = self.path(instance);
         match std::fs::create_dir(&path) {
             Err(err) if err.kind() != io::ErrorKind::AlreadyExists => return Err(err),
             _ => {}
         }
-        let bytes = limit_mb.map(|mb| (u64::from(mb) << 20).to_string());
-        match (self.version, bytes) {
-            (Version::V1, Some(bytes)) => {
+        let bytes = (u64::from(limit_mb) << 20).to_string();
+        match self.version {
+            Version::V1 => {
                 std::fs::write(path.join("memory.limit_in_bytes"), &bytes)?;
                 // Present only with swap accounting; memory + swap may not exceed the limit.
                 let _ = std::fs::write(path.join("memory.memsw.limit_in_bytes"), &bytes);
             }
-            (Version::V1, None) => {
-                let _ = std::fs::write(path.join("memory.memsw.limit_in_bytes"), "-1");
-                std::fs::write(path.join("memory.limit_in_bytes"), "-1")?;
-            }
-            (Version::V2, Some(bytes)) => {
+            Version::V2 => {
                 std::fs::write(path.join("memory.max"), &bytes)?;
                 let _ = std::fs::write(path.join("memory.swap.max"), "0");
-            }
-            (Version::V2, None) => {
-                std::fs::write(path.join("memory.max"), "max")?;
-                let _ = std::fs::write(path.join("memory.swap.max"), "max");
             }
         }
         Ok(path)
@@ -165,19 +153,6 @@ impl Cgroups {
                     .and_then(|(_, n)| n.trim().parse().ok())
             })
             .unwrap_or(0)
-    }
-
-    /// The memory `instance` uses now, in bytes (`None` without its cgroup).
-    pub fn usage(&self, instance: Uuid) -> Option<u64> {
-        let file = match self.version {
-            Version::V1 => "memory.usage_in_bytes",
-            Version::V2 => "memory.current",
-        };
-        std::fs::read_to_string(self.path(instance).join(file))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
     }
 
     /// Kills what is left in the cgroup of `instance` and removes it (the kernel refuses
@@ -231,4 +206,38 @@ fn own_cgroup() -> Option<(PathBuf, Version)> {
         .split_whitespace()
         .any(|c| c == "memory")
         .then(|| (dir.join("railyard"), Version::V2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_oom_kill_counter_of_either_hierarchy() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let instance = Uuid::new_v4();
+        std::fs::create_dir(dir.path().join(instance.to_string())).expect("its cgroup");
+        for (version, file, text) in [
+            (
+                Version::V1,
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n",
+            ),
+            (
+                Version::V2,
+                "memory.events",
+                "low 0\nhigh 0\nmax 7\noom 3\noom_kill 3\n",
+            ),
+        ] {
+            let cgroups = Cgroups {
+                root: dir.path().to_owned(),
+                version,
+            };
+            assert_eq!(cgroups.oom_kills(instance), 0, "no file yet: none");
+            std::fs::write(cgroups.path(instance).join(file), text).expect("the counter");
+            assert_eq!(cgroups.oom_kills(instance), 3, "{version:?}");
+            // `oom_kill_disable` and `oom` are other counters, not this one.
+            std::fs::remove_file(cgroups.path(instance).join(file)).expect("removed");
+        }
+    }
 }

@@ -289,8 +289,8 @@ impl Supervisor {
                 _ = stop.wait_for(|s| *s) => break,
             }
             // Made again if it went meanwhile (an empty cgroup may be swept).
-            if let Some(cgroups) = &cgroups
-                && let Err(err) = cgroups.create(launch.instance, launch.memory_limit_mb)
+            if let (Some(cgroups), Some(mb)) = (&cgroups, launch.memory_limit_mb)
+                && let Err(err) = cgroups.create(launch.instance, mb)
             {
                 tracing::warn!(instance = %launch.instance, error = %err, "cannot remake its memory cgroup");
             }
