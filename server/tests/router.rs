@@ -12,12 +12,13 @@ use std::{
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use railyard_server::testing::{TestApp, git_repo};
-use serde_json::json;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
 };
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 const HOST: &str = "web-production-shop.localhost";
 
@@ -56,6 +57,16 @@ async fn read_until_closed(router: SocketAddr, raw: &str) -> (Duration, String) 
     (began.elapsed(), String::from_utf8_lossy(&received).into_owned())
 }
 
+/// Sends `text` on the socket; what comes back (within 5 s).
+async fn echo(socket: &mut Socket, text: &str) -> Message {
+    socket.send(Message::text(text)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_router_passes_websockets_and_enforces_its_timeouts() {
     let app = TestApp::with(
@@ -72,10 +83,8 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
     let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
     let mut owner = app.admin().await;
     let service = owner.git_service("shop", "web", repo.path()).await;
-    let res = owner
-        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text());
+    let done = owner.deploy_and_wait(&service).await;
+    assert_eq!(done["state"], "active", "{done}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = |path: &str| {
         client
@@ -91,7 +100,7 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
             assert_eq!(res.text().await.unwrap(), "hello");
             break;
         }
-        assert!(Instant::now() < deadline, "the app never went live");
+        assert!(Instant::now() < deadline, "the router never served the live app");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -102,13 +111,7 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
         .insert("host", HeaderValue::from_static(HOST));
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(response.status().as_u16(), 101);
-    socket.send(Message::text("hi")).await.unwrap();
-    let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(echo, Message::text("echo: hi"));
+    assert_eq!(echo(&mut socket, "hi").await, Message::text("echo: hi"));
 
     // An app that never begins its answer: 504 after the request timeout (1 s).
     let began = Instant::now();
@@ -144,11 +147,8 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
     );
     assert!(idle.1.ends_with("hello"), "{}", idle.1);
     // The WebSocket is not a request waiting for headers: it outlives the idle timeout.
-    socket.send(Message::text("still here")).await.unwrap();
-    let echo = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(echo, Message::text("echo: still here"));
+    assert_eq!(
+        echo(&mut socket, "still here").await,
+        Message::text("echo: still here")
+    );
 }

@@ -366,7 +366,7 @@ mod supervisor {
 
     use railyard_server::{
         runtime::{
-            Launch, RestartPolicy, Runtime, logfile,
+            Launch, RestartPolicy, Runtime, cgroup, logfile,
             native::{HealthWatch, NativeRuntime},
             shipper,
         },
@@ -540,26 +540,6 @@ mod supervisor {
             .collect()
     }
 
-    /// The memory cgroup directory `pid` runs in (v1 or v2).
-    fn cgroup_of(pid: &str) -> std::path::PathBuf {
-        let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-        let v1 = table.lines().find_map(|l| {
-            let mut parts = l.splitn(3, ':');
-            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
-            controllers
-                .split(',')
-                .any(|c| c == "memory")
-                .then(|| path.to_owned())
-        });
-        match v1 {
-            Some(path) => Path::new("/sys/fs/cgroup/memory").join(path.trim_start_matches('/')),
-            None => {
-                let path = table.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-                Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
-            }
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread")]
     async fn an_app_past_its_memory_limit_is_killed_by_the_kernel_and_its_log_says_so() {
         let app = TestApp::new().await;
@@ -588,7 +568,7 @@ mod supervisor {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let cgroup = cgroup_of(pid.trim());
+        let (cgroup, _) = cgroup::memory_cgroup_of(pid.trim()).unwrap();
         assert!(cgroup.ends_with(id.to_string()), "{}", cgroup.display());
         let limit = ["memory.limit_in_bytes", "memory.max"]
             .iter()

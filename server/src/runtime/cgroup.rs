@@ -180,7 +180,12 @@ pub fn join(path: &Path) -> io::Result<()> {
 
 /// `railyard` inside the memory cgroup this process runs in.
 fn own_cgroup() -> Option<(PathBuf, Version)> {
-    let table = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    memory_cgroup_of("self").map(|(dir, version)| (dir.join("railyard"), version))
+}
+
+/// The memory cgroup directory process `pid` (or `self`) runs in, from `/proc/<pid>/cgroup`.
+pub fn memory_cgroup_of(pid: &str) -> Option<(PathBuf, Version)> {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     // v1: `4:memory:/path` under `/sys/fs/cgroup/memory`.
     let v1 = table.lines().find_map(|line| {
         let mut parts = line.splitn(3, ':');
@@ -196,7 +201,7 @@ fn own_cgroup() -> Option<(PathBuf, Version)> {
         return dir
             .join("memory.limit_in_bytes")
             .exists()
-            .then(|| (dir.join("railyard"), Version::V1));
+            .then_some((dir, Version::V1));
     }
     // v2: `0::/path` under the unified mount.
     let path = table.lines().find_map(|line| line.strip_prefix("0::"))?;
@@ -205,7 +210,7 @@ fn own_cgroup() -> Option<(PathBuf, Version)> {
         .ok()?
         .split_whitespace()
         .any(|c| c == "memory")
-        .then(|| (dir.join("railyard"), Version::V2))
+        .then_some((dir, Version::V2))
 }
 
 #[cfg(test)]
