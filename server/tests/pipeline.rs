@@ -562,6 +562,7 @@ async fn service_settings_override_detection_per_environment() {
         json!({"root_dir": "../x"}),
         json!({"restart_policy": "sometimes"}),
         json!({"port": 70000}),
+        json!({"memory_limit_mb": 8}),
         json!({"health_check_path": "no-slash"}),
         json!({"build_command": ""}),
         json!({"build_cmd": "make"}),
