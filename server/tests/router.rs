@@ -1,7 +1,7 @@
 //! The app router on a real socket: WebSocket upgrades pass through to the app, an app that
-//! does not begin to answer gets a 504 after the request timeout, and client connections
+//! does not begin to answer gets a 504 after the request timeout, client connections
 //! that stall (headers never finished) or idle between requests are closed after the idle
-//! timeout.
+//! timeout, and the app sees the host the client asked for, over HTTP/1.1 and HTTP/2.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -151,4 +151,56 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
         echo(&mut socket, "still here").await,
         Message::text("echo: still here")
     );
+}
+
+/// Answers with the host the request was for; closes a keep-alive connection after 300 ms
+/// idle, as Node does after 5 s.
+const WHO: &str = r"
+const http = require('http');
+const server = http.createServer((q, s) => s.end(`${q.headers.host} ${q.headers['x-forwarded-host']}`));
+server.keepAliveTimeout = 300;
+server.listen(process.env.PORT, '127.0.0.1');
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_app_sees_the_clients_host_and_may_close_idle_connections() {
+    let app = TestApp::new().await;
+    let (_workers, edge) = app.start_runtime().await;
+    let router = TestApp::serve_edge(edge).await;
+    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", WHO)]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let done = owner.deploy_and_wait(&service).await;
+    assert_eq!(done["state"], "active", "{done}");
+
+    let http1 = reqwest::Client::builder().no_proxy().build().unwrap();
+    let get = || http1.get(format!("http://{router}/")).header("host", HOST).send();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !get().await.is_ok_and(|r| r.status() == 200) {
+        assert!(Instant::now() < deadline, "the router never served the live app");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Requests on either side of the app closing the router's idle connections to it.
+    for pause in [0, 400, 0, 0, 700, 0] {
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let res = get().await.unwrap();
+        assert_eq!(res.status(), 200, "after {pause} ms idle");
+        assert_eq!(res.text().await.unwrap(), format!("{HOST} {HOST}"));
+    }
+
+    // HTTP/2 clients name the host in the URI only: the app still gets it as `Host`.
+    let http2 = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .resolve(HOST, router)
+        .build()
+        .unwrap();
+    let res = http2
+        .get(format!("http://{HOST}:{}/", router.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), reqwest::Version::HTTP_2);
+    let authority = format!("{HOST}:{}", router.port());
+    assert_eq!(res.text().await.unwrap(), format!("{authority} {authority}"));
 }

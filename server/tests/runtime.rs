@@ -235,6 +235,87 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
     workers.shutdown().await;
 }
 
+/// An app that listens on a port of its own choosing (here from `port.txt`), not `PORT`.
+const FIXED: &str = "const fs = require('fs'), read = (f) => fs.readFileSync(f, 'utf8').trim();\n\
+require('http').createServer((q, s) => s.end(`fixed ${read('version.txt')} PORT=${process.env.PORT}`))\n\
+  .listen(Number(read('port.txt')), '127.0.0.1');\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fixed_port_stops_the_old_release_first_and_brings_it_back_on_failure() {
+    let app = TestApp::with(
+        &[
+            ("RAILYARD_DRAIN_SECS", "0"),
+            ("RAILYARD_STOP_GRACE_SECS", "2"),
+            ("RAILYARD_HEALTH_TIMEOUT_SECS", "10"),
+        ],
+        axum::Router::new(),
+    )
+    .await;
+    let (workers, edge) = app.start_runtime().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_text = port.to_string();
+    let (repo, _) = git_repo(&[
+        ("Procfile", "web: node server.js\n"),
+        ("server.js", FIXED),
+        ("version.txt", "v1"),
+        ("port.txt", &port_text),
+    ]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let res = owner
+        .call(
+            "PUT",
+            &format!("/api/v1/services/{service}/settings"),
+            Some(json!({"port": port})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let host = "web-production-shop.localhost";
+    let v1 = owner.deploy_and_wait(&service).await;
+    assert_eq!(v1["state"], "active", "{v1}");
+    serves(&edge, host, &format!("fixed v1 PORT={port}")).await;
+    let v1_pid = status(&mut owner, &service).await["pid"].as_i64().unwrap() as i32;
+
+    // v2 takes over the same port: v1 stops first, and the log says why.
+    git_commit(repo.path(), &[("version.txt", "v2")], false);
+    let v2 = owner.deploy_and_wait(&service).await;
+    assert_eq!(v2["state"], "active", "{v2}");
+    serves(&edge, host, "fixed v2").await;
+    assert!(gone(v1_pid).await, "v1's process was stopped");
+    let log = owner
+        .get(&format!(
+            "/api/v1/deployments/{}/logs?format=text",
+            v2["id"].as_str().unwrap()
+        ))
+        .await
+        .text();
+    assert!(log.contains(&format!("fix the port at {port}")), "{log}");
+
+    // v3 never listens: it fails, and v2 is started again on the port.
+    git_commit(
+        repo.path(),
+        &[("Procfile", "web: node -e 'process.exit(3)'\n")],
+        false,
+    );
+    let v3 = owner.deploy_and_wait(&service).await;
+    assert_eq!(v3["state"], "failed", "{v3}");
+    let log = owner
+        .get(&format!(
+            "/api/v1/deployments/{}/logs?format=text",
+            v3["id"].as_str().unwrap()
+        ))
+        .await
+        .text();
+    assert!(log.contains("Starting the previous release again"), "{log}");
+    assert_eq!(state(&mut owner, v2["id"].as_str().unwrap()).await, "active");
+    serves(&edge, host, "fixed v2").await;
+    workers.shutdown().await;
+}
+
 async fn status(owner: &mut Client<'_>, service: &str) -> Value {
     owner
         .get(&format!("/api/v1/services/{service}/status"))

@@ -342,7 +342,8 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                 .unwrap_or_default()
         }
     };
-    let (root, build, start, health, policy, memory) = (
+    let (root, build, start, health, policy, memory, port) = (
+        RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -357,6 +358,7 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
         health.set(field(|s| s.health_check_path.clone())());
         policy.set(field(|s| s.restart_policy.clone())());
         memory.set(field(|s| s.memory_limit_mb.map(|mb| mb.to_string()))());
+        port.set(field(|s| s.port.map(|p| p.to_string()))());
     });
     let error = RwSignal::new(None::<String>);
     let save = move |ev: SubmitEvent| {
@@ -366,16 +368,17 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             error.set(Some("The memory limit is a whole number of MB.".to_owned()));
             return;
         };
-        // A fixed port is kept as stored: the runtime does not apply it (each release gets
-        // its own, so two can run side by side during the switch), so the form does not offer it.
-        let kept = loaded.get_untracked().and_then(Result::ok).unwrap_or_default();
+        let Ok(port) = text(port).map(|p| p.parse::<i32>()).transpose() else {
+            error.set(Some("The port is a whole number.".to_owned()));
+            return;
+        };
         let settings = ServiceSettings {
             root_dir: text(root),
             build_command: text(build),
             start_command: text(start),
             health_check_path: text(health),
             restart_policy: text(policy),
-            port: kept.port,
+            port,
             memory_limit_mb,
         };
         spawn_local(async move {
@@ -410,7 +413,12 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             <label>"Memory limit (MB)"
                 <input type="number" min="16" max="1048576" step="1" placeholder="No limit" bind:value=memory />
             </label>
-            <p class="hint">"Past its memory limit the app is stopped by the kernel and restarted by its policy. It listens on the port Railyard passes as PORT."</p>
+            <label>"Port"
+                <input type="number" min="1" max="65535" step="1" placeholder="Any (passed as PORT)" bind:value=port />
+            </label>
+            <p class="hint">"Past its memory limit the app is stopped by the kernel and restarted by its policy. \
+                Leave the port empty: each release then gets its own as PORT and the next starts beside it, with no downtime. \
+                A fixed port (for an app that ignores PORT) means the running release stops before the next one starts."</p>
             <div class="row"><button class="button" type="submit">"Save settings"</button></div>
         </form>
     }

@@ -212,17 +212,31 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         .into_response()
 }
 
-/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Headers that belong to one connection, not to the request (RFC 9110 §7.6.1). Names
+/// are constants: a `&str` name would be parsed again on every request.
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// What a client may claim about where a request came from; Railyard says it instead.
+const CLIENT_FORWARDED: [HeaderName; 5] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    header::FORWARDED,
+    HeaderName::from_static("x-real-ip"),
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
@@ -238,11 +252,10 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        if keep_upgrade && (*name == "upgrade" || *name == "connection") {
-            continue;
+    for name in &HOP_BY_HOP {
+        if !(keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION)) {
+            headers.remove(name);
         }
-        headers.remove(*name);
     }
 }
 
@@ -251,7 +264,7 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host())
+        .or_else(|| req.uri().authority().map(axum::http::uri::Authority::as_str))
         .unwrap_or_default()
         .to_ascii_lowercase();
     let name = host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
@@ -308,23 +321,22 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
     *req.version_mut() = axum::http::Version::HTTP_11;
     let headers = req.headers_mut();
     strip_hop_by_hop(headers, upgrade);
-    for name in [
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "forwarded",
-        "x-real-ip",
-    ] {
+    for name in &CLIENT_FORWARDED {
         headers.remove(name);
     }
     if let Some(peer) = peer
         && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
     {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Ok(value) = HeaderValue::from_str(&host) {
-        headers.insert("x-forwarded-host", value);
+        // An HTTP/2 client names the host in the URI only; the app gets it as `Host`
+        // (otherwise the client would fill in the app's own 127.0.0.1 address).
+        if !headers.contains_key(header::HOST) {
+            headers.insert(header::HOST, value.clone());
+        }
+        headers.insert(X_FORWARDED_HOST, value);
     }
 
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));

@@ -3,7 +3,9 @@
 //! it `active` and the previous one `superseded` or `rolled_back`; the router reloads on
 //! `NOTIFY railyard_routes`). The old release drains, then stops. A release that fails its
 //! health check is stopped, the deployment is `failed` with the reason, and the old one
-//! keeps serving.
+//! keeps serving. A service whose settings fix its port cannot run two releases at once:
+//! the old one stops first (the log says the switch leaves a gap), and if the new one
+//! fails, the old one is started again.
 
 use std::{path::PathBuf, sync::Arc};
 
@@ -87,6 +89,41 @@ impl Releaser {
         anyhow::bail!("no free port in RAILYARD_PORT_RANGE")
     }
 
+    /// Records the instance on the service's fixed `port`; why not, if it is taken.
+    async fn reserve_fixed(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: (Uuid, Uuid, Uuid),
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Result<(), String>> {
+        let (deployment, service, environment) = row;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            return Ok(Err(format!(
+                "port {port} (fixed in the settings) is in use by another process"
+            )));
+        }
+        let inserted = diesel::insert_into(instances::table)
+            .values((
+                instances::id.eq(instance),
+                instances::deployment_id.eq(deployment),
+                instances::service_id.eq(service),
+                instances::environment_id.eq(environment),
+                instances::state.eq("starting"),
+                instances::port.eq(i32::from(port)),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(if inserted == 1 {
+            Ok(())
+        } else {
+            Err(format!(
+                "port {port} (fixed in the settings) is taken by another app"
+            ))
+        })
+    }
+
     /// What starting an instance of deployment `row` on `port` runs.
     pub(super) async fn launch_for(
         &self,
@@ -162,9 +199,58 @@ impl Releaser {
                 .await?;
             return Ok(Ok(instance));
         }
-        let port = self
-            .reserve(conn, (row.id, row.service_id, row.environment_id), instance)
+        let ids = (row.id, row.service_id, row.environment_id);
+        let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
+        let Some(port) = settings.port.and_then(|p| u16::try_from(p).ok()) else {
+            let port = self.reserve(conn, ids, instance).await?;
+            return self.start_on(conn, row, log, instance, port).await;
+        };
+
+        // A fixed port: what runs now stops first, and comes back if the new one fails.
+        let live: Vec<(Uuid, Uuid)> = instances::table
+            .filter(instances::service_id.eq(row.service_id))
+            .filter(instances::environment_id.eq(row.environment_id))
+            .filter(instances::state.eq_any(["starting", "running", "crashed"]))
+            .select((instances::id, instances::deployment_id))
+            .load(conn)
             .await?;
+        if !live.is_empty() {
+            log.event(format!(
+                "The settings fix the port at {port}: the running release stops before this one \
+                 starts, so the app is down during the switch (leave the port unset for deploys \
+                 without downtime)."
+            ));
+            for (old, _) in &live {
+                self.stop_instance(*old).await?;
+            }
+        }
+        let outcome = match self.reserve_fixed(conn, ids, instance, port).await? {
+            Ok(()) => self.start_on(conn, row, log, instance, port).await?,
+            Err(reason) => Err(reason),
+        };
+        if outcome.is_err()
+            && let Some(&(_, previous)) = live.iter().find(|(_, d)| *d != row.id)
+            && let Some(previous) = Deployments::find(conn, previous).await?
+        {
+            log.event(format!("Starting the previous release again on port {port}."));
+            match Box::pin(self.start_healthy(conn, &previous, log)).await? {
+                Ok(_) => notify_routes(conn).await?,
+                Err(reason) => log.event(format!("The previous release did not come back: {reason}.")),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Starts instance `instance` of `row` on `port` (already recorded) and waits until it
+    /// is healthy.
+    async fn start_on(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: &DeploymentRow,
+        log: &BuildLog,
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Result<Uuid, String>> {
         let launch = self.launch_for(conn, row, instance, port).await?;
         let limit = launch
             .memory_limit_mb
