@@ -58,7 +58,6 @@ impl Releaser {
         row: (Uuid, Uuid, Uuid),
         instance: Uuid,
     ) -> anyhow::Result<u16> {
-        let (deployment, service, environment) = row;
         let (low, high) = (*self.config.ports.start(), *self.config.ports.end());
         let span = u32::from(high - low) + 1;
         let offset = crate::auth::secret::random_bytes::<4>()
@@ -67,42 +66,22 @@ impl Releaser {
             % span;
         for i in 0..span.min(2000) {
             let port = low + u16::try_from((offset + i) % span).unwrap_or(0);
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-                continue;
-            }
-            let inserted = diesel::insert_into(instances::table)
-                .values((
-                    instances::id.eq(instance),
-                    instances::deployment_id.eq(deployment),
-                    instances::service_id.eq(service),
-                    instances::environment_id.eq(environment),
-                    instances::state.eq("starting"),
-                    instances::port.eq(i32::from(port)),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await?;
-            if inserted == 1 {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+                && Self::record(conn, row, instance, port).await?
+            {
                 return Ok(port);
             }
         }
         anyhow::bail!("no free port in RAILYARD_PORT_RANGE")
     }
 
-    /// Records the instance on the service's fixed `port`; why not, if it is taken.
-    async fn reserve_fixed(
-        &self,
+    /// Records a `starting` instance on `port`; false if another live instance holds it.
+    async fn record(
         conn: &mut AsyncPgConnection,
-        row: (Uuid, Uuid, Uuid),
+        (deployment, service, environment): (Uuid, Uuid, Uuid),
         instance: Uuid,
         port: u16,
-    ) -> anyhow::Result<Result<(), String>> {
-        let (deployment, service, environment) = row;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-            return Ok(Err(format!(
-                "port {port} (fixed in the settings) is in use by another process"
-            )));
-        }
+    ) -> diesel::QueryResult<bool> {
         let inserted = diesel::insert_into(instances::table)
             .values((
                 instances::id.eq(instance),
@@ -115,7 +94,23 @@ impl Releaser {
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
-        Ok(if inserted == 1 {
+        Ok(inserted == 1)
+    }
+
+    /// Records the instance on the service's fixed `port`; why not, if it is taken.
+    async fn reserve_fixed(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: (Uuid, Uuid, Uuid),
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Result<(), String>> {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+            return Ok(Err(format!(
+                "port {port} (fixed in the settings) is in use by another process"
+            )));
+        }
+        Ok(if Self::record(conn, row, instance, port).await? {
             Ok(())
         } else {
             Err(format!(
