@@ -333,15 +333,6 @@ fn DeploymentTable(
 fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
     let toasts = use_toasts();
     let loaded = LocalResource::new(move || api::service_settings(service, environment));
-    let field = move |f: fn(&ServiceSettings) -> Option<String>| {
-        move || {
-            loaded
-                .get()
-                .and_then(Result::ok)
-                .and_then(|s| f(&s))
-                .unwrap_or_default()
-        }
-    };
     let (root, build, start, health, policy, memory, port) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -351,16 +342,27 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
     );
-    Effect::new(move |_| {
-        root.set(field(|s| s.root_dir.clone())());
-        build.set(field(|s| s.build_command.clone())());
-        start.set(field(|s| s.start_command.clone())());
-        health.set(field(|s| s.health_check_path.clone())());
-        policy.set(field(|s| s.restart_policy.clone())());
-        memory.set(field(|s| s.memory_limit_mb.map(|mb| mb.to_string()))());
-        port.set(field(|s| s.port.map(|p| p.to_string()))());
-    });
     let error = RwSignal::new(None::<String>);
+    // The fields take the stored settings once they arrive, and only then can be edited:
+    // filled earlier, what was typed would be overwritten (and saving before then would
+    // clear the stored settings).
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| match loaded.get() {
+        None => {}
+        Some(Err(err)) => error.set(Some(err.message)),
+        Some(Ok(s)) => {
+            let text = |v: Option<String>| v.unwrap_or_default();
+            root.set(text(s.root_dir));
+            build.set(text(s.build_command));
+            start.set(text(s.start_command));
+            health.set(text(s.health_check_path));
+            policy.set(text(s.restart_policy));
+            memory.set(text(s.memory_limit_mb.map(|mb| mb.to_string())));
+            port.set(text(s.port.map(|p| p.to_string())));
+            ready.set(true);
+        }
+    });
+    let locked = move || !ready.get();
     let save = move |ev: SubmitEvent| {
         ev.prevent_default();
         let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
@@ -398,12 +400,16 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             <h2 class="card-title">"Settings"</h2>
             <p class="hint">"Left empty, Railyard detects it from the source. Changes apply from the next deployment."</p>
             <FormError error=error.into() />
-            <label>"Root directory"<input type="text" placeholder="." bind:value=root /></label>
-            <label>"Build command"<input type="text" class="mono" placeholder="npm run build" bind:value=build /></label>
-            <label>"Start command"<input type="text" class="mono" placeholder="node server.js" bind:value=start /></label>
-            <label>"Health check path"<input type="text" placeholder="/health" bind:value=health /></label>
+            <label>"Root directory"<input type="text" placeholder="." bind:value=root disabled=locked /></label>
+            <label>"Build command"
+                <input type="text" class="mono" placeholder="npm run build" bind:value=build disabled=locked />
+            </label>
+            <label>"Start command"
+                <input type="text" class="mono" placeholder="node server.js" bind:value=start disabled=locked />
+            </label>
+            <label>"Health check path"<input type="text" placeholder="/health" bind:value=health disabled=locked /></label>
             <label>"Restart policy"
-                <select bind:value=policy>
+                <select bind:value=policy disabled=locked>
                     <option value="">"On failure (default)"</option>
                     <option value="on_failure">"On failure"</option>
                     <option value="always">"Always"</option>
@@ -411,15 +417,17 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
                 </select>
             </label>
             <label>"Memory limit (MB)"
-                <input type="number" min="16" max="1048576" step="1" placeholder="No limit" bind:value=memory />
+                <input type="number" min="16" max="1048576" step="1" placeholder="No limit" bind:value=memory
+                    disabled=locked />
             </label>
             <label>"Port"
-                <input type="number" min="1" max="65535" step="1" placeholder="Any (passed as PORT)" bind:value=port />
+                <input type="number" min="1" max="65535" step="1" placeholder="Any (passed as PORT)" bind:value=port
+                    disabled=locked />
             </label>
             <p class="hint">"Past its memory limit the app is stopped by the kernel and restarted by its policy. \
                 Leave the port empty: each release then gets its own as PORT and the next starts beside it, with no downtime. \
                 A fixed port (for an app that ignores PORT) means the running release stops before the next one starts."</p>
-            <div class="row"><button class="button" type="submit">"Save settings"</button></div>
+            <div class="row"><button class="button" type="submit" disabled=locked>"Save settings"</button></div>
         </form>
     }
 }
