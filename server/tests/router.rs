@@ -11,7 +11,10 @@ use std::{
 };
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use railyard_server::testing::{TestApp, git_repo};
+use railyard_server::{
+    jobs::WorkerPool,
+    testing::{TestApp, git_repo},
+};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
@@ -57,6 +60,19 @@ async fn read_until_closed(router: SocketAddr, raw: &str) -> (Duration, String) 
     (began.elapsed(), String::from_utf8_lossy(&received).into_owned())
 }
 
+/// Deploys `server_js` as service `web` of project `shop` and serves the router on a real
+/// socket; the runtime's workers (keep them) and the router's address.
+async fn deploy_behind_router(app: &TestApp, server_js: &str) -> (WorkerPool, SocketAddr) {
+    let (workers, edge) = app.start_runtime().await;
+    let router = TestApp::serve_edge(edge).await;
+    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", server_js)]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let done = owner.deploy_and_wait(&service).await;
+    assert_eq!(done["state"], "active", "{done}");
+    (workers, router)
+}
+
 /// Sends `text` on the socket; what comes back (within 5 s).
 async fn echo(socket: &mut Socket, text: &str) -> Message {
     socket.send(Message::text(text)).await.unwrap();
@@ -78,13 +94,7 @@ async fn the_router_passes_websockets_and_enforces_its_timeouts() {
         axum::Router::new(),
     )
     .await;
-    let (_workers, edge) = app.start_runtime().await;
-    let router = TestApp::serve_edge(edge).await;
-    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
-    let mut owner = app.admin().await;
-    let service = owner.git_service("shop", "web", repo.path()).await;
-    let done = owner.deploy_and_wait(&service).await;
-    assert_eq!(done["state"], "active", "{done}");
+    let (_workers, router) = deploy_behind_router(&app, SERVER).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = |path: &str| {
         client
@@ -165,13 +175,7 @@ server.listen(process.env.PORT, '127.0.0.1');
 #[tokio::test(flavor = "multi_thread")]
 async fn the_app_sees_the_clients_host_and_may_close_idle_connections() {
     let app = TestApp::new().await;
-    let (_workers, edge) = app.start_runtime().await;
-    let router = TestApp::serve_edge(edge).await;
-    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", WHO)]);
-    let mut owner = app.admin().await;
-    let service = owner.git_service("shop", "web", repo.path()).await;
-    let done = owner.deploy_and_wait(&service).await;
-    assert_eq!(done["state"], "active", "{done}");
+    let (_workers, router) = deploy_behind_router(&app, WHO).await;
 
     let http1 = reqwest::Client::builder().no_proxy().build().unwrap();
     let get = || http1.get(format!("http://{router}/")).header("host", HOST).send();

@@ -85,9 +85,9 @@ async fn state(owner: &mut Client<'_>, id: &str) -> String {
         .to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn releases_switch_only_when_healthy_and_roll_back() {
-    let app = TestApp::with(
+/// A server whose switches are quick: no drain, a 2 s stop grace, 10 s to become healthy.
+async fn switching_app() -> TestApp {
+    TestApp::with(
         &[
             ("RAILYARD_DRAIN_SECS", "0"),
             ("RAILYARD_STOP_GRACE_SECS", "2"),
@@ -95,7 +95,21 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         ],
         axum::Router::new(),
     )
-    .await;
+    .await
+}
+
+/// A deployment's log as text.
+async fn log_text(owner: &mut Client<'_>, deployment: &Value) -> String {
+    let id = deployment["id"].as_str().unwrap();
+    owner
+        .get(&format!("/api/v1/deployments/{id}/logs?format=text"))
+        .await
+        .text()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn releases_switch_only_when_healthy_and_roll_back() {
+    let app = switching_app().await;
     let (workers, edge) = app.start_runtime().await;
     let (repo, _) = git_repo(&[
         ("Procfile", "web: node server.js\n"),
@@ -242,15 +256,7 @@ require('http').createServer((q, s) => s.end(`fixed ${read('version.txt')} PORT=
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_fixed_port_stops_the_old_release_first_and_brings_it_back_on_failure() {
-    let app = TestApp::with(
-        &[
-            ("RAILYARD_DRAIN_SECS", "0"),
-            ("RAILYARD_STOP_GRACE_SECS", "2"),
-            ("RAILYARD_HEALTH_TIMEOUT_SECS", "10"),
-        ],
-        axum::Router::new(),
-    )
-    .await;
+    let app = switching_app().await;
     let (workers, edge) = app.start_runtime().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -286,13 +292,7 @@ async fn a_fixed_port_stops_the_old_release_first_and_brings_it_back_on_failure(
     assert_eq!(v2["state"], "active", "{v2}");
     serves(&edge, host, "fixed v2").await;
     assert!(gone(v1_pid).await, "v1's process was stopped");
-    let log = owner
-        .get(&format!(
-            "/api/v1/deployments/{}/logs?format=text",
-            v2["id"].as_str().unwrap()
-        ))
-        .await
-        .text();
+    let log = log_text(&mut owner, &v2).await;
     assert!(log.contains(&format!("fix the port at {port}")), "{log}");
 
     // v3 never listens: it fails, and v2 is started again on the port.
@@ -303,13 +303,7 @@ async fn a_fixed_port_stops_the_old_release_first_and_brings_it_back_on_failure(
     );
     let v3 = owner.deploy_and_wait(&service).await;
     assert_eq!(v3["state"], "failed", "{v3}");
-    let log = owner
-        .get(&format!(
-            "/api/v1/deployments/{}/logs?format=text",
-            v3["id"].as_str().unwrap()
-        ))
-        .await
-        .text();
+    let log = log_text(&mut owner, &v3).await;
     assert!(log.contains("Starting the previous release again"), "{log}");
     assert_eq!(state(&mut owner, v2["id"].as_str().unwrap()).await, "active");
     serves(&edge, host, "fixed v2").await;
