@@ -86,8 +86,9 @@ fn main() -> ExitCode {
     telemetry::init(&config.log);
 
     // The migration harness needs the multi-thread runtime (it uses block_in_place). The
-    // router alone runs on one thread, as an nginx worker does: a request and its upstream
-    // connection never hop between threads, which keeps tail latency down.
+    // router alone runs single-threaded runtimes, one per thread (`RAILYARD_ROUTER_THREADS`),
+    // as nginx runs worker processes: a request and its upstream connection never hop
+    // between threads.
     let builder = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
         Command::Router | Command::Keys { .. } | Command::Monitor { .. } => {

@@ -189,20 +189,25 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
     let database_url = running_database(&config)?;
     let pool = db::connect_pool(&config.database, &database_url).await?;
-    let listener = bind_router(config.http.router_listen).await?;
-    let addr = listener.local_addr()?;
+    let addr = config.http.router_listen;
+    let threads = config.http.router_threads;
+    let listeners = edge::listen::bind(addr, threads)
+        .with_context(|| format!("cannot listen on RAILYARD_ROUTER_LISTEN={addr}"))?;
+    let addr = listeners
+        .first()
+        .map_or(Ok(addr), std::net::TcpListener::local_addr)?;
     let edge = edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone())
         .with_timeouts(config.http.router_timeouts);
     let routes = edge.reload(&mut *pool.get().await?).await?;
     let refresh = edge.spawn_refresh(pool, database_url);
-    tracing::info!(%addr, routes, "app router is up");
+    tracing::info!(%addr, routes, threads, "app router is up");
     #[allow(clippy::print_stdout)]
     {
         println!("Railyard app router is running on http://{addr}");
     }
-    edge::listen::serve(listener, edge, shutdown_signal()).await;
+    let served = edge::listen::serve_on_threads(listeners, edge, shutdown_signal()).await;
     refresh.abort();
-    Ok(())
+    served.context("app router failed")
 }
 
 /// The database of a command that does not start one: `DATABASE_URL`, or the embedded

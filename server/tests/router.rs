@@ -2,6 +2,8 @@
 //! does not begin to answer gets a 504 after the request timeout, client connections
 //! that stall (headers never finished) or idle between requests are closed after the idle
 //! timeout, and the app sees the host the client asked for, over HTTP/1.1 and HTTP/2.
+//! The router on several threads (as `railyard-server router` runs): every thread serves
+//! its share of the connections, and all of them stop on shutdown.
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
@@ -207,4 +209,63 @@ async fn the_app_sees_the_clients_host_and_may_close_idle_connections() {
     assert_eq!(res.version(), reqwest::Version::HTTP_2);
     let authority = format!("{HOST}:{}", router.port());
     assert_eq!(res.text().await.unwrap(), format!("{authority} {authority}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_router_thread_serves_and_all_stop_on_shutdown() {
+    let app = TestApp::new().await;
+    let (_workers, edge) = app.start_runtime().await;
+    let (repo, _) = git_repo(&[("Procfile", "web: node server.js\n"), ("server.js", SERVER)]);
+    let mut owner = app.admin().await;
+    let service = owner.git_service("shop", "web", repo.path()).await;
+    let done = owner.deploy_and_wait(&service).await;
+    assert_eq!(done["state"], "active", "{done}");
+
+    let listeners = railyard_server::edge::listen::bind("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+    assert_eq!(listeners.len(), 3);
+    let router = listeners[0].local_addr().unwrap();
+    for listener in &listeners {
+        assert_eq!(
+            listener.local_addr().unwrap(),
+            router,
+            "one address for every thread"
+        );
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(railyard_server::edge::listen::serve_on_threads(
+        listeners,
+        edge,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+
+    // Each connection is new, so the kernel picks one of the three sockets for it: a thread
+    // that did not serve would leave about a third of them unanswered.
+    let request = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut answered = 0;
+    while answered < 30 {
+        let (took, response) = read_until_closed(router, &request).await;
+        if response.starts_with("HTTP/1.1 200") {
+            assert!(response.ends_with("hello"), "{response}");
+            assert!(took < Duration::from_secs(5), "took {took:?}");
+            answered += 1;
+        } else {
+            // The route table may not have the new release yet.
+            assert!(answered == 0 && Instant::now() < deadline, "{response}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(15), served)
+        .await
+        .expect("every thread stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(router).await.is_err(),
+        "a router thread still accepts connections after shutdown"
+    );
 }

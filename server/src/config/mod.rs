@@ -43,6 +43,9 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The app router's request and idle timeouts.
     pub router_timeouts: crate::edge::Timeouts,
+    /// Threads of `railyard-server router` (`RAILYARD_ROUTER_THREADS`, default one per CPU),
+    /// each an event loop of its own.
+    pub router_threads: usize,
     /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
     pub body_limit: usize,
     /// Base URL printed for humans (`RAILYARD_PUBLIC_URL`); derived from `listen` when unset.
@@ -238,6 +241,11 @@ impl Config {
                     1..=86_400,
                 )?),
             },
+            router_threads: env.parse_in(
+                "RAILYARD_ROUTER_THREADS",
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                1..=256,
+            )?,
             body_limit: env.parse_in(
                 "RAILYARD_BODY_LIMIT_BYTES",
                 1024 * 1024,

@@ -76,6 +76,18 @@ fn router_timeouts_and_cgroup_root() {
 }
 
 #[test]
+fn router_threads_default_to_one_per_cpu() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(parse(&[]).unwrap().http.router_threads, cpus);
+    let config = parse(&[("RAILYARD_ROUTER_THREADS", "3")]).unwrap();
+    assert_eq!(config.http.router_threads, 3);
+    for bad in ["0", "many", "257"] {
+        let err = parse(&[("RAILYARD_ROUTER_THREADS", bad)]).unwrap_err();
+        assert_eq!(err.var, "RAILYARD_ROUTER_THREADS", "{bad}");
+    }
+}
+
+#[test]
 fn empty_values_mean_default() {
     let config = parse(&[("DATABASE_URL", ""), ("RAILYARD_LISTEN", " ")]).unwrap();
     assert!(config.database.url.is_none());

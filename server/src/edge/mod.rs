@@ -11,14 +11,9 @@
 
 pub mod listen;
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    path::PathBuf,
-    sync::{Arc, RwLock},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
+use arc_swap::ArcSwap;
 use axum::{
     Router,
     body::Body,
@@ -71,9 +66,12 @@ impl Default for Timeouts {
     }
 }
 
+/// The router's state. Clones share the route table and the upstream connection pool;
+/// [`Edge::with_own_pool`] gives a thread its own pool.
 #[derive(Clone)]
 pub struct Edge {
-    table: Arc<RwLock<Arc<HashMap<String, Target>>>>,
+    /// Read on every request without a lock (an atomic load); replaced whole on reload.
+    table: Arc<ArcSwap<HashMap<String, Target>>>,
     client: Client<HttpConnector, Body>,
     base_domain: String,
     data_dir: PathBuf,
@@ -82,18 +80,22 @@ pub struct Edge {
 
 impl Edge {
     pub fn new(base_domain: &str, data_dir: PathBuf) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
         Self {
-            table: Arc::new(RwLock::new(Arc::new(HashMap::new()))),
-            client,
+            table: Arc::new(ArcSwap::from_pointee(HashMap::new())),
+            client: upstream_client(),
             base_domain: base_domain.to_owned(),
             data_dir,
             timeouts: Timeouts::default(),
+        }
+    }
+
+    /// The same router with a connection pool of its own, for another thread: a pooled
+    /// upstream connection is driven by a task on the runtime that opened it, so a pool
+    /// shared between threads would hand a request to a connection on the other thread.
+    pub fn with_own_pool(&self) -> Self {
+        Self {
+            client: upstream_client(),
+            ..self.clone()
         }
     }
 
@@ -102,12 +104,7 @@ impl Edge {
     }
 
     fn lookup(&self, host: &str) -> Option<Target> {
-        let table = self
-            .table
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        table.get(host).cloned()
+        ArcSwap::load(&self.table).get(host).cloned()
     }
 
     /// Rebuilds the table from the database and swaps it in.
@@ -151,10 +148,7 @@ impl Edge {
             table.insert(host(&s, &e, &p), target);
         }
         let routes = table.len();
-        *self
-            .table
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+        self.table.store(Arc::new(table));
         Ok(routes)
     }
 
@@ -187,6 +181,16 @@ impl Edge {
             }
         })
     }
+}
+
+/// Apps are spoken to over HTTP/1.1 keep-alive connections, kept for a minute when idle.
+fn upstream_client() -> Client<HttpConnector, Body> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
 }
 
 /// The router as an axum `Router` (for tests that call it in-process; [`listen::serve`]
