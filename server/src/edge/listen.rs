@@ -13,7 +13,7 @@
 //! spreads new connections over them) and its own upstream connection pool, so a request,
 //! its client connection and its app connection never hop between threads.
 
-use std::{convert::Infallible, future::Future, io, net::SocketAddr, time::Duration};
+use std::{convert::Infallible, future::Future, io, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{body::Body, extract::Request};
 use hyper::body::Incoming;
@@ -34,6 +34,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Serves `edge` on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, edge: Edge, shutdown: impl Future<Output = ()>) {
     let idle = edge.timeouts.idle;
+    // Each request holds the router by reference count, not by a copy of its fields.
+    let edge = Arc::new(edge);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -61,10 +63,10 @@ pub async fn serve(listener: TcpListener, edge: Edge, shutdown: impl Future<Outp
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let edge = edge.clone();
+        let (edge, client_ip) = (edge.clone(), super::forwarded_for(peer));
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let edge = edge.clone();
-            async move { Ok::<_, Infallible>(super::route(&edge, Some(peer), req.map(Body::new)).await) }
+            let (edge, client_ip) = (edge.clone(), client_ip.clone());
+            async move { Ok::<_, Infallible>(super::route(&edge, client_ip.as_ref(), req.map(Body::new)).await) }
         });
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {

@@ -18,7 +18,10 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header},
+    http::{
+        HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header,
+        uri::{Authority, PathAndQuery, Scheme},
+    },
     response::{Html, IntoResponse, Response},
 };
 use diesel::{ExpressionMethods as _, JoinOnDsl as _, QueryDsl as _};
@@ -38,8 +41,9 @@ use crate::{
 /// Where a host's requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
-    /// An app listening on this loopback port.
-    Port(u16),
+    /// An app listening on this loopback port (`authority` is `127.0.0.1:<port>`, made once
+    /// per table rather than once per request).
+    App { port: u16, authority: Authority },
     /// A static site: this directory (absolute).
     Static(PathBuf),
     /// A known service with nothing healthy serving.
@@ -141,7 +145,10 @@ impl Edge {
             .collect();
         for (s, e, p, port, root) in live {
             let target = match (port.and_then(|p| u16::try_from(p).ok()), root) {
-                (Some(port), _) => Target::Port(port),
+                (Some(port), _) => match Authority::try_from(format!("127.0.0.1:{port}").as_str()) {
+                    Ok(authority) => Target::App { port, authority },
+                    Err(_) => continue,
+                },
                 (None, Some(root)) => Target::Static(self.data_dir.join(root)),
                 (None, None) => continue,
             };
@@ -193,12 +200,20 @@ fn upstream_client() -> Client<HttpConnector, Body> {
         .build(connector)
 }
 
+/// The `X-Forwarded-For` value for a client at `peer`.
+fn forwarded_for(peer: SocketAddr) -> Option<HeaderValue> {
+    HeaderValue::try_from(peer.ip().to_string()).ok()
+}
+
 /// The router as an axum `Router` (for tests that call it in-process; [`listen::serve`]
 /// serves it to clients).
 pub fn router(edge: Edge) -> Router {
     async fn handle(State(edge): State<Edge>, req: Request) -> Response {
-        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        route(&edge, peer, req).await
+        let client_ip = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .and_then(|c| forwarded_for(c.0));
+        route(&edge, client_ip.as_ref(), req).await
     }
     Router::new().fallback(handle).with_state(edge)
 }
@@ -243,32 +258,40 @@ const CLIENT_FORWARDED: [HeaderName; 5] = [
     HeaderName::from_static("x-real-ip"),
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+/// Removes the hop-by-hop headers (and those the `Connection` header names), and with
+/// `forwarded` the ones a client may not set. Most messages carry none of them, so the
+/// names present are looked at once rather than each listed name hashed and removed.
+fn strip_headers(headers: &mut HeaderMap, keep_upgrade: bool, forwarded: bool) {
+    let kept = |name: &HeaderName| keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION);
+    let mut drop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            (HOP_BY_HOP.contains(name) && !kept(name)) || (forwarded && CLIENT_FORWARDED.contains(name))
+        })
+        .cloned()
         .collect();
-    for name in named {
-        if !(keep_upgrade && name == header::UPGRADE) {
-            headers.remove(name);
-        }
-    }
-    for name in &HOP_BY_HOP {
-        if !(keep_upgrade && (name == header::UPGRADE || name == header::CONNECTION)) {
-            headers.remove(name);
-        }
+    drop.extend(
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .filter(|name| !(keep_upgrade && name == header::UPGRADE)),
+    );
+    for name in drop {
+        headers.remove(name);
     }
 }
 
-async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
+/// `route` for a client at `client_ip` (an `X-Forwarded-For` value, made once per
+/// connection).
+async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -> Response {
+    let host_header = req.headers().get(header::HOST).cloned();
+    let host = host_header
+        .as_ref()
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(axum::http::uri::Authority::as_str))
+        .or_else(|| req.uri().authority().map(Authority::as_str))
         .unwrap_or_default()
         .to_ascii_lowercase();
     let name = host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
@@ -278,7 +301,7 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
             host.as_str()
         }
     });
-    let port = match edge.lookup(name) {
+    let (port, authority) = match edge.lookup(name) {
         None => {
             return page(
                 StatusCode::NOT_FOUND,
@@ -300,7 +323,7 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
                 Err(err) => match err {},
             };
         }
-        Some(Target::Port(port)) => port,
+        Some(Target::App { port, authority }) => (port, authority),
     };
 
     let upgrade = req
@@ -308,12 +331,13 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let Ok(uri) = format!("http://127.0.0.1:{port}{path}").parse::<Uri>() else {
+    let mut uri = std::mem::take(req.uri_mut()).into_parts();
+    uri.scheme = Some(Scheme::HTTP);
+    uri.authority = Some(authority);
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(PathAndQuery::from_static("/"));
+    }
+    let Ok(uri) = Uri::from_parts(uri) else {
         return page(
             StatusCode::BAD_REQUEST,
             "Bad request",
@@ -324,22 +348,20 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
     // Clients may speak HTTP/2 to the router; apps are spoken to in HTTP/1.1.
     *req.version_mut() = axum::http::Version::HTTP_11;
     let headers = req.headers_mut();
-    strip_hop_by_hop(headers, upgrade);
-    for name in &CLIENT_FORWARDED {
-        headers.remove(name);
-    }
-    if let Some(peer) = peer
-        && let Ok(value) = HeaderValue::from_str(&peer.ip().to_string())
-    {
-        headers.insert(X_FORWARDED_FOR, value);
+    strip_headers(headers, upgrade, true);
+    if let Some(ip) = client_ip {
+        headers.insert(X_FORWARDED_FOR, ip.clone());
     }
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Ok(value) = HeaderValue::from_str(&host) {
-        // An HTTP/2 client names the host in the URI only; the app gets it as `Host`
-        // (otherwise the client would fill in the app's own 127.0.0.1 address).
-        if !headers.contains_key(header::HOST) {
-            headers.insert(header::HOST, value.clone());
-        }
+    // The host as the client named it, lower-cased. An HTTP/2 client names it in the URI
+    // only: the app gets it as `Host` (otherwise the client would fill in the app's own
+    // 127.0.0.1 address).
+    let host_value = match host_header {
+        Some(value) if value.as_bytes() == host.as_bytes() => Some(value),
+        _ => HeaderValue::from_str(&host).ok(),
+    };
+    if let Some(value) = host_value {
+        headers.insert(header::HOST, value.clone());
         headers.insert(X_FORWARDED_HOST, value);
     }
 
@@ -379,6 +401,71 @@ async fn route(edge: &Edge, peer: Option<SocketAddr>, mut req: Request) -> Respo
         });
         return Response::from_parts(parts, Body::empty());
     }
-    strip_hop_by_hop(&mut parts.headers, false);
+    strip_headers(&mut parts.headers, false, false);
     Response::from_parts(parts, Body::new(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::from_bytes(k.as_bytes()).unwrap_or_else(|_| panic!("{k}")),
+                    HeaderValue::from_str(v).unwrap_or_else(|_| panic!("{v}")),
+                )
+            })
+            .collect()
+    }
+
+    fn names(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn hop_by_hop_and_named_headers_are_stripped() {
+        let mut request = headers(&[
+            ("connection", "close, X-Trace"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "h2c"),
+            ("x-trace", "1"),
+            ("x-forwarded-for", "6.6.6.6"),
+            ("x-real-ip", "6.6.6.6"),
+            ("forwarded", "for=6.6.6.6"),
+            ("accept", "*/*"),
+            ("cookie", "a=b"),
+        ]);
+        strip_headers(&mut request, false, true);
+        assert_eq!(names(&request), ["accept", "cookie"]);
+
+        // A response keeps what the app says about where it came from.
+        let mut response = headers(&[
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("content-length", "5"),
+            ("x-forwarded-for", "10.0.0.1"),
+        ]);
+        strip_headers(&mut response, false, false);
+        assert_eq!(names(&response), ["content-length", "x-forwarded-for"]);
+    }
+
+    #[test]
+    fn a_websocket_upgrade_keeps_its_upgrade_headers() {
+        let mut request = headers(&[
+            ("connection", "Upgrade, keep-alive"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "timeout=5"),
+            ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ]);
+        strip_headers(&mut request, true, true);
+        assert_eq!(names(&request), ["connection", "sec-websocket-key", "upgrade"]);
+    }
 }
