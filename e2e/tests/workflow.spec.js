@@ -106,6 +106,8 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await expect(build).toContainText('Live: traffic goes to this release.', { timeout: 90_000 });
   await expect(page.getByTestId('deployment-state').first()).toHaveText('active', { timeout: 30_000 });
   await expect(page.getByTestId('service-state')).toHaveText('running');
+  // The app's resident memory (a Node server: tens of MB), its uptime and restarts.
+  await expect(page.getByTestId('service-usage')).toHaveText(/^[1-9]\d* MB · up \d+[sm] · 0 restarts$/);
   await shot(page, 'flow-deployment.png');
 
   // Through the router; the request shows up in the runtime log, live.

@@ -47,6 +47,7 @@ pub async fn service_status(
     type Row = (
         String,
         Option<i32>,
+        Option<i64>,
         Option<i32>,
         i32,
         Option<i32>,
@@ -63,6 +64,7 @@ pub async fn service_status(
         .select((
             instances::state,
             instances::pid,
+            instances::start_ticks,
             instances::port,
             instances::restarts,
             instances::last_exit_code,
@@ -80,11 +82,22 @@ pub async fn service_status(
             url,
             restarts: 0,
             uptime_s: None,
+            memory_bytes: None,
             last_exit_code: None,
             deployment_id: None,
         },
-        Some((state, pid, port, restarts, last_exit_code, deployment, started_at)) => ServiceStatus {
+        Some((state, pid, ticks, port, restarts, last_exit_code, deployment, started_at)) => ServiceStatus {
             uptime_s: (state == "running").then(|| (Utc::now() - started_at).num_seconds().max(0)),
+            memory_bytes: match (state.as_str(), pid, ticks) {
+                // A look through /proc: off the async threads.
+                ("running", Some(pid), Some(ticks)) => {
+                    tokio::task::spawn_blocking(move || crate::runtime::app_memory_bytes(pid, ticks))
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                _ => None,
+            },
             state,
             pid,
             port,

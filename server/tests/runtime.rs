@@ -192,6 +192,9 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
             .unwrap()
             .starts_with("http://web-production-shop.localhost:")
     );
+    // A Node hello-world holds tens of megabytes.
+    let memory = status["memory_bytes"].as_i64().unwrap();
+    assert!((5 << 20..1 << 30).contains(&memory), "{status}");
     let v1_pid = status["pid"].as_i64().unwrap() as i32;
     assert!(std::path::Path::new(&format!("/proc/{v1_pid}")).exists());
 
@@ -399,7 +402,8 @@ async fn restart_stop_and_start_a_service() {
     // Stop: the process goes, the router says 503.
     let res = owner.post(&action("stop"), json!({})).await;
     assert_eq!(res.status, 202, "{}", res.text());
-    status_until(&mut owner, &service, |s| s["state"] == "stopped").await;
+    let stopped = status_until(&mut owner, &service, |s| s["state"] == "stopped").await;
+    assert!(stopped["memory_bytes"].is_null(), "{stopped}");
     assert!(gone(second as i32).await);
     for _ in 0..200 {
         if get(&edge, host, &[]).await.0 == 503 {
@@ -613,6 +617,40 @@ mod supervisor {
             .filter(|r| r.stream == "event")
             .map(|r| r.text)
             .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_memory_an_app_holds_is_counted_while_it_runs() {
+        let app = TestApp::new().await;
+        let runtime = NativeRuntime::new(app.state.db.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let dir = std::fs::canonicalize(dir.path()).unwrap();
+        // 80 MiB written (so resident), in a child of the app's shell.
+        let launch = launch(
+            &dir,
+            "node -e 'const b = Buffer.alloc(80 * 1024 * 1024, 1); setInterval(() => b, 1000)'",
+            RestartPolicy::Never,
+        );
+        let id = launch.instance;
+        let started = runtime.start(launch).await.unwrap();
+        runtime.supervise(id);
+        let (pid, ticks) = (started.pid, started.start_ticks.unwrap());
+        let mut bytes = 0;
+        for _ in 0..200 {
+            bytes = railyard_server::runtime::app_memory_bytes(pid, ticks).unwrap();
+            if bytes >= 80 << 20 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!((80 << 20..400 << 20).contains(&bytes), "{bytes} bytes");
+        assert_eq!(
+            railyard_server::runtime::app_memory_bytes(pid, ticks + 1),
+            None,
+            "a process that started at another time is not the app"
+        );
+        runtime.stop(id, Duration::from_secs(2)).await.unwrap();
+        assert_eq!(railyard_server::runtime::app_memory_bytes(pid, ticks), None);
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -207,6 +207,10 @@ pub struct ServiceStatus {
     pub restarts: i32,
     /// Seconds since the current process started (while running).
     pub uptime_s: Option<i64>,
+    /// Resident memory of the app's processes in bytes (while running; `None` where the
+    /// process runs on another host than the one answering).
+    #[serde(default)]
+    pub memory_bytes: Option<i64>,
     pub last_exit_code: Option<i32>,
     /// The deployment whose release runs.
     pub deployment_id: Option<Uuid>,

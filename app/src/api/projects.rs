@@ -4,7 +4,7 @@ use railyard_shared::{
     API_V1,
     deployments::{
         CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ProjectOverview,
-        ServiceSettings, ServiceSettingsResponse,
+        ServiceSettings, ServiceSettingsResponse, ServiceStatus, ServiceStatusResponse,
     },
     projects::{
         CreateProjectRequest, CreateServiceRequest, Project, ProjectResponse, ProjectsResponse, Service,
@@ -63,6 +63,15 @@ pub async fn project_overview(project: Uuid, environment: Uuid) -> Result<Projec
         "{API_V1}/projects/{project}/overview?environment={environment}"
     ))
     .await
+}
+
+/// What runs of a service in an environment: state, process, memory, uptime.
+pub async fn service_status(service: Uuid, environment: Uuid) -> Result<ServiceStatus, ApiError> {
+    get::<ServiceStatusResponse>(&format!(
+        "{API_V1}/services/{service}/status?environment={environment}"
+    ))
+    .await
+    .map(|r| r.status)
 }
 
 pub async fn list_deployments(service: Uuid, environment: Uuid) -> Result<Vec<Deployment>, ApiError> {

@@ -9,7 +9,7 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 use railyard_shared::{
-    deployments::{Deployment, ProjectOverview, ServiceOverview, ServiceSettings},
+    deployments::{Deployment, ProjectOverview, ServiceOverview, ServiceSettings, ServiceStatus},
     projects::{Project, Service},
 };
 use uuid::Uuid;
@@ -36,6 +36,46 @@ fn state_class(state: &str) -> &'static str {
         "queued" | "building" | "deploying" | "starting" => "badge badge-pending",
         _ => "badge",
     }
+}
+
+/// `54 MB`, `1.25 GB` (binary units, as the memory limit is set).
+fn memory_text(bytes: i64) -> String {
+    let mb = bytes as f64 / f64::from(1u32 << 20);
+    if mb < 1024.0 {
+        format!("{mb:.0} MB")
+    } else {
+        format!("{:.2} GB", mb / 1024.0)
+    }
+}
+
+/// `45s`, `12m`, `3h 5m`, `2d 4h`.
+fn uptime_text(seconds: i64) -> String {
+    let (m, h, d) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    match (d, h, m) {
+        (0, 0, 0) => format!("{seconds}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h {}m", m % 60),
+        (d, h, _) => format!("{d}d {}h", h % 24),
+    }
+}
+
+/// The running process in a line: memory, uptime, restarts.
+fn usage_text(status: &ServiceStatus) -> Option<String> {
+    if status.state != "running" {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(bytes) = status.memory_bytes {
+        parts.push(memory_text(bytes));
+    }
+    if let Some(up) = status.uptime_s {
+        parts.push(format!("up {}", uptime_text(up)));
+    }
+    parts.push(match status.restarts {
+        1 => "1 restart".to_owned(),
+        n => format!("{n} restarts"),
+    });
+    Some(parts.join(" · "))
 }
 
 #[component]
@@ -118,6 +158,17 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
     let deployments = LocalResource::new(move || {
         version.track();
         api::list_deployments(id, environment)
+    });
+    // Memory and uptime change without a status event: read them again every 10 s.
+    let usage = LocalResource::new(move || {
+        version.track();
+        api::service_status(id, environment)
+    });
+    let timer = set_interval_with_handle(move || usage.refetch(), std::time::Duration::from_secs(10)).ok();
+    on_cleanup(move || {
+        if let Some(timer) = timer {
+            timer.clear();
+        }
     });
     // Who triggered what: the workspace's members by id.
     let workspace = project.workspace_id;
@@ -216,6 +267,10 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                                     <span class="muted" data-testid="service-activity">{label}</span>
                                 })}
                                 <a class="mono" href=href target="_blank" rel="noopener" data-testid="public-url">{url}</a>
+                                {move || usage.get().and_then(Result::ok).as_ref().and_then(usage_text).map(|text| view! {
+                                    <span class="muted mono" data-testid="service-usage"
+                                        title="Resident memory of the app's processes · time since it started · restarts">{text}</span>
+                                })}
                             </p>
                         }
                     })}

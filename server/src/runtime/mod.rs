@@ -167,3 +167,37 @@ pub fn start_ticks(pid: i32) -> Option<i64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
+
+/// Resident memory of the app that process group `leader` runs, in bytes: the sum of
+/// `VmRSS` over the group's processes but the leader (the app's monitor, Railyard's own).
+/// `None` unless `leader` is still the process that started at `start_ticks`, so a pid the
+/// kernel gave to another process since (or one on another host) is never read as the app.
+pub fn app_memory_bytes(leader: i32, start_ticks: i64) -> Option<i64> {
+    if self::start_ticks(leader) != Some(start_ticks) {
+        return None;
+    }
+    let mut kib = 0_i64;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == leader || process_group(pid) != Some(leader) {
+            continue;
+        }
+        kib += std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+                line.split_whitespace().nth(1)?.parse::<i64>().ok()
+            })
+            .unwrap_or(0);
+    }
+    Some(kib * 1024)
+}
+
+/// The process group of `pid` (`/proc/<pid>/stat`, field 5).
+fn process_group(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(2)?.parse().ok()
+}
