@@ -3,8 +3,8 @@
 //! Railyard's router, directly on its port, and through nginx (`proxy_pass` with upstream
 //! keep-alive, as a reverse proxy is usually set up). On a small shared machine one run
 //! swings by ±30%, so the targets take turns over `BENCH_ROUNDS` rounds (default 3) and the
-//! medians are compared; the proxies' CPU time per request (router process, nginx workers)
-//! is printed too, the figure least moved by the machine's noise. Targets (the issue's): the
+//! medians are compared; the proxies' CPU time per request (router process, nginx workers),
+//! user and kernel apart, is printed too, the figure least moved by the machine's noise. Targets (the issue's): the
 //! router's p99 ≤ 0.2× nginx's and its requests/s ≥ 1.0× nginx's; the verdicts are printed.
 //! Needs `wrk` and `nginx` on the PATH.
 
@@ -22,20 +22,29 @@ struct Figures {
     requests: f64,
 }
 
-/// CPU time (user + system) the processes have used, in seconds.
-fn cpu_seconds(pids: &[u32]) -> f64 {
-    let ticks: u64 = pids
+/// CPU time the processes have used, in seconds: (user, system).
+fn cpu_seconds(pids: &[u32]) -> (f64, f64) {
+    let (user, system) = pids
         .iter()
         .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
         .filter_map(|stat| {
             // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces.
             let rest = &stat[stat.rfind(')')? + 1..];
             let mut fields = rest.split_whitespace().skip(11);
-            Some(fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?)
+            Some((
+                fields.next()?.parse::<u64>().ok()?,
+                fields.next()?.parse::<u64>().ok()?,
+            ))
         })
-        .sum();
+        .fold((0, 0), |(u, s), (du, ds)| (u + du, s + ds));
     // USER_HZ, 100 on Linux.
-    ticks as f64 / 100.0
+    (user as f64 / 100.0, system as f64 / 100.0)
+}
+
+/// CPU time per request in microseconds: (user, system).
+struct Cpu {
+    user: f64,
+    system: f64,
 }
 
 /// The worker processes of the nginx master `pid`.
@@ -198,21 +207,29 @@ fn main() -> anyhow::Result<()> {
                 "Router vs direct vs nginx: wrk {seconds} s per run, {rounds} rounds taking turns, a Node hello-world app behind each"
             );
             println!(
-                "{:<16} {:>5} {:>6} {:>12} {:>10} {:>12}",
-                "target", "conns", "round", "req/s", "p99 ms", "CPU us/req"
+                "{:<16} {:>5} {:>6} {:>12} {:>10} {:>22}",
+                "target", "conns", "round", "req/s", "p99 ms", "CPU us/req (usr + sys)"
             );
             let mut figures = Vec::new();
             for round in 1..=rounds {
                 for connections in [1u32, 50] {
                     for (name, port, pids) in &targets {
                         let (name, port) = (*name, *port);
-                        let cpu_before = cpu_seconds(pids);
+                        let before = cpu_seconds(pids);
                         let f = tokio::task::spawn_blocking(move || wrk(port, connections, seconds)).await??;
-                        let cpu = (!pids.is_empty())
-                            .then(|| (cpu_seconds(pids) - cpu_before) * 1e6 / f.requests);
-                        let cpu_text = cpu.map_or_else(|| "-".to_owned(), |c| format!("{c:.1}"));
+                        let cpu = (!pids.is_empty()).then(|| {
+                            let after = cpu_seconds(pids);
+                            Cpu {
+                                user: (after.0 - before.0) * 1e6 / f.requests,
+                                system: (after.1 - before.1) * 1e6 / f.requests,
+                            }
+                        });
+                        let cpu_text = cpu.as_ref().map_or_else(
+                            || "-".to_owned(),
+                            |c| format!("{:.1} ({:.1} + {:.1})", c.user + c.system, c.user, c.system),
+                        );
                         println!(
-                            "{name:<16} {connections:>5} {round:>6} {:>12.0} {:>10.2} {cpu_text:>12}",
+                            "{name:<16} {connections:>5} {round:>6} {:>12.0} {:>10.2} {cpu_text:>22}",
                             f.rps, f.p99_ms
                         );
                         figures.push((name, connections, f, cpu));
@@ -240,7 +257,14 @@ fn main() -> anyhow::Result<()> {
                     (
                         median(runs().map(|(_, _, f, _)| f.rps).collect()),
                         median(runs().map(|(_, _, f, _)| f.p99_ms).collect()),
-                        median(runs().filter_map(|(_, _, _, cpu)| *cpu).collect()),
+                        Cpu {
+                            user: median(runs().filter_map(|(_, _, _, c)| c.as_ref().map(|c| c.user)).collect()),
+                            system: median(
+                                runs()
+                                    .filter_map(|(_, _, _, c)| c.as_ref().map(|c| c.system))
+                                    .collect(),
+                            ),
+                        },
                     )
                 };
                 let (nginx_rps, nginx_p99, nginx_cpu) = get("nginx");
@@ -253,8 +277,13 @@ fn main() -> anyhow::Result<()> {
                 );
                 for (name, _, _) in targets.iter().filter(|(n, _, _)| n.contains("router")) {
                     let (rps, p99, cpu) = get(name);
-                    let cpu = if cpu > 0.0 {
-                        format!(", CPU per request {:.2}x nginx's", cpu / nginx_cpu)
+                    let cpu = if cpu.user + cpu.system > 0.0 {
+                        format!(
+                            ", CPU per request {:.2}x nginx's (user {:.2}x, kernel {:.2}x)",
+                            (cpu.user + cpu.system) / (nginx_cpu.user + nginx_cpu.system),
+                            cpu.user / nginx_cpu.user,
+                            cpu.system / nginx_cpu.system,
+                        )
                     } else {
                         String::new()
                     };
