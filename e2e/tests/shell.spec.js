@@ -130,7 +130,10 @@ test('a workspace owner invites a teammate who joins from a second browser', asy
   await expect(page.getByText('No pending invitations.')).toBeVisible();
 
   // The owner makes her an admin; the audit log shows the trail.
+  // Reload once the change is stored: a reload while the PATCH is in flight cancels it.
+  const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/members/'));
   await row.getByRole('combobox').selectOption('admin');
+  expect((await saved).status()).toBe(200);
   await page.reload();
   await expect(page.getByTestId('member-row').filter({ hasText: 'grace@example.com' }).getByRole('combobox')).toHaveValue('admin');
   await shot(page, 'members.png');
