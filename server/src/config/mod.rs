@@ -43,8 +43,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// The app router's request and idle timeouts.
     pub router_timeouts: crate::edge::Timeouts,
-    /// Threads of `railyard-server router` (`RAILYARD_ROUTER_THREADS`, default one per CPU),
-    /// each an event loop of its own.
+    /// Threads of `railyard-server router` (`RAILYARD_ROUTER_THREADS`), each an event loop of
+    /// its own. By default half the CPUs (at least one): the router shares the machine with
+    /// the apps it serves, and a loop that competes with them for a core costs more than it
+    /// brings (measured in `bench/router.sh`).
     pub router_threads: usize,
     /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
     pub body_limit: usize,
@@ -243,7 +245,7 @@ impl Config {
             },
             router_threads: env.parse_in(
                 "RAILYARD_ROUTER_THREADS",
-                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                (std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) / 2).max(1),
                 1..=256,
             )?,
             body_limit: env.parse_in(

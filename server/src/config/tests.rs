@@ -76,9 +76,9 @@ fn router_timeouts_and_cgroup_root() {
 }
 
 #[test]
-fn router_threads_default_to_one_per_cpu() {
+fn router_threads_default_to_half_the_cpus() {
     let cpus = std::thread::available_parallelism().unwrap().get();
-    assert_eq!(parse(&[]).unwrap().http.router_threads, cpus);
+    assert_eq!(parse(&[]).unwrap().http.router_threads, (cpus / 2).max(1));
     let config = parse(&[("RAILYARD_ROUTER_THREADS", "3")]).unwrap();
     assert_eq!(config.http.router_threads, 3);
     for bad in ["0", "many", "257"] {
