@@ -284,8 +284,8 @@ fn strip_headers(headers: &mut HeaderMap, keep_upgrade: bool, forwarded: bool) {
     }
 }
 
-/// `route` for a client at `client_ip` (an `X-Forwarded-For` value, made once per
-/// connection).
+/// Routes one request of a client at `client_ip` (its `X-Forwarded-For` value, made once
+/// per connection).
 async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -> Response {
     let host_header = req.headers().get(header::HOST).cloned();
     let host = host_header

@@ -160,12 +160,17 @@ pub async fn start(
     ))
 }
 
-/// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat`, field 22).
-pub fn start_ticks(pid: i32) -> Option<i64> {
+/// Field `field` (numbered as in proc(5), 3 or later) of `/proc/<pid>/stat`.
+fn stat_field<T: std::str::FromStr>(pid: i32, field: usize) -> Option<T> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: split after the last `)`.
     let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    rest.split_whitespace().nth(field.checked_sub(3)?)?.parse().ok()
+}
+
+/// The start time of `pid` in clock ticks since boot (`/proc/<pid>/stat`, field 22).
+pub fn start_ticks(pid: i32) -> Option<i64> {
+    stat_field(pid, 22)
 }
 
 /// Resident memory of the app that process group `leader` runs, in bytes: the sum of
@@ -181,7 +186,8 @@ pub fn app_memory_bytes(leader: i32, start_ticks: i64) -> Option<i64> {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
             continue;
         };
-        if pid == leader || process_group(pid) != Some(leader) {
+        // The process group is field 5.
+        if pid == leader || stat_field::<i32>(pid, 5) != Some(leader) {
             continue;
         }
         kib += std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -193,11 +199,4 @@ pub fn app_memory_bytes(leader: i32, start_ticks: i64) -> Option<i64> {
             .unwrap_or(0);
     }
     Some(kib * 1024)
-}
-
-/// The process group of `pid` (`/proc/<pid>/stat`, field 5).
-fn process_group(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(2)?.parse().ok()
 }
