@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::Context as _;
 use railyard_shared::{
-    ErrorBody,
+    DeploymentState, ErrorBody,
     deployments::{DeploymentResponse, LogsResponse},
 };
 
@@ -170,8 +170,10 @@ async fn follow(api: &Api, id: &str, json: bool) -> anyhow::Result<ExitCode> {
             }
         }
         let deployment = detail.deployment;
-        let state = deployment.deployment.state.as_str();
-        if !matches!(state, "queued" | "building") {
+        // Followed until it is live (`active`) or ended: a build that finished is not yet
+        // a deployment that answers its health check.
+        let state = deployment.deployment.state;
+        if state == DeploymentState::Active || state.is_final() {
             if json {
                 println!("{}", serde_json::to_string_pretty(&deployment)?);
             } else {
@@ -180,11 +182,13 @@ async fn follow(api: &Api, id: &str, json: bool) -> anyhow::Result<ExitCode> {
                     None => eprintln!("Deployment {state}."),
                 }
             }
-            return Ok(if matches!(state, "failed" | "cancelled") {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
+            return Ok(
+                if matches!(state, DeploymentState::Failed | DeploymentState::Cancelled) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                },
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

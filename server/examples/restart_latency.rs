@@ -6,8 +6,8 @@
 use std::time::{Duration, Instant};
 
 use railyard_server::{
-    pipeline::build::processes_in,
     runtime::{Launch, RestartPolicy, Runtime, native::NativeRuntime},
+    sandbox::processes_in,
     testing::TestApp,
 };
 use railyard_shared::deployments::Step;

@@ -30,13 +30,13 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    audit,
     auth::{Caller, RequestMeta, api_token},
+    layout::Layout,
     models::{
-        deployment::{Deployments, NewDeployment},
+        deployment::{Deployments, NewDeployment, RequestedBy},
         project::Projects,
     },
-    pipeline::{deploy::Layout, git},
+    pipeline::git,
     schema::{projects, services},
 };
 
@@ -182,9 +182,7 @@ async fn handle(
     };
     drop(conn);
 
-    let layout = Layout {
-        data_dir: state.config.data_dir.clone(),
-    };
+    let layout = Layout::new(&state.config.data_dir);
     let repo_dir = layout.push_repo(service.id);
     ensure_repo(&repo_dir, branch)
         .await
@@ -259,27 +257,23 @@ async fn deploy_push(
     let environment = Projects::environment_of(conn, project, None)
         .await?
         .ok_or_else(|| anyhow::anyhow!("the project has no production environment"))?;
-    let id = Deployments::create(
-        conn,
-        NewDeployment {
-            service,
-            environment,
-            source_kind: "push",
-            branch: Some(branch.to_owned()),
-            commit: Some(commit.to_owned()),
-            upload: None,
-            release_of: None,
-            triggered_by: Some(caller.user_id),
-        },
-    )
-    .await?;
     let workspace = Projects::workspace_of(conn, project).await?.unwrap_or_default();
-    let entry = audit::Entry::new("deployment.push")
-        .workspace(workspace)
-        .actor(caller.user_id)
-        .target("deployment", id)
-        .detail(serde_json::json!({ "service_id": service, "branch": branch, "commit": commit }));
-    audit::record(conn, meta, entry).await?;
+    let new = NewDeployment {
+        service,
+        environment,
+        source_kind: "push",
+        branch: Some(branch.to_owned()),
+        commit: Some(commit.to_owned()),
+        upload: None,
+        release_of: None,
+    };
+    let by = RequestedBy {
+        meta,
+        user: caller.user_id,
+        workspace,
+        action: "deployment.push",
+    };
+    let id = Deployments::request(conn, new, by).await?;
     tracing::info!(%service, %commit, deployment = %id, "push deploys");
     Ok(())
 }

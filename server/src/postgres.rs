@@ -428,3 +428,16 @@ fn log_tail(log: &Path) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
+
+/// The database of a command that does not start one: `DATABASE_URL`, or the embedded
+/// cluster a `serve` runs in the data directory.
+pub fn running_database(config: &crate::config::Config) -> anyhow::Result<String> {
+    Ok(match &config.database.url {
+        Some(url) => url.clone(),
+        None => EmbeddedPostgres::running_url(&config.data_dir, config.database.pg_bin_dir.as_deref())?
+            .context(
+                "no DATABASE_URL, and no embedded PostgreSQL runs in RAILYARD_DATA_DIR: \
+                 start `railyard-server serve` first, or set DATABASE_URL",
+            )?,
+    })
+}

@@ -18,7 +18,7 @@ use crate::{
     openapi::ApiDoc,
     routes::{
         audit, auth, deployments, health, invitations, jwks, live, logs, me, members, projects, runtime,
-        services, shared_variables, tokens, uploads, variables, workspaces,
+        services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -102,13 +102,13 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             variables::delete_service_variable
         ))
         .routes(routes!(
-            shared_variables::list_shared_variables,
-            shared_variables::create_shared_variable,
-            shared_variables::replace_shared_variables
+            variables::shared::list_shared_variables,
+            variables::shared::create_shared_variable,
+            variables::shared::replace_shared_variables
         ))
         .routes(routes!(
-            shared_variables::update_shared_variable,
-            shared_variables::delete_shared_variable
+            variables::shared::update_shared_variable,
+            variables::shared::delete_shared_variable
         ))
         .routes(routes!(variables::deploy_changes))
 }

@@ -56,16 +56,16 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let api_listener = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen on RAILYARD_LISTEN={}", config.http.listen))?;
-    let router_listener = if config.http.embedded_router {
-        Some(bind_router(config.http.router_listen).await?)
+    let edge_listener = if config.http.embedded_edge {
+        Some(bind_router(config.http.edge_listen).await?)
     } else {
         None
     };
 
     let public_url = config.http.public_url.clone();
-    let router_addr = match &router_listener {
+    let router_addr = match &edge_listener {
         Some(listener) => listener.local_addr()?,
-        None => config.http.router_listen,
+        None => config.http.edge_listen,
     };
     let setup_token = config.auth.setup_token.clone();
     let state = AppState::new(App::build(config, pool, redis.clone()).await?);
@@ -80,13 +80,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
-    let (apps, routes) = match router_listener {
+    let (apps, routes) = match edge_listener {
         Some(listener) => {
             let edge = edge::Edge::new(
                 &state_for_tasks.config.runtime.base_domain,
                 state_for_tasks.config.data_dir.clone(),
             )
-            .with_timeouts(state_for_tasks.config.http.router_timeouts);
+            .with_timeouts(state_for_tasks.config.http.edge_timeouts);
             let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
             let apps = edge::listen::serve(listener, edge, wait_for(shutdown_rx));
             (Some(apps), Some(routes))
@@ -187,17 +187,17 @@ async fn bind_router(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
-    let database_url = running_database(&config)?;
+    let database_url = crate::postgres::running_database(&config)?;
     let pool = db::connect_pool(&config.database, &database_url).await?;
-    let addr = config.http.router_listen;
-    let threads = config.http.router_threads;
+    let addr = config.http.edge_listen;
+    let threads = config.http.edge_threads;
     let listeners = edge::listen::bind(addr, threads)
         .with_context(|| format!("cannot listen on RAILYARD_ROUTER_LISTEN={addr}"))?;
     let addr = listeners
         .first()
         .map_or(Ok(addr), std::net::TcpListener::local_addr)?;
     let edge = edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone())
-        .with_timeouts(config.http.router_timeouts);
+        .with_timeouts(config.http.edge_timeouts);
     let routes = edge.reload(&mut *pool.get().await?).await?;
     let refresh = edge.spawn_refresh(pool, database_url);
     tracing::info!(%addr, routes, threads, "app router is up");
@@ -208,19 +208,6 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     let served = edge::listen::serve_on_threads(listeners, edge, shutdown_signal()).await;
     refresh.abort();
     served.context("app router failed")
-}
-
-/// The database of a command that does not start one: `DATABASE_URL`, or the embedded
-/// cluster a `serve` runs in the data directory.
-pub fn running_database(config: &Config) -> anyhow::Result<String> {
-    Ok(match &config.database.url {
-        Some(url) => url.clone(),
-        None => EmbeddedPostgres::running_url(&config.data_dir, config.database.pg_bin_dir.as_deref())?
-            .context(
-                "no DATABASE_URL, and no embedded PostgreSQL runs in RAILYARD_DATA_DIR: \
-                 start `railyard-server serve` first, or set DATABASE_URL",
-            )?,
-    })
 }
 
 /// The job workers (builds and deploys), unless `RAILYARD_WORKERS=0`.
@@ -236,7 +223,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
     let (_, handlers) =
-        crate::runtime::start(&state.db, &state.config, state.keys.clone(), state.bus.clone()).await?;
+        crate::worker::with_runtime(&state.db, &state.config, state.keys.clone(), &state.bus).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

@@ -32,7 +32,7 @@ pub fn public_url(config: &Config, service: &str, environment: &str, project: &s
     format!(
         "http://{service}-{environment}-{project}.{}:{}",
         config.runtime.base_domain,
-        config.http.router_listen.port()
+        config.http.edge_listen.port()
     )
 }
 

@@ -6,17 +6,18 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use diesel::ExpressionMethods as _;
+use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use railyard_server::{
+    auth::RequestMeta,
+    models::deployment::machine::{State, transition},
     models::{
-        deployment::{Deployments, NewDeployment},
+        deployment::{Deployments, NewDeployment, RequestedBy},
         member::Members,
         project::Projects,
     },
-    pipeline::deployment::{State, transition},
     router,
-    schema::releases,
+    schema::{memberships, projects, releases, services},
     testing::{Client, TestApp, git_repo},
 };
 use railyard_shared::auth::Role;
@@ -274,21 +275,38 @@ async fn deployment_in(
     commit: &str,
     steps: &[(State, State)],
 ) -> uuid::Uuid {
-    let id = Deployments::create(
-        conn,
-        NewDeployment {
-            service: service.parse().unwrap(),
-            environment,
-            source_kind: "git",
-            branch: Some("main".into()),
-            commit: Some(commit.to_owned()),
-            upload: None,
-            release_of: None,
-            triggered_by: None,
-        },
-    )
-    .await
-    .unwrap();
+    let service: uuid::Uuid = service.parse().unwrap();
+    // Requested by the workspace's owner.
+    let workspace: uuid::Uuid = services::table
+        .inner_join(projects::table)
+        .filter(services::id.eq(service))
+        .select(projects::workspace_id)
+        .first(conn)
+        .await
+        .unwrap();
+    let owner: uuid::Uuid = memberships::table
+        .filter(memberships::workspace_id.eq(workspace))
+        .filter(memberships::role.eq("owner"))
+        .select(memberships::user_id)
+        .first(conn)
+        .await
+        .unwrap();
+    let new = NewDeployment {
+        service,
+        environment,
+        source_kind: "git",
+        branch: Some("main".into()),
+        commit: Some(commit.to_owned()),
+        upload: None,
+        release_of: None,
+    };
+    let by = RequestedBy {
+        meta: &RequestMeta::default(),
+        user: owner,
+        workspace,
+        action: "deployment.create",
+    };
+    let id = Deployments::request(conn, new, by).await.unwrap();
     for (from, to) in steps {
         transition(conn, id, *from, *to, "built").await.unwrap();
     }

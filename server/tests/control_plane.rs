@@ -227,7 +227,7 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
         }
     });
 
-    let running = railyard_server::pipeline::build::processes_in(&data);
+    let running = railyard_server::sandbox::processes_in(&data);
     assert!(
         running.iter().any(|p| serves(&p.to_string(), pid)),
         "the app runs under {pid}: {running:?}"
@@ -249,7 +249,7 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
     );
     assert_eq!(after["pid"], pid, "re-adopted, same pid: {after}");
     assert_eq!(after["state"], "running");
-    let apps = railyard_server::pipeline::build::processes_in(&data);
+    let apps = railyard_server::sandbox::processes_in(&data);
     assert_eq!(apps, running, "the same processes, no duplicate started");
     tokio::time::sleep(Duration::from_millis(500)).await;
     streaming.store(false, Ordering::Relaxed);

@@ -6,7 +6,7 @@
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use railyard_server::{
-    pipeline::deployment::{self, State, TransitionError},
+    models::deployment::machine::{self, State, TransitionError},
     schema::deployments,
     testing::TestApp,
 };
@@ -58,7 +58,7 @@ async fn state_of(app: &TestApp, id: Uuid) -> (String, Option<String>) {
 
 async fn ship(app: &TestApp, service: Uuid, env: Uuid) -> Uuid {
     let mut conn = app.state.db.get().await.unwrap();
-    let id = deployment::create(&mut conn, service, env, Some("main"), Some("0123abcd"), None)
+    let id = machine::create(&mut conn, service, env, Some("main"), Some("0123abcd"), None)
         .await
         .unwrap();
     for (from, to) in [
@@ -66,7 +66,7 @@ async fn ship(app: &TestApp, service: Uuid, env: Uuid) -> Uuid {
         (State::Building, State::Deploying),
         (State::Deploying, State::Active),
     ] {
-        deployment::transition(&mut conn, id, from, to, "step")
+        machine::transition(&mut conn, id, from, to, "step")
             .await
             .unwrap();
     }
@@ -80,7 +80,7 @@ async fn a_deployment_walks_the_states_and_keeps_its_history() {
     let first = ship(&app, service, env).await;
     assert_eq!(state_of(&app, first).await.0, "active");
     let mut conn = app.state.db.get().await.unwrap();
-    let history = deployment::history(&mut conn, first).await.unwrap();
+    let history = machine::history(&mut conn, first).await.unwrap();
     let steps: Vec<(Option<&str>, &str)> = history
         .iter()
         .map(|(f, t, _, _)| (f.as_deref(), t.as_str()))
@@ -103,7 +103,7 @@ async fn a_deployment_walks_the_states_and_keeps_its_history() {
     let second = ship(&app, service, env).await;
     assert_eq!(state_of(&app, second).await.0, "active");
     assert_eq!(state_of(&app, first).await.0, "superseded");
-    let history = deployment::history(&mut conn, first).await.unwrap();
+    let history = machine::history(&mut conn, first).await.unwrap();
     assert!(history.last().unwrap().2.contains(&second.to_string()));
 }
 
@@ -112,23 +112,23 @@ async fn failures_keep_their_reason_and_forbidden_moves_change_nothing() {
     let app = TestApp::new().await;
     let (service, env) = service(&app).await;
     let mut conn = app.state.db.get().await.unwrap();
-    let id = deployment::create(&mut conn, service, env, Some("main"), None, None)
+    let id = machine::create(&mut conn, service, env, Some("main"), None, None)
         .await
         .unwrap();
-    let err = deployment::transition(&mut conn, id, State::Queued, State::Active, "skip")
+    let err = machine::transition(&mut conn, id, State::Queued, State::Active, "skip")
         .await
         .unwrap_err();
     assert!(matches!(err, TransitionError::NotAllowed { .. }), "{err}");
-    let err = deployment::transition(&mut conn, id, State::Building, State::Deploying, "wrong from")
+    let err = machine::transition(&mut conn, id, State::Building, State::Deploying, "wrong from")
         .await
         .unwrap_err();
     assert!(matches!(err, TransitionError::Lost("building")), "{err}");
     assert_eq!(state_of(&app, id).await.0, "queued");
 
-    deployment::transition(&mut conn, id, State::Queued, State::Building, "building")
+    machine::transition(&mut conn, id, State::Queued, State::Building, "building")
         .await
         .unwrap();
-    deployment::transition(
+    machine::transition(
         &mut conn,
         id,
         State::Building,
@@ -141,7 +141,7 @@ async fn failures_keep_their_reason_and_forbidden_moves_change_nothing() {
         state_of(&app, id).await,
         ("failed".into(), Some("npm ci exited with 1".into()))
     );
-    let err = deployment::transition(&mut conn, id, State::Failed, State::Building, "again")
+    let err = machine::transition(&mut conn, id, State::Failed, State::Building, "again")
         .await
         .unwrap_err();
     assert!(matches!(err, TransitionError::NotAllowed { .. }));
@@ -153,7 +153,7 @@ async fn of_racing_transitions_exactly_one_applies() {
     let (service, env) = service(&app).await;
     let id = {
         let mut conn = app.state.db.get().await.unwrap();
-        deployment::create(&mut conn, service, env, None, None, None)
+        machine::create(&mut conn, service, env, None, None, None)
             .await
             .unwrap()
     };
@@ -161,7 +161,7 @@ async fn of_racing_transitions_exactly_one_applies() {
         let db = app.state.db.clone();
         tokio::spawn(async move {
             let mut conn = db.get().await.unwrap();
-            deployment::transition(&mut conn, id, State::Queued, State::Building, "claimed")
+            machine::transition(&mut conn, id, State::Queued, State::Building, "claimed")
                 .await
                 .is_ok()
         })
@@ -174,7 +174,7 @@ async fn of_racing_transitions_exactly_one_applies() {
     assert_eq!(wins, 1);
     let mut conn = app.state.db.get().await.unwrap();
     assert_eq!(
-        deployment::history(&mut conn, id).await.unwrap().len(),
+        machine::history(&mut conn, id).await.unwrap().len(),
         2,
         "one queued and one building event"
     );
@@ -186,7 +186,7 @@ async fn the_database_refuses_a_second_active_deployment() {
     let (service, env) = service(&app).await;
     ship(&app, service, env).await;
     let mut conn = app.state.db.get().await.unwrap();
-    let other = deployment::create(&mut conn, service, env, None, None, None)
+    let other = machine::create(&mut conn, service, env, None, None, None)
         .await
         .unwrap();
     let forced = diesel::update(deployments::table.find(other))

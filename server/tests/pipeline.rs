@@ -104,7 +104,7 @@ async fn build_as(owner: &mut Client<'_>, files: &[(&str, &str)]) -> (Value, Str
 
 /// What the runtime does once a release answers its health check (a later issue's part).
 async fn activate(app: &TestApp, id: &str) {
-    use railyard_server::pipeline::deployment::{State, transition};
+    use railyard_server::models::deployment::machine::{State, transition};
     let mut conn = app.state.db.get().await.unwrap();
     transition(
         &mut conn,

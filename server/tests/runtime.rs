@@ -444,10 +444,10 @@ mod supervisor {
     use std::{path::Path, sync::Arc, time::Duration};
 
     use railyard_server::{
+        logs::{rotate as logfile, ship as shipper},
         runtime::{
-            Launch, RestartPolicy, Runtime, cgroup, logfile,
+            Launch, RestartPolicy, Runtime, cgroup,
             native::{HealthWatch, NativeRuntime},
-            shipper,
         },
         testing::TestApp,
     };
@@ -477,7 +477,7 @@ mod supervisor {
     }
 
     fn processes_in(dir: &Path) -> usize {
-        railyard_server::pipeline::build::processes_in(dir).len()
+        railyard_server::sandbox::processes_in(dir).len()
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -519,7 +519,7 @@ mod supervisor {
         let events: Vec<String> = std::fs::read_to_string(dir.join("app.log"))
             .unwrap()
             .lines()
-            .map(railyard_server::runtime::shipper::parse_record)
+            .map(railyard_server::logs::ship::parse_record)
             .filter(|r| r.stream == "event")
             .map(|r| r.text)
             .collect();

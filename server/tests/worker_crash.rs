@@ -67,7 +67,7 @@ async fn states(app: &TestApp) -> Vec<(uuid::Uuid, String)> {
 /// Build steps running with their working directory inside `dir` (the apps, `python3`,
 /// are meant to run on).
 fn processes_in(dir: &Path) -> usize {
-    railyard_server::pipeline::build::processes_in(dir)
+    railyard_server::sandbox::processes_in(dir)
         .into_iter()
         .filter(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "python3"))
         .count()
@@ -214,5 +214,5 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
     .unwrap();
     second.wait().unwrap();
     // The apps outlive the server by design; this test's end with it.
-    railyard_server::pipeline::build::kill_leftovers(&fs::canonicalize(data.path()).unwrap());
+    railyard_server::sandbox::kill_leftovers(&fs::canonicalize(data.path()).unwrap());
 }

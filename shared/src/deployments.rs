@@ -39,27 +39,13 @@ pub struct Plan {
     pub root: String,
 }
 
-/// The states of a deployment: queued → building → deploying → active | failed |
-/// cancelled; superseded / rolled_back for ones that were active.
-pub const STATES: &[&str] = &[
-    "queued",
-    "building",
-    "deploying",
-    "active",
-    "failed",
-    "cancelled",
-    "superseded",
-    "rolled_back",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
     pub id: Uuid,
     pub service_id: Uuid,
     pub environment_id: Uuid,
-    /// One of [`STATES`].
-    pub state: String,
+    pub state: crate::DeploymentState,
     /// `git`, `push`, `upload` or `rollback`.
     pub source: String,
     pub branch: Option<String>,

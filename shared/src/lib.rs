@@ -9,10 +9,12 @@ pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod projects;
+pub mod states;
 pub mod variables;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use health::{ComponentStatus, HealthResponse, HealthStatus};
+pub use states::{DeploymentState, InstanceState};
 
 /// Prefix of every versioned API path.
 pub const API_V1: &str = "/api/v1";

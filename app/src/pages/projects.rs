@@ -7,6 +7,7 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map, use_query_map},
 };
 use railyard_shared::{
+    DeploymentState,
     deployments::{ProjectOverview, ServiceOverview},
     projects::{Project, Service, Source},
 };
@@ -262,17 +263,18 @@ pub fn ago(at: chrono::DateTime<chrono::Utc>, now: i64) -> String {
 
 /// The dot's class for a service: running, in flight, crashed or failed, or idle.
 pub fn dot_class(overview: &ServiceOverview) -> (&'static str, String) {
-    let in_flight = overview
-        .latest
-        .as_ref()
-        .filter(|d| matches!(d.state.as_str(), "queued" | "building" | "deploying"));
+    let in_flight = overview.latest.as_ref().filter(|d| d.state.is_pending());
     if let Some(d) = in_flight {
-        return ("dot dot-busy", d.state.clone());
+        return ("dot dot-busy", d.state.as_str().to_owned());
     }
     match overview.status.state.as_str() {
         "running" => ("dot dot-ok", "running".into()),
         "crashed" => ("dot dot-down", "crashed".into()),
-        _ if overview.latest.as_ref().is_some_and(|d| d.state == "failed") => {
+        _ if overview
+            .latest
+            .as_ref()
+            .is_some_and(|d| d.state == DeploymentState::Failed) =>
+        {
             ("dot dot-down", "failed".into())
         }
         state => ("dot dot-idle", state.replace('_', " ")),
@@ -316,7 +318,7 @@ fn ServiceNode(service: ServiceOverview, environment: Uuid, now: ReadSignal<i64>
             }}
             {latest.map(|d| view! {
                 <p class="node-line small" data-testid="node-latest">
-                    <span class="muted">"Latest "</span>{d.state.replace('_', " ")}
+                    <span class="muted">"Latest "</span>{d.state.as_str().replace('_', " ")}
                     {d.reason.map(|r| view! { <span class="muted ellipsis">{format!(" · {r}")}</span> })}
                 </p>
             })}

@@ -9,6 +9,7 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 use railyard_shared::{
+    DeploymentState,
     deployments::{Deployment, ProjectOverview, ServiceOverview, ServiceSettings, ServiceStatus},
     projects::{Project, Service},
 };
@@ -351,8 +352,8 @@ fn DeploymentTable(
             <tbody>
                 {list.into_iter().map(|d| {
                     let id = d.id;
-                    let in_flight = matches!(d.state.as_str(), "queued" | "building" | "deploying");
-                    let can_roll_back = matches!(d.state.as_str(), "superseded" | "rolled_back");
+                    let in_flight = d.state.is_pending();
+                    let can_roll_back = matches!(d.state, DeploymentState::Superseded | DeploymentState::RolledBack);
                     let button = move |action: DeploymentAction| view! {
                         <button class="button-ghost button-small" type="button"
                             on:click=move |ev| { ev.stop_propagation(); act.run((id, action)); }>{action.label()}</button>
@@ -360,7 +361,7 @@ fn DeploymentTable(
                     view! {
                         <tr class="clickable" on:click=move |_| selected.set(Some(id))
                             aria-selected=move || (shown.get() == Some(id)).to_string() data-testid="deployment-row">
-                            <td><span class=state_class(&d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.replace('_', " ")}</span></td>
+                            <td><span class=state_class(d.state.as_str()) data-testid="deployment-state"><span class="dot"></span>{d.state.as_str().replace('_', " ")}</span></td>
                             <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
                             <td>{d.source.clone()}</td>
                             <td class="muted nowrap">{move || match d.triggered_by {

@@ -34,20 +34,20 @@ pub struct HttpConfig {
     /// Dashboard + API (`RAILYARD_LISTEN`).
     pub listen: SocketAddr,
     /// The app router (`RAILYARD_ROUTER_LISTEN`).
-    pub router_listen: SocketAddr,
+    pub edge_listen: SocketAddr,
     /// `serve` runs the app router itself (`RAILYARD_ROUTER=embedded`, the default), or leaves
     /// it to a separate `railyard-server router` process (`external`) that keeps routing
     /// while the control plane restarts.
-    pub embedded_router: bool,
+    pub embedded_edge: bool,
     /// Upper bound for one API request (`RAILYARD_REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
     /// The app router's request and idle timeouts.
-    pub router_timeouts: crate::edge::Timeouts,
+    pub edge_timeouts: EdgeTimeouts,
     /// Threads of `railyard-server router` (`RAILYARD_ROUTER_THREADS`), each an event loop of
     /// its own. By default half the CPUs (at least one): the router shares the machine with
     /// the apps it serves, and a loop that competes with them for a core costs more than it
     /// brings (measured in `bench/router.sh`).
-    pub router_threads: usize,
+    pub edge_threads: usize,
     /// Largest accepted JSON body (`RAILYARD_BODY_LIMIT_BYTES`).
     pub body_limit: usize,
     /// Base URL printed for humans (`RAILYARD_PUBLIC_URL`); derived from `listen` when unset.
@@ -55,6 +55,26 @@ pub struct HttpConfig {
     /// Proxies whose `X-Forwarded-For` is believed (`RAILYARD_TRUSTED_PROXIES`); by default
     /// none, and the client address is the socket's peer.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// The app router's (the edge proxy's) limits on clients and apps.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeTimeouts {
+    /// From the request to the app's response head (`RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS`,
+    /// default 300); then 504. A response that has begun may stream for as long as it likes.
+    pub request: Duration,
+    /// A client connection idle between requests, or slow to send its request headers, is
+    /// closed after this (`RAILYARD_ROUTER_IDLE_TIMEOUT_SECS`, default 75).
+    pub idle: Duration,
+}
+
+impl Default for EdgeTimeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(300),
+            idle: Duration::from_secs(75),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -205,12 +225,12 @@ impl Config {
             "127.0.0.1:7070",
             "a socket address such as 127.0.0.1:7070",
         )?;
-        let router_listen = env.parse(
+        let edge_listen = env.parse(
             "RAILYARD_ROUTER_LISTEN",
             "127.0.0.1:8080",
             "a socket address such as 127.0.0.1:8080",
         )?;
-        let embedded_router = match env.get("RAILYARD_ROUTER").as_deref().map(str::trim) {
+        let embedded_edge = match env.get("RAILYARD_ROUTER").as_deref().map(str::trim) {
             None | Some("" | "embedded") => true,
             Some("external") => false,
             Some(other) => return Err(invalid("RAILYARD_ROUTER", other, "embedded or external")),
@@ -224,14 +244,14 @@ impl Config {
         };
         let http = HttpConfig {
             listen,
-            router_listen,
-            embedded_router,
+            edge_listen,
+            embedded_edge,
             request_timeout: Duration::from_secs(env.parse_in(
                 "RAILYARD_REQUEST_TIMEOUT_SECS",
                 30,
                 1..=3600,
             )?),
-            router_timeouts: crate::edge::Timeouts {
+            edge_timeouts: EdgeTimeouts {
                 request: Duration::from_secs(env.parse_in(
                     "RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS",
                     300,
@@ -243,7 +263,7 @@ impl Config {
                     1..=86_400,
                 )?),
             },
-            router_threads: env.parse_in(
+            edge_threads: env.parse_in(
                 "RAILYARD_ROUTER_THREADS",
                 (std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) / 2).max(1),
                 1..=256,

@@ -14,7 +14,7 @@ fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
 fn defaults_match_the_documented_ones() {
     let config = parse(&[]).unwrap();
     assert_eq!(config.http.listen.to_string(), "127.0.0.1:7070");
-    assert_eq!(config.http.router_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.http.edge_listen.to_string(), "127.0.0.1:8080");
     assert_eq!(config.http.public_url, "http://127.0.0.1:7070");
     assert_eq!(config.data_dir, PathBuf::from(".railyard"));
     assert!(
@@ -41,7 +41,7 @@ fn reads_every_area() {
     .unwrap();
     assert_eq!(config.http.listen.port(), 9000);
     assert_eq!(config.http.public_url, "http://localhost:9000");
-    assert_eq!(config.http.router_listen.to_string(), "[::1]:9080");
+    assert_eq!(config.http.edge_listen.to_string(), "[::1]:9080");
     assert_eq!(config.data_dir, PathBuf::from("/var/lib/railyard"));
     assert_eq!(
         config.database.url.as_deref(),
@@ -54,10 +54,10 @@ fn reads_every_area() {
 }
 
 #[test]
-fn router_timeouts_and_cgroup_root() {
+fn edge_timeouts_and_cgroup_root() {
     let config = parse(&[]).unwrap();
-    assert_eq!(config.http.router_timeouts.request, Duration::from_secs(300));
-    assert_eq!(config.http.router_timeouts.idle, Duration::from_secs(75));
+    assert_eq!(config.http.edge_timeouts.request, Duration::from_secs(300));
+    assert_eq!(config.http.edge_timeouts.idle, Duration::from_secs(75));
     assert!(config.runtime.cgroup_root.is_none());
     let config = parse(&[
         ("RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS", "30"),
@@ -65,8 +65,8 @@ fn router_timeouts_and_cgroup_root() {
         ("RAILYARD_CGROUP_ROOT", "/sys/fs/cgroup/railyard.slice"),
     ])
     .unwrap();
-    assert_eq!(config.http.router_timeouts.request, Duration::from_secs(30));
-    assert_eq!(config.http.router_timeouts.idle, Duration::from_secs(5));
+    assert_eq!(config.http.edge_timeouts.request, Duration::from_secs(30));
+    assert_eq!(config.http.edge_timeouts.idle, Duration::from_secs(5));
     assert_eq!(
         config.runtime.cgroup_root,
         Some(PathBuf::from("/sys/fs/cgroup/railyard.slice"))
@@ -76,11 +76,11 @@ fn router_timeouts_and_cgroup_root() {
 }
 
 #[test]
-fn router_threads_default_to_half_the_cpus() {
+fn edge_threads_default_to_half_the_cpus() {
     let cpus = std::thread::available_parallelism().unwrap().get();
-    assert_eq!(parse(&[]).unwrap().http.router_threads, (cpus / 2).max(1));
+    assert_eq!(parse(&[]).unwrap().http.edge_threads, (cpus / 2).max(1));
     let config = parse(&[("RAILYARD_ROUTER_THREADS", "3")]).unwrap();
-    assert_eq!(config.http.router_threads, 3);
+    assert_eq!(config.http.edge_threads, 3);
     for bad in ["0", "many", "257"] {
         let err = parse(&[("RAILYARD_ROUTER_THREADS", bad)]).unwrap_err();
         assert_eq!(err.var, "RAILYARD_ROUTER_THREADS", "{bad}");

@@ -50,25 +50,7 @@ pub enum Target {
     Down,
 }
 
-/// The router's limits on clients and apps.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// From the request to the app's response head (`RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS`,
-    /// default 300); then 504. A response that has begun may stream for as long as it likes.
-    pub request: Duration,
-    /// A client connection idle between requests, or slow to send its request headers, is
-    /// closed after this (`RAILYARD_ROUTER_IDLE_TIMEOUT_SECS`, default 75).
-    pub idle: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            request: Duration::from_secs(300),
-            idle: Duration::from_secs(75),
-        }
-    }
-}
+pub use crate::config::EdgeTimeouts as Timeouts;
 
 /// The router's state. Clones share the route table and the upstream connection pool;
 /// [`Edge::with_own_pool`] gives a thread its own pool.

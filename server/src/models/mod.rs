@@ -2,7 +2,9 @@
 
 pub mod deployment;
 pub mod invitation;
+pub mod log_lines;
 pub mod member;
 pub mod project;
+pub mod teardown;
 pub mod user;
 pub mod workspace;

@@ -24,6 +24,11 @@ pub struct NewUser<'a> {
 }
 
 impl User {
+    /// The AAD of a user's sealed GitHub token (binds the ciphertext to its row).
+    pub fn github_token_aad(user: Uuid) -> Vec<u8> {
+        format!("railyard:user:{user}:github_token").into_bytes()
+    }
+
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<User> {
         users::table.find(id).select(User::as_select()).first(conn).await
     }

@@ -8,11 +8,7 @@
 //! A failing build is an outcome (`failed`, with the reason and the log kept), not a job
 //! error; only infrastructure errors (the database, the disk) retry the job.
 
-use std::{
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use anyhow::Context as _;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
@@ -23,130 +19,76 @@ use uuid::Uuid;
 
 use super::{
     build::{self, StepError},
-    deployment::{self as machine, State, TransitionError},
     detect, git,
-    log::BuildLog,
-    variables::VariableSource,
 };
 use crate::{
     config::PipelineConfig,
     db::DbPool,
-    jobs::{Job, JobHandler},
+    layout::Layout,
     logbus::LogBus,
+    logs::BuildLog,
     models::{
-        deployment::{DEPLOY_JOB, DeploymentRow, Deployments},
+        deployment::{
+            DeploymentRow, Deployments,
+            machine::{self, State, TransitionError},
+        },
         project::Projects,
     },
-    runtime::release::Releaser,
+    sandbox,
     schema::{deployments, releases},
+    variables::source::VariableSource,
 };
 
-/// Where things live under the data directory.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub data_dir: PathBuf,
+/// What the deploy job does after the pipeline's part.
+#[derive(Debug)]
+pub enum Next {
+    /// The deployment is `deploying`: the runtime takes it live (with the build log, when
+    /// the build just wrote it).
+    GoLive(Option<BuildLog>),
+    /// Nothing more: it ended (failed, cancelled) or was done already.
+    Done,
 }
 
-impl Layout {
-    pub fn release(&self, deployment: Uuid) -> PathBuf {
-        self.data_dir.join("releases").join(deployment.to_string())
-    }
-
-    /// The bare repository that `git push` writes to.
-    pub fn push_repo(&self, service: Uuid) -> PathBuf {
-        self.data_dir.join("git").join(format!("{service}.git"))
-    }
-
-    pub fn upload(&self, upload: Uuid) -> PathBuf {
-        self.data_dir.join("uploads").join(upload.to_string())
-    }
-
-    /// `$HOME` of a service's builds: tool caches (npm, pip) survive between its builds
-    /// and are shared with no other service.
-    pub fn cache(&self, service: Uuid) -> PathBuf {
-        self.data_dir.join("cache").join(service.to_string())
-    }
-}
-
-pub struct DeployHandler {
+/// Fetches, detects and builds deployments into releases.
+pub struct Pipeline {
     db: DbPool,
     layout: Layout,
     config: PipelineConfig,
-    /// Starts built releases; without one, deployments stop at `deploying` (builds only).
-    releaser: Option<Arc<Releaser>>,
     variables: VariableSource,
     /// Where stored build-log lines are published live.
     bus: LogBus,
 }
 
-impl DeployHandler {
+impl Pipeline {
     pub fn new(
         db: DbPool,
-        data_dir: PathBuf,
+        layout: Layout,
         config: PipelineConfig,
         variables: VariableSource,
         bus: LogBus,
     ) -> Self {
         Self {
             db,
-            layout: Layout { data_dir },
+            layout,
             config,
-            releaser: None,
             variables,
             bus,
         }
     }
 
-    /// Takes built releases live through `releaser`.
-    pub fn with_releaser(self, releaser: Arc<Releaser>) -> Self {
-        Self {
-            releaser: Some(releaser),
-            ..self
-        }
+    /// Opens the build log of deployment `id` (publishing on the bus).
+    pub async fn log(&self, id: Uuid) -> anyhow::Result<BuildLog> {
+        BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await
     }
 
-    /// Starts deployment `id` (if it is `deploying`) and switches traffic to it.
-    async fn go_live(&self, id: Uuid, log: Option<&BuildLog>) -> anyhow::Result<()> {
-        let Some(releaser) = &self.releaser else {
-            return Ok(());
-        };
-        match log {
-            Some(log) => releaser.go_live(id, log).await,
-            None => {
-                let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
-                let result = releaser.go_live(id, &log).await;
-                log.close().await?;
-                result
-            }
+    /// The last attempt of the deploy job failed: the deployment must not stay in flight.
+    pub async fn fail_in_flight(&self, id: Uuid, error: &anyhow::Error) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        let reason = format!("internal error: {error:#}");
+        for from in [State::Queued, State::Building, State::Deploying] {
+            let _ = machine::transition(&mut conn, id, from, State::Failed, &reason).await;
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl JobHandler for DeployHandler {
-    fn kind(&self) -> &'static str {
-        DEPLOY_JOB
-    }
-
-    async fn run(&self, job: &Job) -> anyhow::Result<()> {
-        let id: Uuid = job
-            .payload
-            .get("deployment_id")
-            .and_then(|v| v.as_str())
-            .and_then(|v| v.parse().ok())
-            .context("the job names no deployment")?;
-        let result = self.deploy(id).await;
-        if let Err(err) = &result
-            && job.attempts >= job.max_attempts
-        {
-            // The last attempt: the deployment must not stay in flight forever.
-            let mut conn = self.db.get().await?;
-            let reason = format!("internal error: {err:#}");
-            for from in [State::Queued, State::Building, State::Deploying] {
-                let _ = machine::transition(&mut conn, id, from, State::Failed, &reason).await;
-            }
-        }
-        result
+        Ok(())
     }
 }
 
@@ -157,49 +99,52 @@ enum Outcome {
     Cancelled,
 }
 
-impl DeployHandler {
-    async fn deploy(&self, id: Uuid) -> anyhow::Result<()> {
+impl Pipeline {
+    /// Carries deployment `id` as far as the pipeline goes, from the state it is in; says
+    /// whether the runtime takes it live next.
+    pub async fn run(&self, id: Uuid) -> anyhow::Result<Next> {
         let mut conn = self.db.get().await?;
         let Some(row) = Deployments::find(&mut conn, id).await? else {
-            return Ok(()); // deleted with its service
+            return Ok(Next::Done); // deleted with its service
         };
-        let state = row.state.as_str();
-        if state == "deploying" {
+        let restarted = match (row.state(), row.release_of) {
             // Built (or re-released) already; the worker died before it went live.
-            return self.go_live(id, None).await;
-        }
-        if let Some(of) = row.release_of {
-            if state == "queued" {
-                self.release_again(&row, of).await?;
-                return self.go_live(id, None).await;
+            (State::Deploying, _) => return Ok(Next::GoLive(None)),
+            (State::Queued, Some(of)) => {
+                drop(conn);
+                return self.release_again(&row, of).await;
             }
-            return Ok(());
-        }
-        let restarted = match state {
-            "queued" => {
+            (State::Queued, None) => {
                 match machine::transition(&mut conn, id, State::Queued, State::Building, "build started")
                     .await
                 {
                     Ok(()) => false,
-                    Err(TransitionError::Lost(_)) => return Ok(()), // cancelled meanwhile
+                    Err(TransitionError::Lost(_)) => {
+                        drop(conn);
+                        self.note_cancelled(id).await?;
+                        return Ok(Next::Done);
+                    }
                     Err(err) => return Err(err.into()),
                 }
             }
-            "building" => true,
-            _ => return Ok(()), // built (or ended) already
+            (State::Building, None) => true,
+            (State::Cancelled, _) => {
+                drop(conn);
+                self.note_cancelled(id).await?;
+                return Ok(Next::Done);
+            }
+            _ => return Ok(Next::Done), // built (or ended) already
         };
         drop(conn);
 
-        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
+        let log = self.log(id).await?;
+        let dir = self.layout.release(id);
         if restarted {
             log.event(
                 "The previous build attempt stopped (its worker went away); building again from scratch.",
             );
-        }
-        let dir = self.layout.release(id);
-        if restarted {
             let dir = dir.clone();
-            let killed = tokio::task::spawn_blocking(move || build::kill_leftovers(&dir)).await?;
+            let killed = tokio::task::spawn_blocking(move || sandbox::kill_leftovers(&dir)).await?;
             if killed > 0 {
                 log.event(format!(
                     "Stopped {killed} process(es) left over from that attempt."
@@ -207,41 +152,74 @@ impl DeployHandler {
             }
         }
         let outcome = self.build(&row, &dir, &log).await;
+        match self.conclude(&row, &dir, &log, outcome).await {
+            Ok(true) => Ok(Next::GoLive(Some(log))),
+            Ok(false) => {
+                log.close().await?;
+                Ok(Next::Done)
+            }
+            Err(err) => {
+                log.close().await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Records what the build came to; true when the release goes live next.
+    async fn conclude(
+        &self,
+        row: &DeploymentRow,
+        dir: &Path,
+        log: &BuildLog,
+        outcome: anyhow::Result<Outcome>,
+    ) -> anyhow::Result<bool> {
         let mut conn = self.db.get().await?;
-        let result = match outcome {
+        match outcome {
             Ok(Outcome::Built { plan, commit }) => {
                 log.event("Build finished; handing the release to the runtime.");
                 log.flush().await?;
-                match self
-                    .finish_build(&mut conn, &row, &dir, &plan, commit.as_deref())
+                self.finish_build(&mut conn, row, dir, &plan, commit.as_deref())
                     .await
-                {
-                    Ok(()) => {
-                        drop(conn);
-                        self.go_live(id, Some(&log)).await
-                    }
-                    Err(err) => Err(err),
-                }
             }
             Ok(Outcome::Failed(reason)) => {
                 let reason = log.masker().mask(&reason);
                 log.event(format!("Build failed: {reason}"));
-                remove_dir(&dir).await;
+                remove_dir(dir).await;
                 log.flush().await?;
-                end(&mut conn, id, State::Failed, &reason).await
+                end(&mut conn, row.id, State::Failed, &reason).await?;
+                Ok(false)
             }
             Ok(Outcome::Cancelled) => {
-                log.event("Build cancelled.");
-                remove_dir(&dir).await;
-                Ok(())
+                let why = Deployments::find(&mut conn, row.id)
+                    .await?
+                    .and_then(|row| row.reason)
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default();
+                log.event(format!("Build cancelled{why}."));
+                remove_dir(dir).await;
+                Ok(false)
             }
             Err(err) => {
                 log.event(format!("Railyard could not finish this build: {err:#}"));
                 Err(err)
             }
-        };
-        log.close().await?;
-        result
+        }
+    }
+
+    /// A deployment cancelled before it started says why in its log.
+    async fn note_cancelled(&self, id: Uuid) -> anyhow::Result<()> {
+        let mut conn = self.db.get().await?;
+        if !Deployments::log_tail(&mut conn, id, 1).await?.is_empty() {
+            return Ok(());
+        }
+        let reason = Deployments::find(&mut conn, id)
+            .await?
+            .and_then(|row| row.reason)
+            .unwrap_or_else(|| "cancelled".to_owned());
+        drop(conn);
+        let log = self.log(id).await?;
+        log.event(format!("Cancelled before it started: {reason}."));
+        log.close().await
     }
 
     /// Fetches and builds into `dir`; `Err` only for infrastructure failures.
@@ -288,7 +266,6 @@ impl DeployHandler {
         deadline: Instant,
         cancel: &mut watch::Receiver<bool>,
     ) -> anyhow::Result<Outcome> {
-        let timeout = self.config.build_timeout;
         let mut conn = self.db.get().await?;
         let Some(service) = Projects::service(&mut conn, row.service_id).await? else {
             return Ok(Outcome::Cancelled);
@@ -297,36 +274,7 @@ impl DeployHandler {
         drop(conn);
 
         // 1. The source.
-        let fetched = match (&service.source, row.source_kind.as_str()) {
-            (_, "upload") => {
-                let upload = row.upload_id.context("an upload deployment names its upload")?;
-                log.event("Unpacking the uploaded source.");
-                copy_tree(&self.layout.upload(upload), dir).await.map(|()| None)
-            }
-            (Source::Push { branch }, _) => {
-                let branch = row.branch.as_deref().unwrap_or(branch);
-                log.event(format!("Checking out the pushed branch {branch}."));
-                let repo = self.layout.push_repo(service.id);
-                git::fetch_pushed(&repo, branch, row.commit_sha.as_deref(), dir, timeout)
-                    .await
-                    .map(Some)
-                    .map_err(|err| err.to_string())
-            }
-            (Source::Git { url, branch }, _) => {
-                let branch = row.branch.as_deref().unwrap_or(branch);
-                log.event(format!("Cloning {url} (branch {branch})."));
-                let checkout = git::Checkout {
-                    url,
-                    branch,
-                    commit: row.commit_sha.as_deref(),
-                };
-                git::fetch(&checkout, dir, &self.layout.data_dir, timeout)
-                    .await
-                    .map(Some)
-                    .map_err(|err| err.to_string())
-            }
-            (Source::Upload {}, _) => Err("this service takes uploads: upload code to deploy it".to_owned()),
-        };
+        let fetched = self.fetch(row, &service.source, dir, log).await?;
         let commit = match fetched {
             Ok(commit) => commit,
             Err(reason) => return Ok(Outcome::Failed(reason)),
@@ -380,7 +328,7 @@ impl DeployHandler {
         // 4. The build steps, in the plan's root.
         let home = self.layout.cache(row.service_id);
         tokio::fs::create_dir_all(&home).await?;
-        let env = build::scrubbed_env(&home, &snapshot.env(None));
+        let env = sandbox::scrubbed_env(&home, &snapshot.env(None));
         let workdir = dir.join(&plan.root);
         for step in &plan.build {
             match build::run_step(
@@ -402,6 +350,48 @@ impl DeployHandler {
         Ok(Outcome::Built { plan, commit })
     }
 
+    /// Fetches the deployment's source into `dir`: the commit it checked out, or why not.
+    async fn fetch(
+        &self,
+        row: &DeploymentRow,
+        source: &Source,
+        dir: &Path,
+        log: &BuildLog,
+    ) -> anyhow::Result<Result<Option<String>, String>> {
+        let timeout = self.config.build_timeout;
+        let fetched = match (source, row.source_kind.as_str()) {
+            (_, "upload") => {
+                let upload = row.upload_id.context("an upload deployment names its upload")?;
+                log.event("Unpacking the uploaded source.");
+                copy_tree(&self.layout.upload(upload), dir).await.map(|()| None)
+            }
+            (Source::Push { branch }, _) => {
+                let branch = row.branch.as_deref().unwrap_or(branch);
+                log.event(format!("Checking out the pushed branch {branch}."));
+                let repo = self.layout.push_repo(row.service_id);
+                git::fetch_pushed(&repo, branch, row.commit_sha.as_deref(), dir, timeout)
+                    .await
+                    .map(Some)
+                    .map_err(|err| err.to_string())
+            }
+            (Source::Git { url, branch }, _) => {
+                let branch = row.branch.as_deref().unwrap_or(branch);
+                log.event(format!("Cloning {url} (branch {branch})."));
+                let checkout = git::Checkout {
+                    url,
+                    branch,
+                    commit: row.commit_sha.as_deref(),
+                };
+                git::fetch(&checkout, dir, &self.layout.data_dir, timeout)
+                    .await
+                    .map(Some)
+                    .map_err(|err| err.to_string())
+            }
+            (Source::Upload {}, _) => Err("this service takes uploads: upload code to deploy it".to_owned()),
+        };
+        Ok(fetched)
+    }
+
     /// Records the release, prunes old releases, and moves the deployment to `deploying`.
     async fn finish_build(
         &self,
@@ -410,7 +400,7 @@ impl DeployHandler {
         dir: &Path,
         plan: &Plan,
         commit: Option<&str>,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let relative = dir
             .strip_prefix(&self.layout.data_dir)
             .unwrap_or(dir)
@@ -432,11 +422,11 @@ impl DeployHandler {
         self.prune(conn, row.id, row.service_id, row.environment_id)
             .await?;
         match machine::transition(conn, row.id, State::Building, State::Deploying, "built").await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             // Cancelled at the last moment: the release is not used.
             Err(TransitionError::Lost(_)) => {
                 remove_dir(dir).await;
-                Ok(())
+                Ok(false)
             }
             Err(err) => Err(err.into()),
         }
@@ -444,19 +434,20 @@ impl DeployHandler {
 
     /// A rollback (with the variables it ran with) or "deploy changes" (with the current
     /// ones): the earlier deployment's release, no rebuild.
-    async fn release_again(&self, row: &DeploymentRow, of: Uuid) -> anyhow::Result<()> {
+    async fn release_again(&self, row: &DeploymentRow, of: Uuid) -> anyhow::Result<Next> {
         let id = row.id;
         let mut conn = self.db.get().await?;
         let Some(release) = Deployments::release(&mut conn, of).await? else {
-            return end(
+            end(
                 &mut conn,
                 id,
                 State::Failed,
                 &format!("the release of {of} is no longer kept"),
             )
-            .await;
+            .await?;
+            return Ok(Next::Done);
         };
-        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await?;
+        let log = self.log(id).await?;
         let copied = row.source_kind == "rollback" && self.variables.copy(&mut conn, of, row, &log).await?;
         if !copied {
             let prepared = self
@@ -466,10 +457,10 @@ impl DeployHandler {
             if let Err(reason) = prepared {
                 log.event(format!("Deploy failed: {reason}"));
                 log.close().await?;
-                return end(&mut conn, id, State::Failed, &reason).await;
+                end(&mut conn, id, State::Failed, &reason).await?;
+                return Ok(Next::Done);
             }
         }
-        log.close().await?;
         diesel::update(deployments::table.find(id))
             .set((
                 deployments::plan.eq(&release.plan),
@@ -479,8 +470,15 @@ impl DeployHandler {
             .await?;
         let reason = format!("reusing the release of {of}");
         match machine::transition(&mut conn, id, State::Queued, State::Deploying, &reason).await {
-            Ok(()) | Err(TransitionError::Lost(_)) => Ok(()),
-            Err(err) => Err(err.into()),
+            Ok(()) => Ok(Next::GoLive(Some(log))),
+            Err(TransitionError::Lost(_)) => {
+                log.close().await?;
+                Ok(Next::Done)
+            }
+            Err(err) => {
+                log.close().await?;
+                Err(err.into())
+            }
         }
     }
 

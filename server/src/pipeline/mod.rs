@@ -1,12 +1,9 @@
 //! The deploy pipeline: fetching a source ([`git`]), deciding how to build and start it
-//! ([`detect`]), running the build ([`build`], logged by [`log`]), the deployment state
-//! machine ([`deployment`]), a deployment's [`variables`], and the job that strings them
-//! together ([`deploy`]).
+//! ([`detect`]), running the build ([`build`]), and the pipeline's part of the deploy job
+//! ([`deploy`]: source → plan → build → release, up to `deploying`). It knows nothing of
+//! the runtime: the `worker` hands a built release to it.
 
 pub mod build;
 pub mod deploy;
-pub mod deployment;
 pub mod detect;
 pub mod git;
-pub mod log;
-pub mod variables;

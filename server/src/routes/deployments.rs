@@ -2,147 +2,27 @@
 //! cancel, redeploy and roll back.
 
 use axum::{extract::State, http::StatusCode};
-use chrono::{DateTime, Utc};
-use diesel_async::AsyncPgConnection;
 use railyard_shared::{
     auth::Role,
-    deployments::{
-        CreateDeploymentRequest, DeploymentDetail, DeploymentResponse, DeploymentsResponse, Durations,
-        Transition,
-    },
+    deployments::{CreateDeploymentRequest, DeploymentResponse, DeploymentsResponse},
     projects::{Source, valid_branch},
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::services::authorize_service;
+use super::scope::{authorize_deployment, authorize_service, environment_of};
 use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
-    models::{
-        deployment::{DeploymentRow, Deployments, NewDeployment},
-        project::Projects,
-    },
+    layout::Layout,
+    models::deployment::machine::{self, State as Phase, TransitionError},
+    models::deployment::{DeploymentRow, Deployments, NewDeployment},
     pagination::{self, PageParams},
-    pipeline::{
-        deploy::Layout,
-        deployment::{self as machine, State as Phase, TransitionError},
-        git::valid_commit,
-    },
+    pipeline::git::valid_commit,
 };
-
-/// The environment a request names, which must belong to the service's project; by
-/// default the project's `production`.
-pub(crate) async fn environment_of(
-    conn: &mut AsyncPgConnection,
-    project: Uuid,
-    requested: Option<Uuid>,
-) -> Result<Uuid, AppError> {
-    Projects::environment_of(conn, project, requested)
-        .await?
-        .ok_or_else(|| match requested {
-            Some(_) => AppError::not_found("environment not found in this project"),
-            None => {
-                AppError::unprocessable("the project has no `production` environment: name `environment_id`")
-            }
-        })
-}
-
-/// The deployment and the caller's workspace, or 404 (unknown and foreign look the same).
-pub(crate) async fn authorize_deployment(
-    conn: &mut AsyncPgConnection,
-    caller: &Caller,
-    id: Uuid,
-    needed: Role,
-) -> Result<(DeploymentRow, Uuid), AppError> {
-    let row = Deployments::find(conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("deployment not found"))?;
-    let (_, workspace) = authorize_service(conn, caller, row.service_id, needed)
-        .await
-        .map_err(|err| match err.code {
-            railyard_shared::ErrorCode::NotFound => AppError::not_found("deployment not found"),
-            _ => err,
-        })?;
-    Ok((row, workspace))
-}
-
-/// Time between the first arrivals in each state.
-fn durations(row: &DeploymentRow, history: &[Transition], now: DateTime<Utc>) -> Durations {
-    let entered = |state: &str| history.iter().find(|t| t.to == state).map(|t| t.at);
-    let ended = row.finished_at;
-    let building = entered("building");
-    let deploying = entered("deploying");
-    let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds().max(0);
-    let after_queue = building.or(deploying).or(ended);
-    Durations {
-        queued_ms: Some(ms(row.created_at, after_queue.unwrap_or(now))),
-        build_ms: building.map(|b| ms(b, deploying.or(ended).unwrap_or(now))),
-        deploy_ms: deploying.map(|d| ms(d, ended.unwrap_or(now))),
-        total_ms: Some(ms(row.created_at, ended.unwrap_or(now))),
-    }
-}
-
-async fn detail(conn: &mut AsyncPgConnection, row: DeploymentRow) -> AppResult<DeploymentDetail> {
-    let history: Vec<Transition> = machine::history(conn, row.id)
-        .await?
-        .into_iter()
-        .map(|(from, to, reason, at)| Transition { from, to, reason, at })
-        .collect();
-    let log_tail = if row.state == "failed" {
-        Deployments::log_tail(conn, row.id, 30).await?
-    } else {
-        Vec::new()
-    };
-    let release_available = Deployments::release(conn, row.release_of.unwrap_or(row.id))
-        .await?
-        .is_some();
-    Ok(DeploymentDetail {
-        durations: durations(&row, &history, Utc::now()),
-        plan: row.plan(),
-        log_url: format!("/api/v1/deployments/{}/logs", row.id),
-        deployment: row.to_api(),
-        history,
-        log_tail,
-        release_available,
-    })
-}
-
-/// Creates the deployment, audits who asked, and answers 201 with its detail.
-pub(crate) async fn start(
-    conn: &mut AsyncPgConnection,
-    meta: &RequestMeta,
-    caller: &Caller,
-    workspace: Uuid,
-    action: &'static str,
-    new: NewDeployment,
-) -> AppResult<(StatusCode, axum::Json<DeploymentResponse>)> {
-    let id = Deployments::create(conn, new.clone()).await?;
-    let entry = audit::Entry::new(action)
-        .workspace(workspace)
-        .actor(caller.user_id)
-        .target("deployment", id);
-    let detail_json = serde_json::json!({
-        "service_id": new.service,
-        "environment_id": new.environment,
-        "branch": new.branch,
-        "commit": new.commit,
-        "release_of": new.release_of,
-    });
-    audit::record(conn, meta, entry.detail(detail_json)).await?;
-    let row = Deployments::find(conn, id)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("deployment {id} vanished")))?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(DeploymentResponse {
-            deployment: detail(conn, row).await?,
-        }),
-    ))
-}
 
 /// Deploy a service: build its source (the branch head, or a commit) and release it.
 #[utoipa::path(
@@ -180,9 +60,7 @@ pub async fn create_deployment(
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
     let environment = environment_of(&mut conn, service.project_id, req.environment_id).await?;
-    let layout = Layout {
-        data_dir: state.config.data_dir.clone(),
-    };
+    let layout = Layout::new(&state.config.data_dir);
     let (source_kind, branch, upload) = match &service.source {
         Source::Git { branch, .. } => (
             "git",
@@ -225,9 +103,8 @@ pub async fn create_deployment(
         commit: req.commit,
         upload,
         release_of: None,
-        triggered_by: Some(caller.user_id),
     };
-    start(&mut conn, &meta, &caller, workspace, "deployment.create", new).await
+    super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.create", new).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -290,7 +167,7 @@ pub async fn find_deployment(
     let mut conn = state.db.get().await?;
     let (row, _) = authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
     Ok(axum::Json(DeploymentResponse {
-        deployment: detail(&mut conn, row).await?,
+        deployment: Deployments::detail(&mut conn, row).await?,
     }))
 }
 
@@ -338,7 +215,7 @@ pub async fn cancel_deployment(
                     .await?
                     .ok_or_else(|| AppError::not_found("deployment not found"))?;
                 return Ok(axum::Json(DeploymentResponse {
-                    deployment: detail(&mut conn, row).await?,
+                    deployment: Deployments::detail(&mut conn, row).await?,
                 }));
             }
             Err(TransitionError::Lost(_)) => {
@@ -387,9 +264,8 @@ pub async fn redeploy_deployment(
         commit: row.commit_sha,
         upload: row.upload_id,
         release_of: row.release_of,
-        triggered_by: Some(caller.user_id),
     };
-    start(&mut conn, &meta, &caller, workspace, "deployment.redeploy", new).await
+    super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.redeploy", new).await
 }
 
 /// Roll back to this deployment: release its build again, without rebuilding.
@@ -428,7 +304,6 @@ pub async fn rollback_deployment(
         commit: row.commit_sha,
         upload: None,
         release_of: Some(target),
-        triggered_by: Some(caller.user_id),
     };
-    start(&mut conn, &meta, &caller, workspace, "deployment.rollback", new).await
+    super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.rollback", new).await
 }

@@ -3,17 +3,18 @@
 
 use axum::{extract::State, http::StatusCode};
 use diesel::QueryDsl as _;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use railyard_shared::{
     ErrorCode,
     auth::{
-        AcceptInvitationRequest, CreateInvitationRequest, CreatedInvitation, Invitation, InvitationPreview,
+        AcceptInvitationRequest, CreateInvitationRequest, CreatedInvitation, InvitationPreview,
         InvitationPreviewResponse, InvitationsResponse, Role, WorkspaceResponse, normalize_email,
     },
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::scope::{self, invalid_invitation};
 use crate::{
     app::AppState,
     audit,
@@ -27,12 +28,6 @@ use crate::{
 
 fn forbidden(message: &'static str) -> AppError {
     AppError::new(ErrorCode::Forbidden, message)
-}
-
-/// The one answer for any token that is not a pending invitation (unknown, used, revoked,
-/// expired): nothing about which.
-pub(crate) fn invalid_invitation() -> AppError {
-    AppError::not_found("this invitation is invalid, expired, revoked or already used")
 }
 
 /// Invite someone by email.
@@ -239,43 +234,6 @@ pub async fn find_invitation_preview(
     }))
 }
 
-/// Accepts the invitation behind `token` for `user` inside the caller's transaction:
-/// the user's email must be the invited one; the invitation works once.
-pub(crate) async fn accept(
-    conn: &mut AsyncPgConnection,
-    meta: &RequestMeta,
-    token: &str,
-    user: &User,
-) -> AppResult<Invitation> {
-    let invitation = Invitations::find_pending(conn, token)
-        .await?
-        .ok_or_else(invalid_invitation)?;
-    if invitation.email != user.email {
-        return Err(forbidden("this invitation was sent to another email address"));
-    }
-    if Members::find(conn, invitation.workspace_id, user.id)
-        .await?
-        .is_some()
-    {
-        return Err(AppError::conflict("you are already a member of this workspace"));
-    }
-    if !Invitations::mark_accepted(conn, invitation.id, user.id).await? {
-        return Err(invalid_invitation());
-    }
-    Members::add(conn, invitation.workspace_id, user.id, invitation.role).await?;
-    audit::record(
-        conn,
-        meta,
-        audit::Entry::new("invitation.accept")
-            .workspace(invitation.workspace_id)
-            .actor(user.id)
-            .target("invitation", invitation.id)
-            .detail(serde_json::json!({ "role": invitation.role })),
-    )
-    .await?;
-    Ok(invitation)
-}
-
 /// Accept an invitation as the signed-in user (whose email must be the invited one).
 #[utoipa::path(
     post,
@@ -300,7 +258,9 @@ pub async fn accept_invitation(
     let user = User::find(&mut conn, caller.user_id).await?;
     let meta = &meta;
     let invitation = conn
-        .transaction::<_, AppError, _>(async |conn| accept(conn, meta, &req.token, &user).await)
+        .transaction::<_, AppError, _>(async |conn| {
+            scope::accept_invitation(conn, meta, &req.token, &user).await
+        })
         .await?;
     let (name, created_at) = workspaces::table
         .find(invitation.workspace_id)

@@ -38,12 +38,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{
-    deployments::environment_of,
-    logs::{LogQuery, deployment_lines, service_lines},
-    projects::authorize_project,
-    services::authorize_service,
-};
+use super::scope::{authorize_project, authorize_service, environment_of};
+use crate::models::log_lines::{LogQuery, deployment_lines, service_lines};
 use crate::{
     app::AppState,
     auth::Caller,

@@ -10,8 +10,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods as _, IntoSql as _, PgTextExpressionMethods as _, QueryDsl as _};
-use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::{
     auth::Role,
     deployments::{LogLine, LogsResponse},
@@ -19,19 +17,14 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
-    deployments::{authorize_deployment, environment_of},
-    services::authorize_service,
-};
+use super::scope::{authorize_deployment, authorize_service, environment_of};
+use crate::models::log_lines::{LogQuery, Search, deployment_lines, service_lines};
 use crate::{
     app::AppState,
     auth::Caller,
     error::{AppError, AppResult},
     extract::{Path, Query},
-    schema::{deployment_logs, service_logs},
 };
-
-diesel::infix_operator!(MatchesCi, " ~* ", backend: diesel::pg::Pg);
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct LogParams {
@@ -55,158 +48,48 @@ pub struct LogParams {
     pub format: Option<String>,
 }
 
-/// What a search looks for.
-#[derive(Debug, Clone)]
-pub enum Search {
-    Substring(String),
-    Regex(String),
-}
-
-/// What a query asks for, checked.
-#[derive(Debug, Clone, Default)]
-pub struct LogQuery {
-    pub cursor: i64,
-    pub limit: i64,
-    pub search: Option<Search>,
-    pub stream: Option<String>,
-    pub since: Option<DateTime<Utc>>,
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl LogQuery {
-    /// Every line after `cursor`, at most `limit`.
-    pub fn after(cursor: i64, limit: i64) -> Self {
-        Self {
-            cursor,
-            limit,
-            ..Self::default()
-        }
+/// The query `params` ask for, checked.
+fn query_of(params: &LogParams) -> AppResult<LogQuery> {
+    let limit = params.limit.unwrap_or(1000);
+    if !(1..=5000).contains(&limit) {
+        return Err(AppError::bad_request("`limit` must be from 1 to 5000"));
     }
-
-    fn from(params: &LogParams) -> AppResult<Self> {
-        let limit = params.limit.unwrap_or(1000);
-        if !(1..=5000).contains(&limit) {
-            return Err(AppError::bad_request("`limit` must be from 1 to 5000"));
-        }
-        let cursor = params.cursor.unwrap_or(0);
-        if cursor < 0 {
-            return Err(AppError::bad_request("`cursor` must not be negative"));
-        }
-        if let Some(stream) = &params.stream
-            && !["stdout", "stderr", "event"].contains(&stream.as_str())
-        {
-            return Err(AppError::bad_request("`stream` must be stdout, stderr or event"));
-        }
-        if params.q.as_ref().is_some_and(|q| q.chars().count() > 256) {
-            return Err(AppError::bad_request("`q` is longer than 256 characters"));
-        }
-        if let (Some(since), Some(until)) = (params.since, params.until)
-            && since > until
-        {
-            return Err(AppError::bad_request("`since` is after `until`"));
-        }
-        let search = match params.q.clone().filter(|q| !q.is_empty()) {
-            None => None,
-            Some(q) if params.regex == Some(true) => {
-                // Checked here (a clear message, and no back-references: PostgreSQL runs it).
-                regex_syntax::Parser::new().parse(&q).map_err(|err| {
-                    AppError::bad_request(format!("`q` is not a valid regular expression: {err}"))
-                })?;
-                Some(Search::Regex(q))
-            }
-            Some(q) => Some(Search::Substring(q)),
-        };
-        Ok(Self {
-            cursor,
-            limit,
-            search,
-            stream: params.stream.clone(),
-            since: params.since,
-            until: params.until,
-        })
+    let cursor = params.cursor.unwrap_or(0);
+    if cursor < 0 {
+        return Err(AppError::bad_request("`cursor` must not be negative"));
     }
-}
-
-/// A LIKE pattern for a literal substring.
-fn like_pattern(text: &str) -> String {
-    let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
-/// The lines of one log table that match a [`LogQuery`], oldest first. Both log tables
-/// have the same shape (a cursor, `ts`, `stream`, `text`); only the owner filter differs.
-macro_rules! matching_lines {
-    ($conn:expr, $query:expr, $rows:expr, $table:ident, $cursor:ident) => {{
-        let query: &LogQuery = $query;
-        let mut rows = $rows
-            .filter($table::$cursor.gt(query.cursor))
-            .order($table::$cursor.asc())
-            .limit(query.limit)
-            .select(($table::$cursor, $table::ts, $table::stream, $table::text))
-            .into_boxed();
-        match &query.search {
-            Some(Search::Substring(q)) => rows = rows.filter($table::text.ilike(like_pattern(q))),
-            Some(Search::Regex(q)) => {
-                rows = rows.filter(MatchesCi::new(
-                    $table::text,
-                    q.clone().into_sql::<diesel::sql_types::Text>(),
-                ))
-            }
-            None => {}
+    if let Some(stream) = &params.stream
+        && !["stdout", "stderr", "event"].contains(&stream.as_str())
+    {
+        return Err(AppError::bad_request("`stream` must be stdout, stderr or event"));
+    }
+    if params.q.as_ref().is_some_and(|q| q.chars().count() > 256) {
+        return Err(AppError::bad_request("`q` is longer than 256 characters"));
+    }
+    if let (Some(since), Some(until)) = (params.since, params.until)
+        && since > until
+    {
+        return Err(AppError::bad_request("`since` is after `until`"));
+    }
+    let search = match params.q.clone().filter(|q| !q.is_empty()) {
+        None => None,
+        Some(q) if params.regex == Some(true) => {
+            // Checked here (a clear message, and no back-references: PostgreSQL runs it).
+            regex_syntax::Parser::new().parse(&q).map_err(|err| {
+                AppError::bad_request(format!("`q` is not a valid regular expression: {err}"))
+            })?;
+            Some(Search::Regex(q))
         }
-        if let Some(stream) = &query.stream {
-            rows = rows.filter($table::stream.eq(stream.clone()));
-        }
-        if let Some(since) = query.since {
-            rows = rows.filter($table::ts.ge(since));
-        }
-        if let Some(until) = query.until {
-            rows = rows.filter($table::ts.lt(until));
-        }
-        let rows: Vec<(i64, DateTime<Utc>, String, String)> = rows.load($conn).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(cursor, ts, stream, text)| LogLine {
-                cursor,
-                ts,
-                stream,
-                text,
-            })
-            .collect())
-    }};
-}
-
-/// The stored lines of a service in an environment that match `query`, oldest first.
-pub async fn service_lines(
-    conn: &mut AsyncPgConnection,
-    service: Uuid,
-    environment: Uuid,
-    query: &LogQuery,
-) -> diesel::QueryResult<Vec<LogLine>> {
-    matching_lines!(
-        conn,
-        query,
-        service_logs::table
-            .filter(service_logs::service_id.eq(service))
-            .filter(service_logs::environment_id.eq(environment)),
-        service_logs,
-        id
-    )
-}
-
-/// The build-log lines of a deployment that match `query`, oldest first.
-pub async fn deployment_lines(
-    conn: &mut AsyncPgConnection,
-    deployment: Uuid,
-    query: &LogQuery,
-) -> diesel::QueryResult<Vec<LogLine>> {
-    matching_lines!(
-        conn,
-        query,
-        deployment_logs::table.filter(deployment_logs::deployment_id.eq(deployment)),
-        deployment_logs,
-        seq
-    )
+        Some(q) => Some(Search::Substring(q)),
+    };
+    Ok(LogQuery {
+        cursor,
+        limit,
+        search,
+        stream: params.stream.clone(),
+        since: params.since,
+        until: params.until,
+    })
 }
 
 /// A query error: a pattern `regex-syntax` accepts but PostgreSQL's engine does not (named
@@ -277,7 +160,7 @@ pub async fn list_service_logs(
     Path(id): Path<Uuid>,
     Query(params): Query<LogParams>,
 ) -> AppResult<Response> {
-    let query = LogQuery::from(&params)?;
+    let query = query_of(&params)?;
     let format = checked_format(&params)?;
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
@@ -307,7 +190,7 @@ pub async fn list_deployment_logs(
     Path(id): Path<Uuid>,
     Query(params): Query<LogParams>,
 ) -> AppResult<Response> {
-    let query = LogQuery::from(&params)?;
+    let query = query_of(&params)?;
     let format = checked_format(&params)?;
     if params.environment.is_some() {
         return Err(AppError::bad_request(
@@ -337,21 +220,20 @@ mod tests {
     #[test]
     fn searches_are_checked() {
         assert!(matches!(
-            LogQuery::from(&params("GET /", false)).unwrap().search,
+            query_of(&params("GET /", false)).unwrap().search,
             Some(Search::Substring(q)) if q == "GET /"
         ));
         assert!(matches!(
-            LogQuery::from(&params("^GET /(a|b)+$", true)).unwrap().search,
+            query_of(&params("^GET /(a|b)+$", true)).unwrap().search,
             Some(Search::Regex(_))
         ));
-        let err = LogQuery::from(&params("(unclosed", true)).unwrap_err();
+        let err = query_of(&params("(unclosed", true)).unwrap_err();
         assert!(
             err.message.contains("not a valid regular expression"),
             "{}",
             err.message
         );
         // Back-references would let one query run for ever: refused.
-        assert!(LogQuery::from(&params(r"(a)\1", true)).is_err());
-        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+        assert!(query_of(&params(r"(a)\1", true)).is_err());
     }
 }

@@ -1,13 +1,13 @@
 //! Projects and their environments.
 
 use axum::{extract::State, http::StatusCode};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection};
+use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     auth::Role,
     deployments::ProjectOverview,
     projects::{
         CreateEnvironmentRequest, CreateProjectRequest, EnvironmentResponse, ProjectResponse,
-        ProjectsResponse, UpdateProjectRequest, valid_name,
+        ProjectsResponse, UpdateProjectRequest,
     },
 };
 use serde::Deserialize;
@@ -19,39 +19,18 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
-    models::project::Projects,
+    models::{
+        project::Projects,
+        teardown::{self, Scope},
+    },
     pagination::{self, PageParams},
     status,
 };
 
-use super::deployments::environment_of;
-
-pub(crate) fn check_name(name: &str, what: &str) -> Result<(), AppError> {
-    if valid_name(name) {
-        Ok(())
-    } else {
-        Err(AppError::unprocessable(format!(
-            "`name` is not a valid {what} name: use 1 to 39 lower-case letters, digits and `-`, starting with a letter or digit"
-        )))
-    }
-}
-
-/// The caller's access to `project`: its workspace and the caller's role there (404 for
-/// unknown projects and projects of other workspaces alike). `resource` names what the
-/// request is about (`project`, or something inside it) in that 404.
-pub(crate) async fn authorize_project(
-    conn: &mut AsyncPgConnection,
-    caller: &Caller,
-    project: Uuid,
-    needed: Role,
-    resource: &str,
-) -> Result<Uuid, AppError> {
-    let workspace = Projects::workspace_of(conn, project)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("{resource} not found")))?;
-    caller.require_for(conn, workspace, needed, resource).await?;
-    Ok(workspace)
-}
+use super::{
+    check_name,
+    scope::{authorize_project, environment_of},
+};
 
 /// Create a project (with its `production` environment).
 #[utoipa::path(
@@ -257,12 +236,11 @@ pub async fn delete_project(
 ) -> AppResult<StatusCode> {
     let mut conn = state.db.get().await?;
     let workspace = authorize_project(&mut conn, &caller, id, Role::Admin, "project").await?;
-    Projects::delete(&mut conn, id).await?;
     let entry = audit::Entry::new("project.delete")
         .workspace(workspace)
         .actor(caller.user_id)
         .target("project", id);
-    audit::record(&mut conn, &meta, entry).await?;
+    teardown::delete(&mut conn, Scope::Project(id), &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -337,17 +315,11 @@ pub async fn delete_environment(
             "the production environment cannot be deleted; delete the project instead",
         ));
     }
-    Projects::delete_environment(&mut conn, id).await?;
     let entry = audit::Entry::new("environment.delete")
         .workspace(workspace)
-        .actor(caller.user_id);
-    audit::record(
-        &mut conn,
-        &meta,
-        entry
-            .target("environment", id)
-            .detail(serde_json::json!({ "name": name })),
-    )
-    .await?;
+        .actor(caller.user_id)
+        .target("environment", id)
+        .detail(serde_json::json!({ "name": name }));
+    teardown::delete(&mut conn, Scope::Environment(id), &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }

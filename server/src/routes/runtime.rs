@@ -5,21 +5,21 @@ use axum::{extract::State, http::StatusCode};
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
 use railyard_shared::{
+    DeploymentState,
     auth::Role,
     deployments::{ServiceAction, ServiceActionResponse, ServiceStatusResponse},
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{deployments::environment_of, services::authorize_service};
+use super::scope::{authorize_service, environment_of};
 use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Path, Query},
-    jobs,
-    runtime::actions::{Action, ActionPayload, SERVICE_JOB},
+    jobs::kinds::{self, Action},
     schema::{deployments, environments, projects},
     status,
 };
@@ -76,7 +76,7 @@ async fn act(
         let active: i64 = deployments::table
             .filter(deployments::service_id.eq(id))
             .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::state.eq("active"))
+            .filter(deployments::state.eq(DeploymentState::Active.as_str()))
             .count()
             .get_result(&mut conn)
             .await?;
@@ -86,21 +86,17 @@ async fn act(
             ));
         }
     }
-    let payload = ActionPayload {
+    let payload = kinds::ServiceAction {
         service_id: id,
         environment_id: environment,
         action,
     };
-    let payload =
-        serde_json::to_value(&payload).map_err(|err| AppError::internal(anyhow::Error::from(err)))?;
     let name = action.as_str();
     let job = conn
         .transaction::<_, AppError, _>(async |conn| {
-            let job = jobs::enqueue(conn, SERVICE_JOB, payload, None, 2)
-                .await?
-                .ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!("a job without dedupe key was not added"))
-                })?;
+            let job = kinds::enqueue(conn, &payload).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("a job without dedupe key was not added"))
+            })?;
             let entry = audit::Entry::new(match action {
                 Action::Restart => "service.restart",
                 Action::Stop => "service.stop",

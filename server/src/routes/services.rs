@@ -11,8 +11,8 @@ use railyard_shared::{
 use uuid::Uuid;
 
 use super::{
-    deployments::environment_of,
-    projects::{authorize_project, check_name},
+    check_name,
+    scope::{authorize_project, authorize_service, environment_of},
 };
 use crate::{
     app::AppState,
@@ -20,7 +20,11 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
-    models::{deployment::Deployments, project::Projects},
+    models::{
+        deployment::Deployments,
+        project::Projects,
+        teardown::{self, Scope},
+    },
     sources,
 };
 
@@ -110,20 +114,6 @@ pub async fn list_services(
     }))
 }
 
-/// The service and the caller's workspace, or 404 (unknown and foreign look the same).
-pub(crate) async fn authorize_service(
-    conn: &mut diesel_async::AsyncPgConnection,
-    caller: &Caller,
-    id: Uuid,
-    needed: Role,
-) -> Result<(railyard_shared::projects::Service, Uuid), AppError> {
-    let service = Projects::service(conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("service not found"))?;
-    let workspace = authorize_project(conn, caller, service.project_id, needed, "service").await?;
-    Ok((service, workspace))
-}
-
 /// One service.
 #[utoipa::path(
     get,
@@ -209,12 +199,11 @@ pub async fn delete_service(
 ) -> AppResult<StatusCode> {
     let mut conn = state.db.get().await?;
     let (_, workspace) = authorize_service(&mut conn, &caller, id, Role::Admin).await?;
-    Projects::delete_service(&mut conn, id).await?;
     let entry = audit::Entry::new("service.delete")
         .workspace(workspace)
         .actor(caller.user_id)
         .target("service", id);
-    audit::record(&mut conn, &meta, entry).await?;
+    teardown::delete(&mut conn, Scope::Service(id), &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -12,16 +12,16 @@ use tokio::io::AsyncWriteExt as _;
 use uuid::Uuid;
 
 use super::{
-    deployments::{environment_of, start},
-    services::authorize_service,
+    request_deployment,
+    scope::{authorize_service, environment_of},
 };
 use crate::{
     app::AppState,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Path, Query},
+    layout::Layout,
     models::deployment::NewDeployment,
-    pipeline::deploy::Layout,
     uploads::{self, Limits, UnpackError},
 };
 
@@ -88,9 +88,7 @@ pub async fn create_upload(
         (service, workspace, environment)
     };
 
-    let layout = Layout {
-        data_dir: state.config.data_dir.clone(),
-    };
+    let layout = Layout::new(&state.config.data_dir);
     let upload = Uuid::new_v4();
     let incoming_dir = layout.data_dir.join("uploads").join(".incoming");
     tokio::fs::create_dir_all(&incoming_dir)
@@ -131,10 +129,9 @@ pub async fn create_upload(
         commit: None,
         upload: Some(upload),
         release_of: None,
-        triggered_by: Some(caller.user_id),
     };
     let mut conn = state.db.get().await?;
-    start(&mut conn, &meta, &caller, workspace, "deployment.upload", new).await
+    request_deployment(&mut conn, &meta, &caller, workspace, "deployment.upload", new).await
 }
 
 /// Streams the body to `path`, refusing more than `limit` bytes (413).

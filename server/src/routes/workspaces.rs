@@ -13,7 +13,10 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
-    models::workspace::Workspaces,
+    models::{
+        teardown::{self, Scope},
+        workspace::Workspaces,
+    },
     pagination::{self, PageParams},
 };
 
@@ -177,21 +180,11 @@ pub async fn delete_workspace(
 ) -> AppResult<StatusCode> {
     let mut conn = state.db.get().await?;
     caller.require(&mut conn, id, Role::Owner).await?;
-    let meta = &meta;
-    conn.transaction::<_, AppError, _>(async |conn| {
-        Workspaces::delete(conn, id).await?;
-        audit::record(
-            conn,
-            meta,
-            audit::Entry::new("workspace.delete")
-                .workspace(id)
-                .actor(caller.user_id)
-                .target("workspace", id),
-        )
-        .await?;
-        Ok(())
-    })
-    .await?;
+    let entry = audit::Entry::new("workspace.delete")
+        .workspace(id)
+        .actor(caller.user_id)
+        .target("workspace", id);
+    teardown::delete(&mut conn, Scope::Workspace(id), &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

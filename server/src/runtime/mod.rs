@@ -3,14 +3,11 @@
 //! ([`health`]) and the health-gated switch from one release to the next ([`release`]).
 //! A PM2 driver or a multi-host scheduler would be another `Runtime`.
 
-pub mod actions;
 pub mod cgroup;
 pub mod health;
-pub mod logfile;
 pub mod monitor;
 pub mod native;
-pub mod release;
-pub mod shipper;
+pub mod releaser;
 mod supervise;
 
 use std::{ffi::OsString, path::PathBuf, sync::Arc, time::Duration};
@@ -19,18 +16,8 @@ use railyard_shared::deployments::Step;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::{
-    config::Config,
-    crypto::KeyRing,
-    db::DbPool,
-    jobs::JobHandler,
-    logbus::LogBus,
-    pipeline::{
-        deploy::{DeployHandler, Layout},
-        variables::VariableSource,
-    },
-    variables::PublicUrls,
-};
+use crate::{config::Config, layout::Layout, logbus::LogBus, logs, variables::source::VariableSource};
+use releaser::Releaser;
 
 /// What to do when a running app exits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,20 +82,25 @@ pub trait Runtime: Send + Sync {
     fn supervise(&self, instance: Uuid);
     /// SIGTERM to the process group, `grace`, then SIGKILL. Waits until it has exited.
     async fn stop(&self, instance: Uuid, grace: Duration) -> anyhow::Result<()>;
+    /// Stops an instance whose row is gone (its service was deleted): as [`Runtime::stop`]
+    /// when this runtime supervises it, else by the recorded pid, if that pid still has the
+    /// recorded start time.
+    async fn stop_recorded(
+        &self,
+        instance: Uuid,
+        recorded: Option<(i32, i64)>,
+        grace: Duration,
+    ) -> anyhow::Result<()>;
 }
 
-/// The native runtime, after re-adopting what a previous server left running, and the job
-/// handlers of a process that runs apps on it (deploys and service actions).
+/// The native runtime and its releaser, after re-adopting what a previous server left
+/// running; with the app-log rotation and shipping running.
 pub async fn start(
-    db: &DbPool,
+    db: &crate::db::DbPool,
     config: &Config,
-    keys: Arc<KeyRing>,
+    variables: VariableSource,
     bus: LogBus,
-) -> anyhow::Result<(Arc<native::NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
-    let variables = VariableSource {
-        keys,
-        urls: PublicUrls::of(config),
-    };
+) -> anyhow::Result<(Arc<native::NativeRuntime>, Arc<Releaser>)> {
     let watch = config.runtime.health_every.map(|every| native::HealthWatch {
         every,
         failures: config.runtime.health_failures,
@@ -122,42 +114,22 @@ pub async fn start(
             .with_health_watch(watch)
             .with_cgroups(cgroups),
     );
-    let releaser = Arc::new(release::Releaser {
-        db: db.clone(),
-        runtime: runtime.clone(),
-        config: config.runtime.clone(),
-        layout: Layout {
-            data_dir: config.data_dir.clone(),
-        },
-        variables: variables.clone(),
-        bus: bus.clone(),
-    });
-    logfile::spawn_rotation(config.data_dir.join("logs"), config.runtime.log_max_bytes);
-    shipper::spawn(
+    let layout = Layout::new(&config.data_dir);
+    let releaser = Arc::new(Releaser::new(
         db.clone(),
+        runtime.clone(),
+        config.runtime.clone(),
+        layout.clone(),
+        variables,
         bus.clone(),
-        config.data_dir.join("logs"),
-        config.runtime.log_retention,
-    );
+    ));
+    logs::rotate::spawn_rotation(layout.logs(), config.runtime.log_max_bytes);
+    logs::ship::spawn(db.clone(), bus, layout.logs(), config.runtime.log_retention);
     let recovered = releaser.recover().await?;
-    if recovered != actions::Recovered::default() {
+    if recovered != releaser::Recovered::default() {
         tracing::info!(?recovered, "took over the apps a previous Railyard process left");
     }
-    let deploy = DeployHandler::new(
-        db.clone(),
-        config.data_dir.clone(),
-        config.pipeline.clone(),
-        variables,
-        bus,
-    )
-    .with_releaser(releaser.clone());
-    Ok((
-        runtime,
-        vec![
-            Arc::new(deploy),
-            Arc::new(actions::ServiceActionHandler { releaser }),
-        ],
-    ))
+    Ok((runtime, releaser))
 }
 
 /// Field `field` (numbered as in proc(5), 3 or later) of `/proc/<pid>/stat`.

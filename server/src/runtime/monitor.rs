@@ -117,7 +117,7 @@ async fn run(args: Args<'_>, command: &[OsString]) -> anyhow::Result<i32> {
     if let Some(cgroup) = cgroup
         && let Err(err) = super::cgroup::join(cgroup)
     {
-        super::shipper::append_event(
+        crate::logs::ship::append_event(
             log,
             deployment,
             &format!(
@@ -199,13 +199,13 @@ async fn pump(
         loop {
             let end = match pending.iter().position(|b| *b == b'\n') {
                 Some(newline) => newline + 1,
-                None if pending.len() >= crate::pipeline::log::MAX_LINE => crate::pipeline::log::MAX_LINE,
+                None if pending.len() >= crate::logs::MAX_LINE => crate::logs::MAX_LINE,
                 None if eof && !pending.is_empty() => pending.len(),
                 None => break,
             };
             let line: Vec<u8> = pending.drain(..end).collect();
-            let text = crate::pipeline::log::clean_line(&line);
-            let record = super::shipper::format_record(chrono::Utc::now(), stream, deployment, &text);
+            let text = crate::logs::clean_line(&line);
+            let record = crate::logs::ship::format_record(chrono::Utc::now(), stream, deployment, &text);
             out.extend_from_slice(record.as_bytes());
             out.push(b'\n');
         }

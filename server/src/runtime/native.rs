@@ -94,7 +94,7 @@ impl NativeRuntime {
             },
             Err(why) => why.clone(),
         };
-        super::shipper::append_event(
+        crate::logs::ship::append_event(
             &launch.log,
             launch.deployment,
             &format!("The memory limit of {mb} MB is not enforced: {why}."),
@@ -226,6 +226,21 @@ impl Runtime for NativeRuntime {
         self.entries().remove(&instance);
         Ok(())
     }
+
+    async fn stop_recorded(
+        &self,
+        instance: Uuid,
+        recorded: Option<(i32, i64)>,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        if self.control(instance).is_some() {
+            return self.stop(instance, grace).await;
+        }
+        match recorded {
+            Some((pid, ticks)) => self.kill_recorded(instance, pid, ticks, grace).await,
+            None => Ok(()),
+        }
+    }
 }
 
 impl NativeRuntime {
@@ -239,8 +254,22 @@ impl NativeRuntime {
             .first(&mut conn)
             .await?;
         drop(conn);
-        let Some(pid) = pid else { return Ok(()) };
-        let same = |pid: i32| ticks.is_some() && start_ticks(pid) == ticks;
+        match (pid, ticks) {
+            (Some(pid), Some(ticks)) => self.kill_recorded(instance, pid, ticks, grace).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// SIGTERM to the group of `pid`, the grace, SIGKILL; only while `pid` is the process
+    /// that started at `ticks`.
+    async fn kill_recorded(
+        &self,
+        instance: Uuid,
+        pid: i32,
+        ticks: i64,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        let same = |pid: i32| start_ticks(pid) == Some(ticks);
         if !same(pid) {
             return Ok(());
         }

@@ -23,7 +23,7 @@ use nix::{
 use tokio::{io::unix::AsyncFd, process::Child, sync::watch};
 
 use super::{Launch, RestartPolicy, cgroup::Cgroups, health, start_ticks};
-use crate::{db::DbPool, pipeline::build, schema::instances};
+use crate::{db::DbPool, sandbox, schema::instances};
 
 /// Uptime after which an exit no longer counts as a fast failure (and backoff resets).
 const STABLE: Duration = Duration::from_secs(30);
@@ -127,7 +127,7 @@ pub(super) fn spawn(launch: &Launch, cgroups: Option<&Cgroups>) -> anyhow::Resul
         .create(true)
         .append(true)
         .open(&launch.log)?;
-    let argv = build::argv(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
+    let argv = sandbox::argv(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
     let mut cmd = tokio::process::Command::new(super::monitor::program()?);
     cmd.arg("monitor").arg("--dir").arg(&launch.dir);
     if let Some(deployment) = launch.deployment {
@@ -329,7 +329,7 @@ impl Supervisor {
 
 /// A line of Railyard's own in the service's log (stream `event`).
 fn event(launch: &Launch, text: &str) {
-    super::shipper::append_event(&launch.log, launch.deployment, text);
+    crate::logs::ship::append_event(&launch.log, launch.deployment, text);
 }
 
 /// How live instances keep being checked (`RAILYARD_HEALTH_INTERVAL_SECS`,

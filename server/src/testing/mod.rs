@@ -325,20 +325,17 @@ impl TestApp {
     /// Starts the job workers (deploys) on this app's database, as `serve` does.
     pub fn start_workers(&self) -> crate::jobs::WorkerPool {
         let pipeline = &self.state.config.pipeline;
-        let handler = crate::pipeline::deploy::DeployHandler::new(
-            self.state.db.clone(),
-            self.state.config.data_dir.clone(),
-            pipeline.clone(),
-            crate::pipeline::variables::VariableSource {
-                keys: self.state.keys.clone(),
-                urls: crate::variables::PublicUrls::of(&self.state.config),
-            },
-            self.state.bus.clone(),
+        let handlers = crate::worker::handlers(
+            &self.state.db,
+            &self.state.config,
+            self.state.keys.clone(),
+            &self.state.bus,
+            None,
         );
         crate::jobs::WorkerPool::start(
             self.state.db.clone(),
             self.db.url.clone(),
-            vec![std::sync::Arc::new(handler)],
+            handlers,
             crate::jobs::WorkerConfig {
                 workers: pipeline.workers.max(1),
                 lease: pipeline.job_lease,
@@ -355,14 +352,10 @@ impl TestApp {
     /// router kept current from the database, as `serve` does.
     pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let (runtime, handlers) = crate::runtime::start(
-            &self.state.db,
-            config,
-            self.state.keys.clone(),
-            self.state.bus.clone(),
-        )
-        .await
-        .expect("the runtime starts");
+        let (runtime, handlers) =
+            crate::worker::with_runtime(&self.state.db, config, self.state.keys.clone(), &self.state.bus)
+                .await
+                .expect("the runtime starts");
         self.runtimes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -380,7 +373,7 @@ impl TestApp {
             },
         );
         let edge = crate::edge::Edge::new(&config.runtime.base_domain, config.data_dir.clone())
-            .with_timeouts(config.http.router_timeouts);
+            .with_timeouts(config.http.edge_timeouts);
         edge.spawn_refresh(self.state.db.clone(), self.db.url.clone());
         (pool, edge)
     }
@@ -429,7 +422,7 @@ impl Drop for TestApp {
             runtime.detach_all();
         }
         if let Ok(dir) = std::fs::canonicalize(self.data.path()) {
-            crate::pipeline::build::kill_leftovers(&dir);
+            crate::sandbox::kill_leftovers(&dir);
         }
     }
 }

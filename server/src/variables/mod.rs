@@ -9,6 +9,7 @@
 pub mod mask;
 pub mod resolve;
 pub mod rotate;
+pub mod source;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +32,7 @@ impl PublicUrls {
     pub fn of(config: &crate::config::Config) -> Self {
         Self {
             base_domain: config.runtime.base_domain.clone(),
-            port: config.http.router_listen.port(),
+            port: config.http.edge_listen.port(),
         }
     }
 

@@ -152,7 +152,7 @@ pub async fn run(
         .await?;
     for (id, sealed) in rows {
         let Some(sealed) = sealed else { continue };
-        let renewed = renew(keys, &sealed, &crate::routes::auth::github::token_aad(id))?;
+        let renewed = renew(keys, &sealed, &crate::models::user::User::github_token_aad(id))?;
         if let Some(fresh) = &renewed {
             diesel::update(
                 users::table
@@ -189,7 +189,7 @@ pub async fn command(config: crate::config::Config, resume: bool) -> anyhow::Res
         say(format!("Added key version {version} to {}.", file.display()));
     }
     let keys = KeyRing::load(&config.auth.master_key, &config.data_dir)?;
-    let url = crate::serve::running_database(&config)?;
+    let url = crate::postgres::running_database(&config)?;
     let pool = crate::db::connect_pool(&config.database, &url).await?;
     let mut conn = pool.get().await?;
     say(format!(

@@ -298,7 +298,7 @@ pub async fn github_callback(
             };
             let sealed = state
                 .keys
-                .encrypt(token.as_bytes(), &token_aad(user.id))
+                .encrypt(token.as_bytes(), &User::github_token_aad(user.id))
                 .map_err(AppError::internal)?;
             diesel::update(users::table.find(user.id))
                 .set((
@@ -331,11 +331,6 @@ pub async fn github_callback(
     };
     let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;
     Ok((jar, Redirect::to(&pending.redirect)).into_response())
-}
-
-/// The additional authenticated data of a user's stored GitHub token.
-pub(crate) fn token_aad(user: uuid::Uuid) -> Vec<u8> {
-    format!("railyard:user:{user}:github_token").into_bytes()
 }
 
 fn open_pending(state: &AppState, value: &str) -> Option<Pending> {

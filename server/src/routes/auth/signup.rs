@@ -15,7 +15,7 @@ use crate::{
         user::{NewUser, User},
     },
     ratelimit::Bucket,
-    routes::invitations::{self, invalid_invitation},
+    routes::scope::{self, invalid_invitation},
 };
 
 /// Create an account.
@@ -101,7 +101,7 @@ pub async fn signup(
                 )
                 .await?;
                 if let Some(token) = invitation_token.as_deref() {
-                    invitations::accept(conn, meta_ref, token, &user).await?;
+                    scope::accept_invitation(conn, meta_ref, token, &user).await?;
                 }
                 Ok(user)
             })

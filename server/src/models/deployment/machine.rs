@@ -1,4 +1,5 @@
-//! The deployment state machine, in the database.
+//! The deployment state machine, in the database (the states and their allowed moves are
+//! [`railyard_shared::DeploymentState`]).
 //!
 //! A transition is one conditional `UPDATE … WHERE state = <from>`: of two racing
 //! transitions from the same state exactly one applies, so a deployment is built and
@@ -9,61 +10,11 @@
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::schema::{deployment_events, deployments};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    Queued,
-    Building,
-    Deploying,
-    Active,
-    Failed,
-    Cancelled,
-    Superseded,
-    RolledBack,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Queued => "queued",
-            State::Building => "building",
-            State::Deploying => "deploying",
-            State::Active => "active",
-            State::Failed => "failed",
-            State::Cancelled => "cancelled",
-            State::Superseded => "superseded",
-            State::RolledBack => "rolled_back",
-        }
-    }
-
-    /// Whether `self → to` is a transition of the state machine.
-    pub fn can_become(self, to: State) -> bool {
-        use State::*;
-        matches!(
-            (self, to),
-            (Queued, Building)
-                | (Building, Deploying)
-                // A rollback reuses a release: nothing to build.
-                | (Queued, Deploying)
-                | (Deploying, Active)
-                | (Queued | Building | Deploying, Failed | Cancelled)
-                | (Active, Superseded | RolledBack)
-        )
-    }
-
-    /// No further transition except leaving `active`.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            State::Failed | State::Cancelled | State::Superseded | State::RolledBack
-        )
-    }
-}
+pub use railyard_shared::DeploymentState as State;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransitionError {
@@ -238,26 +189,4 @@ pub async fn history(
         ))
         .load(conn)
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::State::*;
-
-    #[test]
-    fn the_state_machine() {
-        assert!(Queued.can_become(Building));
-        assert!(Building.can_become(Deploying));
-        assert!(Deploying.can_become(Active));
-        assert!(Active.can_become(Superseded) && Active.can_become(RolledBack));
-        for from in [Queued, Building, Deploying] {
-            assert!(from.can_become(Failed) && from.can_become(Cancelled), "{from:?}");
-        }
-        assert!(!Queued.can_become(Active), "no skipping the deploy");
-        assert!(Queued.can_become(Deploying), "rollbacks reuse a release");
-        assert!(!Failed.can_become(Building), "final states stay final");
-        assert!(!Active.can_become(Building));
-        assert!(!Cancelled.can_become(Active));
-        assert!(Failed.is_final() && Superseded.is_final() && !Active.is_final());
-    }
 }

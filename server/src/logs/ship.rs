@@ -110,7 +110,7 @@ fn read_from(path: &Path, offset: u64) -> std::io::Result<(Vec<String>, u64)> {
     };
     let lines = buf[..end]
         .split(|b| *b == b'\n')
-        .map(crate::pipeline::log::clean_line)
+        .map(crate::logs::clean_line)
         .collect();
     Ok((lines, offset + end as u64 + 1))
 }

@@ -7,163 +7,26 @@
 //! the old one stops first (the log says the switch leaves a gap), and if the new one
 //! fails, the old one is started again.
 
-use std::{path::PathBuf, sync::Arc};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use chrono::Utc;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use railyard_shared::deployments::Plan;
+use railyard_shared::{InstanceState, deployments::Plan};
 use uuid::Uuid;
 
-use super::{Launch, RestartPolicy, Runtime, health};
+use super::{Releaser, names, notify_routes};
 use crate::{
-    config::RuntimeConfig,
-    db::DbPool,
-    logbus::LogBus,
-    models::deployment::{DeploymentRow, Deployments},
-    pipeline::{
-        build,
-        deploy::Layout,
-        deployment::{self as machine, State, TransitionError},
-        log::BuildLog,
-        variables::VariableSource,
+    logs::BuildLog,
+    models::deployment::{
+        DeploymentRow, Deployments,
+        machine::{self, State, TransitionError},
     },
+    runtime::health,
     schema::instances,
 };
 
-pub struct Releaser {
-    pub db: DbPool,
-    pub runtime: Arc<dyn Runtime>,
-    pub config: RuntimeConfig,
-    pub layout: Layout,
-    pub variables: VariableSource,
-    pub bus: LogBus,
-}
-
-/// Tells routers to reload their table.
-pub async fn notify_routes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
-    diesel::sql_query("SELECT pg_notify('railyard_routes', '')")
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
 impl Releaser {
-    /// Picks a free port in the range and records the instance on it (the unique index on
-    /// live ports settles races between replicas).
-    async fn reserve(
-        &self,
-        conn: &mut AsyncPgConnection,
-        row: (Uuid, Uuid, Uuid),
-        instance: Uuid,
-    ) -> anyhow::Result<u16> {
-        let (low, high) = (*self.config.ports.start(), *self.config.ports.end());
-        let span = u32::from(high - low) + 1;
-        let offset = crate::auth::secret::random_bytes::<4>()
-            .map(u32::from_be_bytes)
-            .unwrap_or(0)
-            % span;
-        for i in 0..span.min(2000) {
-            let port = low + u16::try_from((offset + i) % span).unwrap_or(0);
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-                && Self::record(conn, row, instance, port).await?
-            {
-                return Ok(port);
-            }
-        }
-        anyhow::bail!("no free port in RAILYARD_PORT_RANGE")
-    }
-
-    /// Records a `starting` instance on `port`; false if another live instance holds it.
-    async fn record(
-        conn: &mut AsyncPgConnection,
-        (deployment, service, environment): (Uuid, Uuid, Uuid),
-        instance: Uuid,
-        port: u16,
-    ) -> diesel::QueryResult<bool> {
-        let inserted = diesel::insert_into(instances::table)
-            .values((
-                instances::id.eq(instance),
-                instances::deployment_id.eq(deployment),
-                instances::service_id.eq(service),
-                instances::environment_id.eq(environment),
-                instances::state.eq("starting"),
-                instances::port.eq(i32::from(port)),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        Ok(inserted == 1)
-    }
-
-    /// Records the instance on the service's fixed `port`; why not, if it is taken.
-    async fn reserve_fixed(
-        &self,
-        conn: &mut AsyncPgConnection,
-        row: (Uuid, Uuid, Uuid),
-        instance: Uuid,
-        port: u16,
-    ) -> anyhow::Result<Result<(), String>> {
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-            return Ok(Err(format!(
-                "port {port} (fixed in the settings) is in use by another process"
-            )));
-        }
-        Ok(if Self::record(conn, row, instance, port).await? {
-            Ok(())
-        } else {
-            Err(format!(
-                "port {port} (fixed in the settings) is taken by another app"
-            ))
-        })
-    }
-
-    /// What starting an instance of deployment `row` on `port` runs.
-    pub(super) async fn launch_for(
-        &self,
-        conn: &mut AsyncPgConnection,
-        row: &DeploymentRow,
-        instance: Uuid,
-        port: u16,
-    ) -> anyhow::Result<Launch> {
-        let plan: Plan = row.plan().context("the deployment has no plan")?;
-        let start = plan.start.clone().context("a static site runs no process")?;
-        let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
-            .await?
-            .context("the release is no longer kept")?;
-        let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
-        let log = self.service_log(row);
-        if let Some(dir) = log.parent() {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let home = self.layout.cache(row.service_id);
-        tokio::fs::create_dir_all(&home).await?;
-        let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
-        Ok(Launch {
-            instance,
-            dir: self.layout.data_dir.join(&release.path).join(&plan.root),
-            start,
-            env: build::scrubbed_env(&home, &variables.env(Some(port))),
-            port,
-            log,
-            restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
-            deployment: Some(row.id),
-            secrets: variables.secrets.into_iter().collect(),
-            health_check: plan.health_check,
-            memory_limit_mb: settings.memory_limit_mb.and_then(|mb| u32::try_from(mb).ok()),
-        })
-    }
-
-    /// The log file of the service (and environment) of `row`.
-    fn service_log(&self, row: &DeploymentRow) -> std::path::PathBuf {
-        self.layout
-            .data_dir
-            .join("logs")
-            .join(row.service_id.to_string())
-            .join(format!("{}.log", row.environment_id))
-    }
-
     /// Starts a new instance of deployment `row` and waits until it is healthy; it then
     /// counts as `running` (for the router, once the deployment is `active`). `Ok(Err)`
     /// says why it did not become healthy (it is stopped again).
@@ -187,7 +50,7 @@ impl Releaser {
                     instances::deployment_id.eq(row.id),
                     instances::service_id.eq(row.service_id),
                     instances::environment_id.eq(row.environment_id),
-                    instances::state.eq("running"),
+                    instances::state.eq(InstanceState::Running.as_str()),
                     instances::static_root.eq(root.to_string_lossy().into_owned()),
                 ))
                 .execute(conn)
@@ -205,7 +68,7 @@ impl Releaser {
         let live: Vec<(Uuid, Uuid)> = instances::table
             .filter(instances::service_id.eq(row.service_id))
             .filter(instances::environment_id.eq(row.environment_id))
-            .filter(instances::state.eq_any(["starting", "running", "crashed"]))
+            .filter(instances::state.eq_any(names(InstanceState::LIVE)))
             .select((instances::id, instances::deployment_id))
             .load(conn)
             .await?;
@@ -255,7 +118,7 @@ impl Releaser {
         let started = match self.runtime.start(launch).await {
             Ok(started) => started,
             Err(err) => {
-                self.mark(conn, instance, "stopped").await?;
+                self.mark(conn, instance, InstanceState::Stopped).await?;
                 return Ok(Err(format!("the app could not start: {err:#}")));
             }
         };
@@ -281,23 +144,41 @@ impl Releaser {
             }
         }
         self.runtime.supervise(instance);
-        self.mark(conn, instance, "running").await?;
+        self.mark(conn, instance, InstanceState::Running).await?;
         Ok(Ok(instance))
     }
 
     /// Starts deployment `id` (in `deploying`) and switches traffic to it once healthy.
+    /// Go-lives of one service and environment take turns; one whose turn comes after a
+    /// newer deployment went live is cancelled instead (it would replace the newer one).
     pub async fn go_live(&self, id: Uuid, log: &BuildLog) -> anyhow::Result<()> {
         let mut conn = self.db.get().await?;
         let row = Deployments::find(&mut conn, id)
             .await?
             .context("deployment gone")?;
-        if row.state != "deploying" {
+        drop(conn);
+        let _turn = self.lock(row.service_id, row.environment_id).await;
+        let mut conn = self.db.get().await?;
+        let Some(row) = Deployments::find(&mut conn, id).await? else {
             return Ok(());
+        };
+        if row.state() != State::Deploying {
+            return Ok(());
+        }
+        if let Some(newer) = Deployments::newer_active(&mut conn, &row).await? {
+            let reason = format!("superseded by the newer deployment {newer}, which is live already");
+            log.event(format!("Not going live: {reason}."));
+            log.flush().await?;
+            return match machine::transition(&mut conn, id, State::Deploying, State::Cancelled, &reason).await
+            {
+                Ok(()) | Err(TransitionError::Lost(_)) => Ok(()),
+                Err(err) => Err(err.into()),
+            };
         }
         // A previous attempt that died mid-way may have left an instance: stop it first.
         let stale: Vec<Uuid> = instances::table
             .filter(instances::deployment_id.eq(id))
-            .filter(instances::state.eq_any(["starting", "running"]))
+            .filter(instances::state.eq_any(names(&[InstanceState::Starting, InstanceState::Running])))
             .select(instances::id)
             .load(&mut conn)
             .await?;
@@ -327,8 +208,8 @@ impl Releaser {
             .as_deref()
             .map(|c| format!(" (commit {})", c.chars().take(8).collect::<String>()))
             .unwrap_or_default();
-        super::shipper::append_event(
-            &self.service_log(&row),
+        crate::logs::ship::append_event(
+            &self.layout.service_log(row.service_id, row.environment_id),
             Some(id),
             &format!("Deployment {id} is live{commit}: traffic goes to it."),
         );
@@ -343,7 +224,7 @@ impl Releaser {
             .filter(instances::service_id.eq(row.service_id))
             .filter(instances::environment_id.eq(row.environment_id))
             .filter(instances::id.ne(keep))
-            .filter(instances::state.eq_any(["starting", "running", "crashed"]))
+            .filter(instances::state.eq_any(names(InstanceState::LIVE)))
             .select(instances::id)
             .load(&mut conn)
             .await?;
@@ -372,31 +253,5 @@ impl Releaser {
             Ok(()) | Err(TransitionError::Lost(_)) => Ok(()),
             Err(err) => Err(err.into()),
         }
-    }
-
-    pub(super) async fn mark(
-        &self,
-        conn: &mut AsyncPgConnection,
-        instance: Uuid,
-        state: &str,
-    ) -> anyhow::Result<()> {
-        diesel::update(instances::table.find(instance))
-            .set((instances::state.eq(state), instances::updated_at.eq(Utc::now())))
-            .execute(conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Stops an instance (this server's, or, by pid, one a previous server started) and
-    /// records it stopped.
-    pub async fn stop_instance(&self, instance: Uuid) -> anyhow::Result<()> {
-        let mut conn = self.db.get().await?;
-        self.mark(&mut conn, instance, "stopping").await?;
-        drop(conn);
-        self.runtime.stop(instance, self.config.stop_grace).await?;
-        let mut conn = self.db.get().await?;
-        self.mark(&mut conn, instance, "stopped").await?;
-        notify_routes(&mut conn).await?;
-        Ok(())
     }
 }

@@ -24,6 +24,8 @@ use tracing::Instrument as _;
 
 use crate::{db::DbPool, schema::jobs};
 
+pub mod kinds;
+
 pub const CHANNEL: &str = "railyard_jobs";
 
 /// A claimed job, as its handler sees it.

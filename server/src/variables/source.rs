@@ -7,7 +7,7 @@ use std::sync::Arc;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
-use super::log::BuildLog;
+use crate::logs::BuildLog;
 use crate::{
     audit,
     auth::RequestMeta,

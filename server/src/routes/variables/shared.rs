@@ -9,10 +9,8 @@ use railyard_shared::{
 };
 use uuid::Uuid;
 
-use super::{
-    projects::authorize_project,
-    variables::{ListParams, Target, apply, create, list, replace_ops, update},
-};
+use super::{ListParams, Target, apply, create, list, replace_ops, update};
+use crate::routes::scope::authorize_project;
 use crate::{
     app::AppState,
     auth::{Caller, RequestMeta},

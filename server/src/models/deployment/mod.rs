@@ -1,4 +1,6 @@
-//! Deployments, their releases, build logs and the per-environment service settings.
+//! Deployments, their releases, build logs and the per-environment service settings; the
+//! one way to request a deployment ([`Deployments::request`]) and the state machine
+//! ([`machine`]).
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -6,20 +8,20 @@ use diesel::{
     SelectableHelper as _,
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
-use railyard_shared::deployments::{Deployment, Plan, ServiceSettings};
+use railyard_shared::deployments::{
+    Deployment, DeploymentDetail, Durations, Plan, ServiceSettings, Transition,
+};
 use uuid::Uuid;
 
-use crate::{
-    jobs,
-    pipeline::deployment as machine,
-    schema::{deployment_logs, deployments, releases, service_settings},
-};
+pub mod machine;
 
-/// The job kind that builds (or, for a rollback, re-releases) a deployment.
-pub const DEPLOY_JOB: &str = "deploy";
-/// Attempts of a deploy job before it is dead: builds are long, retries are for
-/// infrastructure failures (a failing build is an outcome, not a retry).
-const DEPLOY_ATTEMPTS: i32 = 3;
+use crate::{
+    audit,
+    auth::RequestMeta,
+    jobs::kinds::{self, Deploy},
+    schema::{deployment_logs, deployments, releases, service_settings, services},
+};
+use machine::{State, TransitionError};
 
 #[derive(Debug, Clone, diesel::Queryable, Selectable)]
 #[diesel(table_name = deployments)]
@@ -48,12 +50,17 @@ impl DeploymentRow {
             .and_then(|plan| serde_json::from_value(plan).ok())
     }
 
+    /// Its state (a row whose stored state no longer parses reads as failed).
+    pub fn state(&self) -> State {
+        State::parse(&self.state).unwrap_or(State::Failed)
+    }
+
     pub fn to_api(&self) -> Deployment {
         Deployment {
             id: self.id,
             service_id: self.service_id,
             environment_id: self.environment_id,
-            state: self.state.clone(),
+            state: self.state(),
             source: self.source_kind.clone(),
             branch: self.branch.clone(),
             commit: self.commit_sha.clone(),
@@ -78,7 +85,17 @@ pub struct NewDeployment {
     pub commit: Option<String>,
     pub upload: Option<Uuid>,
     pub release_of: Option<Uuid>,
-    pub triggered_by: Option<Uuid>,
+}
+
+/// Who asked for a deployment, for its audit entry.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestedBy<'a> {
+    pub meta: &'a RequestMeta,
+    pub user: Uuid,
+    pub workspace: Uuid,
+    /// The audit action: `deployment.create`, `.redeploy`, `.rollback`, `.upload`, `.push`,
+    /// `.variables`.
+    pub action: &'a str,
 }
 
 #[derive(Debug, Clone, diesel::Queryable, Selectable)]
@@ -94,17 +111,31 @@ pub struct Release {
 pub struct Deployments;
 
 impl Deployments {
-    /// Creates a queued deployment and its deploy job in one transaction: the job exists
-    /// exactly when the deployment does.
-    pub async fn create(conn: &mut AsyncPgConnection, new: NewDeployment) -> diesel::QueryResult<Uuid> {
+    /// Requests a deployment: the queued row, its deploy job and the audit entry of who
+    /// asked, in one transaction. Every path asks here (create, redeploy, rollback, upload,
+    /// `git push`, deploy-changes). Requests for one service are taken one at a time (the
+    /// service row is locked), so their order is their creation order; a newer request
+    /// supersedes the older ones of the same service and environment still queued or
+    /// building (they end `cancelled`, saying by which).
+    pub async fn request(
+        conn: &mut AsyncPgConnection,
+        new: NewDeployment,
+        by: RequestedBy<'_>,
+    ) -> diesel::QueryResult<Uuid> {
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            services::table
+                .find(new.service)
+                .select(services::id)
+                .for_update()
+                .first::<Uuid>(conn)
+                .await?;
             let id = machine::create(
                 conn,
                 new.service,
                 new.environment,
                 new.branch.as_deref(),
                 new.commit.as_deref(),
-                new.triggered_by,
+                Some(by.user),
             )
             .await?;
             diesel::update(deployments::table.find(id))
@@ -112,20 +143,74 @@ impl Deployments {
                     deployments::source_kind.eq(new.source_kind),
                     deployments::upload_id.eq(new.upload),
                     deployments::release_of.eq(new.release_of),
+                    // After the lock: creation order is request order.
+                    deployments::created_at.eq(Utc::now()),
                 ))
                 .execute(conn)
                 .await?;
-            jobs::enqueue(
-                conn,
-                DEPLOY_JOB,
-                serde_json::json!({ "deployment_id": id }),
-                Some(&format!("deploy:{id}")),
-                DEPLOY_ATTEMPTS,
-            )
-            .await?;
+            kinds::enqueue(conn, &Deploy { deployment_id: id }).await?;
+            Self::supersede_pending(conn, &new, id).await?;
+            let entry = audit::Entry::new(by.action)
+                .workspace(by.workspace)
+                .actor(by.user)
+                .target("deployment", id)
+                .detail(serde_json::json!({
+                    "service_id": new.service,
+                    "environment_id": new.environment,
+                    "source": new.source_kind,
+                    "branch": new.branch,
+                    "commit": new.commit,
+                    "release_of": new.release_of,
+                }));
+            audit::record(conn, by.meta, entry).await?;
             Ok(id)
         })
         .await
+    }
+
+    /// Cancels the deployments of `new`'s service and environment that are still queued
+    /// or building: `newer` replaces them. A build in progress notices within 500 ms.
+    async fn supersede_pending(
+        conn: &mut AsyncPgConnection,
+        new: &NewDeployment,
+        newer: Uuid,
+    ) -> diesel::QueryResult<()> {
+        let pending: Vec<(Uuid, String)> = deployments::table
+            .filter(deployments::service_id.eq(new.service))
+            .filter(deployments::environment_id.eq(new.environment))
+            .filter(deployments::id.ne(newer))
+            .filter(deployments::state.eq_any([State::Queued.as_str(), State::Building.as_str()]))
+            .select((deployments::id, deployments::state))
+            .load(conn)
+            .await?;
+        let reason = format!("superseded by the newer deployment {newer}");
+        for (older, state) in pending {
+            let Some(from) = State::parse(&state) else {
+                continue;
+            };
+            match machine::transition(conn, older, from, State::Cancelled, &reason).await {
+                Ok(()) | Err(TransitionError::Lost(_) | TransitionError::NotAllowed { .. }) => {}
+                Err(TransitionError::Database(err)) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a deployment of the same service and environment created after `row` is
+    /// live already (then `row` must not go live over it).
+    pub async fn newer_active(
+        conn: &mut AsyncPgConnection,
+        row: &DeploymentRow,
+    ) -> diesel::QueryResult<Option<Uuid>> {
+        deployments::table
+            .filter(deployments::service_id.eq(row.service_id))
+            .filter(deployments::environment_id.eq(row.environment_id))
+            .filter(deployments::state.eq(State::Active.as_str()))
+            .filter(deployments::created_at.gt(row.created_at))
+            .select(deployments::id)
+            .first(conn)
+            .await
+            .optional()
     }
 
     /// The active deployment of a service in an environment.
@@ -137,7 +222,7 @@ impl Deployments {
         deployments::table
             .filter(deployments::service_id.eq(service))
             .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::state.eq("active"))
+            .filter(deployments::state.eq(State::Active.as_str()))
             .select(DeploymentRow::as_select())
             .first(conn)
             .await
@@ -306,5 +391,50 @@ impl Deployments {
             .execute(conn)
             .await?;
         Ok(())
+    }
+
+    /// What the API shows of a deployment: with its history, durations, plan and log.
+    pub async fn detail(
+        conn: &mut AsyncPgConnection,
+        row: DeploymentRow,
+    ) -> diesel::QueryResult<DeploymentDetail> {
+        let history: Vec<Transition> = machine::history(conn, row.id)
+            .await?
+            .into_iter()
+            .map(|(from, to, reason, at)| Transition { from, to, reason, at })
+            .collect();
+        let log_tail = if row.state() == State::Failed {
+            Self::log_tail(conn, row.id, 30).await?
+        } else {
+            Vec::new()
+        };
+        let release_available = Self::release(conn, row.release_of.unwrap_or(row.id))
+            .await?
+            .is_some();
+        Ok(DeploymentDetail {
+            durations: durations(&row, &history, Utc::now()),
+            plan: row.plan(),
+            log_url: format!("/api/v1/deployments/{}/logs", row.id),
+            deployment: row.to_api(),
+            history,
+            log_tail,
+            release_available,
+        })
+    }
+}
+
+/// Time between the first arrivals in each state.
+fn durations(row: &DeploymentRow, history: &[Transition], now: DateTime<Utc>) -> Durations {
+    let entered = |state: &str| history.iter().find(|t| t.to == state).map(|t| t.at);
+    let ended = row.finished_at;
+    let building = entered("building");
+    let deploying = entered("deploying");
+    let ms = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_milliseconds().max(0);
+    let after_queue = building.or(deploying).or(ended);
+    Durations {
+        queued_ms: Some(ms(row.created_at, after_queue.unwrap_or(now))),
+        build_ms: building.map(|b| ms(b, deploying.or(ended).unwrap_or(now))),
+        deploy_ms: deploying.map(|d| ms(d, ended.unwrap_or(now))),
+        total_ms: Some(ms(row.created_at, ended.unwrap_or(now))),
     }
 }

@@ -1,5 +1,5 @@
 //! Variables: a service's own per environment (the environment's shared ones, through the
-//! same helpers, are in [`super::shared_variables`]). Members read and write them; sealed values are write-only. Every write is checked against the
+//! same helpers, are in [`shared`]). Members read and write them; sealed values are write-only. Every write is checked against the
 //! whole environment (names, sizes, references, cycles) before anything is stored, and
 //! audited (names and flags, never values).
 
@@ -19,7 +19,9 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{deployments::environment_of, services::authorize_service};
+pub mod shared;
+
+use super::scope::{authorize_service, environment_of};
 use crate::{
     app::AppState,
     audit,
@@ -427,9 +429,8 @@ pub async fn deploy_changes(
             commit: origin.commit_sha,
             upload: origin.upload_id,
             release_of: None,
-            triggered_by: Some(caller.user_id),
         };
-        return super::deployments::start(
+        return super::request_deployment(
             &mut conn,
             &meta,
             &caller,
@@ -453,9 +454,8 @@ pub async fn deploy_changes(
         commit: active.commit_sha,
         upload: None,
         release_of: Some(release),
-        triggered_by: Some(caller.user_id),
     };
-    super::deployments::start(
+    super::request_deployment(
         &mut conn,
         &meta,
         &caller,

@@ -1,0 +1,191 @@
+//! Every kind of job, as a typed payload. A job is a struct that names its kind, its
+//! attempts and its dedupe key; it is enqueued with [`enqueue`] inside the writer's
+//! transaction and read back with serde, never by hand. `worker` registers a handler for
+//! each kind in [`ALL`].
+
+use std::{marker::PhantomData, sync::Arc};
+
+use anyhow::Context as _;
+use diesel_async::AsyncPgConnection;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use super::{Job, JobHandler};
+
+/// A kind of job: its payload is `Self`.
+pub trait JobKind: Serialize + DeserializeOwned + Send + Sync + 'static {
+    const KIND: &'static str;
+    /// Attempts before the job is dead.
+    const MAX_ATTEMPTS: i32;
+    /// With a key, the job is enqueued at most once, ever.
+    fn dedupe_key(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The kinds of every job Railyard enqueues (`worker` has a handler for each).
+pub const ALL: &[&str] = &[Deploy::KIND, ServiceAction::KIND, Teardown::KIND];
+
+/// Adds `job` inside the caller's transaction; `None` when its dedupe key existed.
+pub async fn enqueue<J: JobKind>(conn: &mut AsyncPgConnection, job: &J) -> diesel::QueryResult<Option<i64>> {
+    let payload =
+        serde_json::to_value(job).map_err(|err| diesel::result::Error::SerializationError(err.into()))?;
+    super::enqueue(
+        conn,
+        J::KIND,
+        payload,
+        job.dedupe_key().as_deref(),
+        J::MAX_ATTEMPTS,
+    )
+    .await
+}
+
+/// Which attempt of a job a handler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    pub job: i64,
+    /// 1 for the first.
+    pub number: i32,
+    /// No retry follows a failure of this one.
+    pub last: bool,
+}
+
+/// Runs the jobs of kind `J`. Handlers must be idempotent: a job whose worker died mid-way
+/// runs again.
+#[async_trait::async_trait]
+pub trait Handle<J: JobKind>: Send + Sync + 'static {
+    async fn handle(&self, job: J, attempt: Attempt) -> anyhow::Result<()>;
+}
+
+/// The queue's view of a typed handler.
+pub fn handler<J: JobKind, H: Handle<J>>(handler: H) -> Arc<dyn JobHandler> {
+    Arc::new(Typed::<J, H> {
+        handler,
+        kind: PhantomData,
+    })
+}
+
+struct Typed<J, H> {
+    handler: H,
+    kind: PhantomData<fn() -> J>,
+}
+
+#[async_trait::async_trait]
+impl<J: JobKind, H: Handle<J>> JobHandler for Typed<J, H> {
+    fn kind(&self) -> &'static str {
+        J::KIND
+    }
+
+    async fn run(&self, job: &Job) -> anyhow::Result<()> {
+        let payload: J = serde_json::from_value(job.payload.clone())
+            .with_context(|| format!("a malformed {} job", J::KIND))?;
+        let attempt = Attempt {
+            job: job.id,
+            number: job.attempts,
+            last: job.attempts >= job.max_attempts,
+        };
+        self.handler.handle(payload, attempt).await
+    }
+}
+
+/// Builds a deployment (or re-releases one) and takes it live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deploy {
+    pub deployment_id: Uuid,
+}
+
+impl JobKind for Deploy {
+    const KIND: &'static str = "deploy";
+    /// Builds are long; retries are for infrastructure failures (a failing build is an
+    /// outcome, not a retry).
+    const MAX_ATTEMPTS: i32 = 3;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("deploy:{}", self.deployment_id))
+    }
+}
+
+/// What a service action does to a running service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A new process beside the old one; the old one stops once the new one is healthy.
+    Restart,
+    Stop,
+    /// Starts the active release if nothing of it runs.
+    Start,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restart => "restart",
+            Self::Stop => "stop",
+            Self::Start => "start",
+        }
+    }
+}
+
+/// Restarts, stops or starts a service in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceAction {
+    pub service_id: Uuid,
+    pub environment_id: Uuid,
+    pub action: Action,
+}
+
+impl JobKind for ServiceAction {
+    const KIND: &'static str = "service_action";
+    const MAX_ATTEMPTS: i32 = 2;
+}
+
+/// A process of a deleted service, as it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TornInstance {
+    pub id: Uuid,
+    pub service_id: Uuid,
+    pub environment_id: Uuid,
+    pub pid: Option<i32>,
+    pub start_ticks: Option<i64>,
+}
+
+/// Stops what a deleted service, environment, project or workspace still runs and removes
+/// what it left on disk. Its rows are gone: the job carries what it must find.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teardown {
+    /// What was deleted (`service <id>`), for the server's log.
+    pub what: String,
+    pub instances: Vec<TornInstance>,
+    /// Services deleted entirely (their pushed repository, build cache and log directory go).
+    pub services: Vec<Uuid>,
+    /// Service and environment pairs whose log file goes (an environment deleted).
+    pub logs: Vec<(Uuid, Uuid)>,
+    /// Release directories, relative to the data directory.
+    pub releases: Vec<String>,
+    pub uploads: Vec<Uuid>,
+}
+
+impl JobKind for Teardown {
+    const KIND: &'static str = "teardown";
+    const MAX_ATTEMPTS: i32 = 5;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_keep_their_wire_shape() {
+        let id = Uuid::nil();
+        let deploy = serde_json::to_value(Deploy { deployment_id: id }).unwrap();
+        assert_eq!(deploy, serde_json::json!({ "deployment_id": id }));
+        let action = ServiceAction {
+            service_id: id,
+            environment_id: id,
+            action: Action::Restart,
+        };
+        let value = serde_json::to_value(&action).unwrap();
+        assert_eq!(value["action"], "restart");
+        assert_eq!(serde_json::from_value::<ServiceAction>(value).unwrap(), action);
+    }
+}

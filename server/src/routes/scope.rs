@@ -1,0 +1,139 @@
+//! Authorization that every route shares: load what a request names and check the
+//! caller's role in its workspace (viewers read, members change, admins delete). Unknown
+//! ids and other workspaces' ids answer the same 404. Route modules import these from here
+//! and from nowhere else. An invitation token is such a scope too: accepting one checks
+//! the invited address and works once.
+
+use diesel_async::AsyncPgConnection;
+use railyard_shared::{
+    ErrorCode,
+    auth::{Invitation, Role},
+    projects::Service,
+};
+use uuid::Uuid;
+
+use crate::{
+    audit,
+    auth::{Caller, RequestMeta},
+    error::{AppError, AppResult},
+    models::{
+        deployment::{DeploymentRow, Deployments},
+        invitation::Invitations,
+        member::Members,
+        project::Projects,
+        user::User,
+    },
+};
+
+/// The caller's access to `project`: its workspace and the caller's role there (404 for
+/// unknown projects and projects of other workspaces alike). `resource` names what the
+/// request is about (`project`, or something inside it) in that 404.
+pub async fn authorize_project(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    project: Uuid,
+    needed: Role,
+    resource: &str,
+) -> Result<Uuid, AppError> {
+    let workspace = Projects::workspace_of(conn, project)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("{resource} not found")))?;
+    caller.require_for(conn, workspace, needed, resource).await?;
+    Ok(workspace)
+}
+
+/// The service and the caller's workspace, or 404 (unknown and foreign look the same).
+pub async fn authorize_service(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    needed: Role,
+) -> Result<(Service, Uuid), AppError> {
+    let service = Projects::service(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("service not found"))?;
+    let workspace = authorize_project(conn, caller, service.project_id, needed, "service").await?;
+    Ok((service, workspace))
+}
+
+/// The environment a request names, which must belong to the service's project; by
+/// default the project's `production`.
+pub async fn environment_of(
+    conn: &mut AsyncPgConnection,
+    project: Uuid,
+    requested: Option<Uuid>,
+) -> Result<Uuid, AppError> {
+    Projects::environment_of(conn, project, requested)
+        .await?
+        .ok_or_else(|| match requested {
+            Some(_) => AppError::not_found("environment not found in this project"),
+            None => {
+                AppError::unprocessable("the project has no `production` environment: name `environment_id`")
+            }
+        })
+}
+
+/// The deployment and the caller's workspace, or 404 (unknown and foreign look the same).
+pub async fn authorize_deployment(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    needed: Role,
+) -> Result<(DeploymentRow, Uuid), AppError> {
+    let row = Deployments::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("deployment not found"))?;
+    let (_, workspace) = authorize_service(conn, caller, row.service_id, needed)
+        .await
+        .map_err(|err| match err.code {
+            railyard_shared::ErrorCode::NotFound => AppError::not_found("deployment not found"),
+            _ => err,
+        })?;
+    Ok((row, workspace))
+}
+
+/// The one answer for any token that is not a pending invitation (unknown, used, revoked,
+/// expired): nothing about which.
+pub fn invalid_invitation() -> AppError {
+    AppError::not_found("this invitation is invalid, expired, revoked or already used")
+}
+
+/// Accepts the invitation behind `token` for `user` inside the caller's transaction:
+/// the user's email must be the invited one; the invitation works once.
+pub async fn accept_invitation(
+    conn: &mut AsyncPgConnection,
+    meta: &RequestMeta,
+    token: &str,
+    user: &User,
+) -> AppResult<Invitation> {
+    let invitation = Invitations::find_pending(conn, token)
+        .await?
+        .ok_or_else(invalid_invitation)?;
+    if invitation.email != user.email {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "this invitation was sent to another email address",
+        ));
+    }
+    if Members::find(conn, invitation.workspace_id, user.id)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::conflict("you are already a member of this workspace"));
+    }
+    if !Invitations::mark_accepted(conn, invitation.id, user.id).await? {
+        return Err(invalid_invitation());
+    }
+    Members::add(conn, invitation.workspace_id, user.id, invitation.role).await?;
+    audit::record(
+        conn,
+        meta,
+        audit::Entry::new("invitation.accept")
+            .workspace(invitation.workspace_id)
+            .actor(user.id)
+            .target("invitation", invitation.id)
+            .detail(serde_json::json!({ "role": invitation.role })),
+    )
+    .await?;
+    Ok(invitation)
+}

@@ -1,0 +1,52 @@
+//! What a process of a release runs: its directory, command, environment (the scrubbed one
+//! plus the deployment's variables and `PORT`), log file, restart policy and limits.
+
+use anyhow::Context as _;
+use diesel_async::AsyncPgConnection;
+use railyard_shared::deployments::Plan;
+use uuid::Uuid;
+
+use super::Releaser;
+use crate::{
+    models::deployment::{DeploymentRow, Deployments},
+    runtime::{Launch, RestartPolicy},
+    sandbox,
+};
+
+impl Releaser {
+    /// What starting an instance of deployment `row` on `port` runs.
+    pub(super) async fn launch_for(
+        &self,
+        conn: &mut AsyncPgConnection,
+        row: &DeploymentRow,
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Launch> {
+        let plan: Plan = row.plan().context("the deployment has no plan")?;
+        let start = plan.start.clone().context("a static site runs no process")?;
+        let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
+            .await?
+            .context("the release is no longer kept")?;
+        let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
+        let log = self.layout.service_log(row.service_id, row.environment_id);
+        if let Some(dir) = log.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let home = self.layout.cache(row.service_id);
+        tokio::fs::create_dir_all(&home).await?;
+        let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
+        Ok(Launch {
+            instance,
+            dir: self.layout.data_dir.join(&release.path).join(&plan.root),
+            start,
+            env: sandbox::scrubbed_env(&home, &variables.env(Some(port))),
+            port,
+            log,
+            restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
+            deployment: Some(row.id),
+            secrets: variables.secrets.into_iter().collect(),
+            health_check: plan.health_check,
+            memory_limit_mb: settings.memory_limit_mb.and_then(|mb| u32::try_from(mb).ok()),
+        })
+    }
+}

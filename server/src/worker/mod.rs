@@ -1,0 +1,76 @@
+//! Jobs wiring: every kind of job ([`crate::jobs::kinds::ALL`]) and the handler that runs
+//! it. The pipeline (builds) and the runtime (apps) know nothing of each other; the deploy
+//! job strings them together here.
+
+pub mod deploy;
+pub mod service_action;
+pub mod teardown;
+
+use std::sync::Arc;
+
+use crate::{
+    config::Config,
+    crypto::KeyRing,
+    db::DbPool,
+    jobs::{
+        JobHandler,
+        kinds::{self, Deploy, ServiceAction, Teardown},
+    },
+    layout::Layout,
+    logbus::LogBus,
+    pipeline::deploy::Pipeline,
+    runtime::{native::NativeRuntime, releaser::Releaser},
+    variables::{PublicUrls, source::VariableSource},
+};
+
+/// The handler of every job kind. Without a `releaser` (a process that builds but runs no
+/// apps) deployments stop at `deploying`, and service actions and teardowns are left to
+/// a process that has one.
+pub fn handlers(
+    db: &DbPool,
+    config: &Config,
+    keys: Arc<KeyRing>,
+    bus: &LogBus,
+    releaser: Option<Arc<Releaser>>,
+) -> Vec<Arc<dyn JobHandler>> {
+    let variables = VariableSource {
+        keys,
+        urls: PublicUrls::of(config),
+    };
+    let pipeline = Pipeline::new(
+        db.clone(),
+        Layout::new(&config.data_dir),
+        config.pipeline.clone(),
+        variables,
+        bus.clone(),
+    );
+    let mut handlers = vec![kinds::handler::<Deploy, _>(deploy::DeployJob {
+        pipeline,
+        releaser: releaser.clone(),
+    })];
+    if let Some(releaser) = releaser {
+        handlers.push(kinds::handler::<ServiceAction, _>(
+            service_action::ServiceActionJob {
+                releaser: releaser.clone(),
+            },
+        ));
+        handlers.push(kinds::handler::<Teardown, _>(teardown::TeardownJob { releaser }));
+    }
+    handlers
+}
+
+/// The native runtime, after re-adopting what a previous server left running, and the
+/// handlers of a process that builds and runs apps on it.
+pub async fn with_runtime(
+    db: &DbPool,
+    config: &Config,
+    keys: Arc<KeyRing>,
+    bus: &LogBus,
+) -> anyhow::Result<(Arc<NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
+    let variables = VariableSource {
+        keys: keys.clone(),
+        urls: PublicUrls::of(config),
+    };
+    let (runtime, releaser) = crate::runtime::start(db, config, variables, bus.clone()).await?;
+    Ok((runtime, handlers(db, config, keys, bus, Some(releaser))))
+}
