@@ -54,6 +54,43 @@ fn decode(cursor: &str) -> Result<(DateTime<Utc>, Uuid), AppError> {
     ))
 }
 
+/// Keeps the rows of a boxed query that come after `after` in `(time, id)` order,
+/// newest first (`desc`) or oldest first (`asc`).
+#[macro_export]
+macro_rules! seek {
+    ($query:expr, desc, $time:expr, $id:expr, $after:expr) => {{
+        use diesel::{BoolExpressionMethods as _, ExpressionMethods as _, QueryDsl as _};
+        match $after {
+            Some((at, id)) => $query.filter($time.lt(at).or($time.eq(at).and($id.lt(id)))),
+            None => $query,
+        }
+    }};
+    ($query:expr, asc, $time:expr, $id:expr, $after:expr) => {{
+        use diesel::{BoolExpressionMethods as _, ExpressionMethods as _, QueryDsl as _};
+        match $after {
+            Some((at, id)) => $query.filter($time.gt(at).or($time.eq(at).and($id.gt(id)))),
+            None => $query,
+        }
+    }};
+}
+
+/// A page request, checked: rows after `after`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+impl PageParams {
+    /// The checked page (400 for a bad cursor or limit).
+    pub fn page(&self) -> Result<Page, AppError> {
+        Ok(Page {
+            after: self.after()?,
+            limit: self.limit()?,
+        })
+    }
+}
+
 /// The cursor for the page after `items`, when the page was full.
 pub fn next<T>(items: &[T], limit: i64, key: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> Option<String> {
     if items.len() as i64 == limit {

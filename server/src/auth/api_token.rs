@@ -85,12 +85,19 @@ pub async fn create(
 }
 
 /// The live tokens of `user_id`, newest first.
-pub async fn list(conn: &mut AsyncPgConnection, user_id: Uuid) -> diesel::QueryResult<Vec<ApiToken>> {
-    let rows: Vec<Row> = api_tokens::table
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    page: crate::pagination::Page,
+) -> diesel::QueryResult<Vec<ApiToken>> {
+    let query = api_tokens::table
         .filter(api_tokens::user_id.eq(user_id))
         .filter(api_tokens::revoked_at.is_null())
         .order((api_tokens::created_at.desc(), api_tokens::id.desc()))
+        .limit(page.limit)
         .select(columns!())
+        .into_boxed();
+    let rows: Vec<Row> = crate::seek!(query, desc, api_tokens::created_at, api_tokens::id, page.after)
         .load(conn)
         .await?;
     Ok(rows.into_iter().map(to_api).collect())

@@ -249,13 +249,21 @@ pub async fn is_active(
 }
 
 /// The active sessions of `user_id`, newest first.
-pub async fn list(conn: &mut AsyncPgConnection, user_id: Uuid) -> diesel::QueryResult<Vec<SessionRow>> {
-    sessions::table
+/// One page of a user's live sessions, newest first.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    page: crate::pagination::Page,
+) -> diesel::QueryResult<Vec<SessionRow>> {
+    let query = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::revoked_at.is_null())
         .filter(sessions::expires_at.gt(Utc::now()))
-        .order(sessions::last_used_at.desc())
+        .order((sessions::created_at.desc(), sessions::id.desc()))
+        .limit(page.limit)
         .select(SessionRow::as_select())
+        .into_boxed();
+    crate::seek!(query, desc, sessions::created_at, sessions::id, page.after)
         .load(conn)
         .await
 }

@@ -70,14 +70,18 @@ impl Invitations {
     pub async fn pending(
         conn: &mut AsyncPgConnection,
         workspace: Uuid,
+        page: crate::pagination::Page,
     ) -> diesel::QueryResult<Vec<Invitation>> {
-        let rows: Vec<Row> = invitations::table
+        let query = invitations::table
             .filter(invitations::workspace_id.eq(workspace))
             .filter(invitations::accepted_at.is_null())
             .filter(invitations::revoked_at.is_null())
             .filter(invitations::expires_at.gt(Utc::now()))
             .order((invitations::created_at.desc(), invitations::id.desc()))
+            .limit(page.limit)
             .select(columns!())
+            .into_boxed();
+        let rows: Vec<Row> = crate::seek!(query, desc, invitations::created_at, invitations::id, page.after)
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(to_api).collect())

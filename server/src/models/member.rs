@@ -22,20 +22,34 @@ fn to_api((user_id, email, name, role, joined_at): Row) -> Member {
 
 impl Members {
     /// The members of `workspace`, in the order they joined.
-    pub async fn list(conn: &mut AsyncPgConnection, workspace: Uuid) -> diesel::QueryResult<Vec<Member>> {
-        let rows: Vec<Row> = memberships::table
+    /// One page of a workspace's members, earliest joined first.
+    pub async fn list(
+        conn: &mut AsyncPgConnection,
+        workspace: Uuid,
+        page: crate::pagination::Page,
+    ) -> diesel::QueryResult<Vec<Member>> {
+        let query = memberships::table
             .inner_join(users::table)
             .filter(memberships::workspace_id.eq(workspace))
-            .order((memberships::created_at.asc(), users::id.asc()))
-            .select((
-                users::id,
-                users::email,
-                users::name,
-                memberships::role,
-                memberships::created_at,
-            ))
-            .load(conn)
-            .await?;
+            .order((memberships::created_at.asc(), memberships::user_id.asc()))
+            .limit(page.limit)
+            .into_boxed();
+        let rows: Vec<Row> = crate::seek!(
+            query,
+            asc,
+            memberships::created_at,
+            memberships::user_id,
+            page.after
+        )
+        .select((
+            users::id,
+            users::email,
+            users::name,
+            memberships::role,
+            memberships::created_at,
+        ))
+        .load(conn)
+        .await?;
         Ok(rows.into_iter().map(to_api).collect())
     }
 

@@ -262,11 +262,30 @@ impl Projects {
         Ok(to_service(row))
     }
 
+    /// Every service of a project (the overview and the canvas show them all).
     pub async fn services(conn: &mut AsyncPgConnection, project: Uuid) -> diesel::QueryResult<Vec<Service>> {
         let rows: Vec<ServiceRow> = services::table
             .filter(services::project_id.eq(project))
             .order((services::name.asc(), services::id.asc()))
             .select(service_columns!())
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().map(to_service).collect())
+    }
+
+    /// One page of a project's services, oldest first.
+    pub async fn services_page(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        page: crate::pagination::Page,
+    ) -> diesel::QueryResult<Vec<Service>> {
+        let query = services::table
+            .filter(services::project_id.eq(project))
+            .order((services::created_at.asc(), services::id.asc()))
+            .limit(page.limit)
+            .select(service_columns!())
+            .into_boxed();
+        let rows: Vec<ServiceRow> = crate::seek!(query, asc, services::created_at, services::id, page.after)
             .load(conn)
             .await?;
         Ok(rows.into_iter().map(to_service).collect())

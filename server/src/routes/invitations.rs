@@ -23,6 +23,7 @@ use crate::{
     extract::{Json, Path, Query},
     mail::Mail,
     models::{invitation::Invitations, member::Members, user::User},
+    pagination::{self, PageParams},
     schema::{users, workspaces},
 };
 
@@ -129,7 +130,7 @@ pub async fn create_invitation(
     get,
     path = "/api/v1/workspaces/{id}/invitations",
     tag = "workspaces",
-    params(("id" = Uuid, Path, description = "Workspace id")),
+    params(("id" = Uuid, Path, description = "Workspace id"), PageParams),
     responses(
         (status = 200, description = "Pending invitations", body = InvitationsResponse),
         (status = 403, description = "Not an admin", body = railyard_shared::ErrorBody),
@@ -140,13 +141,16 @@ pub async fn list_invitations(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<InvitationsResponse>> {
+    let page = params.page()?;
     let mut conn = state.db.get().await?;
     caller.require(&mut conn, id, Role::Admin).await?;
-    let invitations = Invitations::pending(&mut conn, id).await?;
+    let invitations = Invitations::pending(&mut conn, id, page).await?;
+    let next_cursor = pagination::next(&invitations, page.limit, |i| (i.created_at, i.id));
     Ok(axum::Json(InvitationsResponse {
         invitations,
-        next_cursor: None,
+        next_cursor,
     }))
 }
 

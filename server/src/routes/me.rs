@@ -13,8 +13,9 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta, password, secret, session},
     error::{AppError, AppResult},
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
     models::user::User,
+    pagination::{self, PageParams},
     ratelimit::Bucket,
 };
 
@@ -39,6 +40,7 @@ pub async fn find_me(State(state): State<AppState>, caller: Caller) -> AppResult
     get,
     path = "/api/v1/me/sessions",
     tag = "account",
+    params(PageParams),
     responses(
         (status = 200, description = "Active sessions", body = SessionsResponse),
         (status = 401, description = "Not signed in", body = railyard_shared::ErrorBody),
@@ -47,10 +49,13 @@ pub async fn find_me(State(state): State<AppState>, caller: Caller) -> AppResult
 pub async fn list_sessions(
     State(state): State<AppState>,
     caller: Caller,
+    Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<SessionsResponse>> {
+    let page = params.page()?;
     let mut conn = state.db.get().await?;
-    let sessions = session::list(&mut conn, caller.user_id)
-        .await?
+    let rows = session::list(&mut conn, caller.user_id, page).await?;
+    let next_cursor = pagination::next(&rows, page.limit, |s| (s.created_at, s.id));
+    let sessions = rows
         .into_iter()
         .map(|row| Session {
             current: Some(row.id) == caller.session_id,
@@ -62,10 +67,9 @@ pub async fn list_sessions(
             expires_at: row.expires_at,
         })
         .collect();
-    // A user has few sessions: one page holds them all.
     Ok(axum::Json(SessionsResponse {
         sessions,
-        next_cursor: None,
+        next_cursor,
     }))
 }
 

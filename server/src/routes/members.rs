@@ -16,8 +16,9 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
     models::member::Members,
+    pagination::{self, PageParams},
 };
 
 fn forbidden(message: &'static str) -> AppError {
@@ -33,7 +34,7 @@ fn member_not_found() -> AppError {
     get,
     path = "/api/v1/workspaces/{id}/members",
     tag = "workspaces",
-    params(("id" = Uuid, Path, description = "Workspace id")),
+    params(("id" = Uuid, Path, description = "Workspace id"), PageParams),
     responses(
         (status = 200, description = "Members", body = MembersResponse),
         (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
@@ -43,14 +44,14 @@ pub async fn list_members(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<MembersResponse>> {
+    let page = params.page()?;
     let mut conn = state.db.get().await?;
     caller.require(&mut conn, id, Role::Viewer).await?;
-    let members = Members::list(&mut conn, id).await?;
-    Ok(axum::Json(MembersResponse {
-        members,
-        next_cursor: None,
-    }))
+    let members = Members::list(&mut conn, id, page).await?;
+    let next_cursor = pagination::next(&members, page.limit, |m| (m.joined_at, m.user_id));
+    Ok(axum::Json(MembersResponse { members, next_cursor }))
 }
 
 /// Change a member's role.

@@ -25,6 +25,7 @@ use crate::{
         project::Projects,
         teardown::{self, Scope},
     },
+    pagination::{self, PageParams},
     sources,
 };
 
@@ -94,9 +95,9 @@ pub async fn create_service(
     get,
     path = "/api/v1/projects/{id}/services",
     tag = "projects",
-    params(("id" = Uuid, Path, description = "Project id")),
+    params(("id" = Uuid, Path, description = "Project id"), PageParams),
     responses(
-        (status = 200, description = "Services", body = ServicesResponse),
+        (status = 200, description = "Services, oldest first", body = ServicesResponse),
         (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
     ),
 )]
@@ -104,13 +105,16 @@ pub async fn list_services(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
+    Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<ServicesResponse>> {
+    let page = params.page()?;
     let mut conn = state.db.get().await?;
     authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
-    // Services per project are few; one page holds them.
+    let services = Projects::services_page(&mut conn, id, page).await?;
+    let next_cursor = pagination::next(&services, page.limit, |s| (s.created_at, s.id));
     Ok(axum::Json(ServicesResponse {
-        services: Projects::services(&mut conn, id).await?,
-        next_cursor: None,
+        services,
+        next_cursor,
     }))
 }
 

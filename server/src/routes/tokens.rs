@@ -10,7 +10,8 @@ use crate::{
     audit,
     auth::{Caller, RequestMeta, api_token},
     error::{AppError, AppResult},
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
+    pagination::{self, PageParams},
     ratelimit::Bucket,
 };
 
@@ -85,19 +86,19 @@ pub async fn create_token(
     get,
     path = "/api/v1/tokens",
     tag = "account",
-    responses((status = 200, description = "Your tokens", body = TokensResponse)),
+    params(PageParams),
+    responses((status = 200, description = "Your tokens, newest first", body = TokensResponse)),
 )]
 pub async fn list_tokens(
     State(state): State<AppState>,
     caller: Caller,
+    Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<TokensResponse>> {
+    let page = params.page()?;
     let mut conn = state.db.get().await?;
-    let tokens = api_token::list(&mut conn, caller.user_id).await?;
-    // A user has few tokens: one page holds them all.
-    Ok(axum::Json(TokensResponse {
-        tokens,
-        next_cursor: None,
-    }))
+    let tokens = api_token::list(&mut conn, caller.user_id, page).await?;
+    let next_cursor = pagination::next(&tokens, page.limit, |t| (t.created_at, t.id));
+    Ok(axum::Json(TokensResponse { tokens, next_cursor }))
 }
 
 /// Revoke one of your API tokens.

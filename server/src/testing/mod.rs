@@ -18,8 +18,10 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 mod client;
+mod fixture;
 
 pub use client::{Client, TestResponse};
+pub use fixture::{Fixture, typed};
 
 use crate::{
     app::{App, AppState},
