@@ -67,10 +67,22 @@ async fn setup(app: &TestApp, source: serde_json::Value) -> (String, String) {
     (service, token)
 }
 
+/// A server that builds and runs apps (deployments go live or fail their health check).
+async fn running_app() -> TestApp {
+    TestApp::with(
+        &[
+            ("RAILYARD_HEALTH_TIMEOUT_SECS", "10"),
+            ("RAILYARD_DRAIN_SECS", "0"),
+        ],
+        axum::Router::new(),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn up_uploads_a_directory_and_follows_the_build() {
-    let app = TestApp::new().await;
-    let workers = app.start_workers();
+async fn up_uploads_a_directory_and_follows_it_until_live() {
+    let app = running_app().await;
+    let (workers, _edge) = app.start_runtime().await;
     let url = serve(&app).await;
     let (service, token) = setup(&app, json!({"upload": {}})).await;
 
@@ -88,7 +100,8 @@ async fn up_uploads_a_directory_and_follows_the_build() {
     );
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("Plan: static"), "{stdout}");
-    assert!(stderr.contains("Deployment deploying"), "{stderr}");
+    // Followed past the build, until it is live.
+    assert!(stderr.contains("Deployment active"), "{stderr}");
     let id = stderr
         .lines()
         .find_map(|l| l.strip_prefix("Deployment ").filter(|r| r.len() == 36))
@@ -115,6 +128,21 @@ async fn up_uploads_a_directory_and_follows_the_build() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("nope"));
 
+    // A build that succeeds but whose app never becomes healthy: exit code 1 too, with
+    // the health check's reason (the build's end is not the deployment's).
+    std::fs::write(
+        dir.path().join("railyard.toml"),
+        "build = \"true\"\nstart = \"exit 3\"\n",
+    )
+    .unwrap();
+    let out = railyard(&["up", "--url", &url, "--service", &service, path], &token).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Deployment failed") && stderr.contains("health check failed"),
+        "{stderr}"
+    );
+
     // No token: a clear error, not a crash.
     let out = railyard(&["up", "--url", &url, "--service", &service, path], "").await;
     assert_eq!(out.status.code(), Some(2));
@@ -124,8 +152,8 @@ async fn up_uploads_a_directory_and_follows_the_build() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_builds_the_services_own_source() {
-    let app = TestApp::new().await;
-    let workers = app.start_workers();
+    let app = running_app().await;
+    let (workers, _edge) = app.start_runtime().await;
     let url = serve(&app).await;
     let (repo, commit) = git_repo(&[("index.html", "<h1>git</h1>")]);
     let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
@@ -137,7 +165,7 @@ async fn deploy_builds_the_services_own_source() {
     .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(detail["state"], "deploying");
+    assert_eq!(detail["state"], "active");
     assert_eq!(detail["commit"], commit.as_str());
     let out = railyard(
         &[

@@ -170,3 +170,37 @@ async function addVariableRefused(page, name, value, says) {
   await panel.getByLabel('New variable name').fill('');
   await panel.getByLabel('New variable value').fill('');
 }
+
+test('variables: a service page in another environment edits that environment\'s variables', async ({ page }) => {
+  test.setTimeout(60_000);
+  await signIn(page);
+  const repo = gitRepo({ Procfile: 'web: node server.js\n', 'server.js': SERVER });
+  await page.goto('/projects');
+  await page.getByLabel('Project name').fill('envs');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await expect(page).toHaveURL(/\/projects\/[0-9a-f-]{36}$/);
+  const project = page.url().split('/').pop();
+  await addService(page, 'api', repo);
+  const csrf = (await page.context().cookies()).find((c) => c.name === 'railyard_csrf').value;
+  const made = await page.request.post(`/api/v1/projects/${project}/environments`, {
+    data: { name: 'staging' },
+    headers: { 'x-csrf-token': csrf },
+  });
+  expect(made.status()).toBe(201);
+  const staging = (await made.json()).environment.id;
+  const services = await (await page.request.get(`/api/v1/projects/${project}/services`)).json();
+  const service = services.services.find((s) => s.name === 'api').id;
+
+  await page.goto(`/services/${service}?environment=${staging}`);
+  await page.getByRole('tab', { name: 'Variables' }).click();
+  await addVariable(page, 'ONLY_STAGING', 'yes');
+  await shot(page, 'staging-variables.png');
+  const names = async (query) => (await (await page.request.get(`/api/v1/services/${service}/variables${query}`)).json())
+    .variables.map((v) => v.name);
+  expect(await names(`?environment=${staging}`)).toContain('ONLY_STAGING');
+  expect(await names('')).not.toContain('ONLY_STAGING');
+  // Reloaded, the staging page still shows it (it reads staging, not production).
+  await page.reload();
+  await page.getByRole('tab', { name: 'Variables' }).click();
+  await expect(page.getByTestId('variables-service').getByTestId('variable-ONLY_STAGING')).toBeVisible();
+});

@@ -154,11 +154,12 @@ pub async fn save_service_settings(
     .map(|r| r.settings)
 }
 
-/// "Deploy changes": the active release again with the current variables.
-pub async fn deploy_changes(service: Uuid) -> Result<Deployment, ApiError> {
+/// "Deploy changes": the active release of `service` in `environment` again, with the
+/// current variables.
+pub async fn deploy_changes(service: Uuid, environment: Uuid) -> Result<Deployment, ApiError> {
     send_json::<_, DeploymentResponse>(
         "POST",
-        &format!("{API_V1}/services/{service}/deploy-changes"),
+        &format!("{API_V1}/services/{service}/deploy-changes?environment={environment}"),
         &serde_json::json!({}),
         201,
     )
@@ -166,24 +167,46 @@ pub async fn deploy_changes(service: Uuid) -> Result<Deployment, ApiError> {
     .map(|r| r.deployment.deployment)
 }
 
-/// Where a set of variables lives: a service's (production) or an environment's shared.
+/// Where a set of variables lives: a service's in one environment, or an environment's
+/// shared ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VariablesOf {
-    Service(Uuid),
+    Service { service: Uuid, environment: Uuid },
     Shared(Uuid),
 }
 
 impl VariablesOf {
-    fn path(self) -> String {
+    fn base(self) -> String {
         match self {
-            Self::Service(id) => format!("{API_V1}/services/{id}/variables"),
+            Self::Service { service, .. } => format!("{API_V1}/services/{service}/variables"),
             Self::Shared(id) => format!("{API_V1}/environments/{id}/shared-variables"),
         }
     }
 
+    /// The query every request carries (a service's variables name their environment).
+    fn query(self, extra: &str) -> String {
+        let environment = match self {
+            Self::Service { environment, .. } => Some(format!("environment={environment}")),
+            Self::Shared(_) => None,
+        };
+        let parts: Vec<String> = environment
+            .into_iter()
+            .chain((!extra.is_empty()).then(|| extra.to_owned()))
+            .collect();
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+
+    fn path(self) -> String {
+        format!("{}{}", self.base(), self.query(""))
+    }
+
     fn one(self, name: &str) -> String {
         let name = js_sys::encode_uri_component(name).as_string().unwrap_or_default();
-        format!("{}/{name}", self.path())
+        format!("{}/{name}{}", self.base(), self.query(""))
     }
 }
 
@@ -212,7 +235,7 @@ pub async fn export_variables(of: VariablesOf) -> Result<String, ApiError> {
     let guard = AbortOnDrop(AbortController::new().ok());
     let response = call_as(
         "GET",
-        &format!("{}?format=env", of.path()),
+        &format!("{}{}", of.base(), of.query("format=env")),
         None,
         "text/plain",
         &[200],

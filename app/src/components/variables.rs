@@ -5,7 +5,6 @@
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 use railyard_shared::variables::{NewVariable, Variable, VariablePatch};
-use uuid::Uuid;
 
 use crate::{
     api::projects::{self as api, VariablesOf},
@@ -20,13 +19,11 @@ fn confirm(message: &str) -> bool {
 pub fn VariablesPanel(
     of: VariablesOf,
     #[prop(into)] title: String,
-    /// For a service's variables: deploy changes with this service.
-    #[prop(optional)]
-    service: Option<Uuid>,
     /// Told after a deployment started here.
     #[prop(optional)]
     on_deployed: Option<Callback<()>>,
 ) -> impl IntoView {
+    let is_service = matches!(of, VariablesOf::Service { .. });
     let version = RwSignal::new(0u32);
     let reload = move || version.update(|v| *v += 1);
     let list = LocalResource::new(move || {
@@ -83,9 +80,11 @@ pub fn VariablesPanel(
         });
     };
     let deploy_changes = move |_| {
-        let Some(service) = service else { return };
+        let VariablesOf::Service { service, environment } = of else {
+            return;
+        };
         spawn_local(async move {
-            match api::deploy_changes(service).await {
+            match api::deploy_changes(service, environment).await {
                 Ok(deployment) => {
                     error.set(None);
                     notice.set(Some(format!(
@@ -103,7 +102,7 @@ pub fn VariablesPanel(
     };
 
     view! {
-        <div class="card" data-testid=format!("variables-{}", if service.is_some() { "service" } else { "shared" })>
+        <div class="card" data-testid=format!("variables-{}", if is_service { "service" } else { "shared" })>
             <div class="card-head">
                 <h2>{title}</h2>
                 <button class="button-ghost" type="button" on:click=open_raw>"Raw editor"</button>
@@ -112,7 +111,7 @@ pub fn VariablesPanel(
             {move || notice.get().map(|n| view! { <p class="form-ok" role="status">{n}</p> })}
             {move || {
                 let staged = list.get().and_then(Result::ok).map(|l| l.staged).unwrap_or_default();
-                (service.is_some() && !staged.is_empty()).then(|| {
+                (is_service && !staged.is_empty()).then(|| {
                     let names = staged
                         .iter()
                         .map(|c| format!("{} ({})", c.name, c.change))

@@ -312,7 +312,7 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                         download=format!("/api/v1/services/{id}/logs?environment={environment}&format=text&limit=5000") />
                 }.into_any(),
                 Tab::Variables => view! {
-                    <VariablesPanel of=VariablesOf::Service(id) title="Variables" service=id
+                    <VariablesPanel of=VariablesOf::Service { service: id, environment } title="Variables"
                         on_deployed=Callback::new(move |()| version.update(|v| *v += 1)) />
                     <VariablesPanel of=VariablesOf::Shared(environment) title=shared_title.clone() />
                 }.into_any(),
