@@ -91,6 +91,26 @@ impl PageParams {
     }
 }
 
+/// A cursor over `(name, id)`, for lists in name order (services).
+pub fn encode_name(name: &str, id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(format!("n:{id}:{name}"))
+}
+
+impl PageParams {
+    /// The `(name, id)` a name-ordered page continues after.
+    pub fn after_name(&self) -> Result<Option<(String, Uuid)>, AppError> {
+        let Some(cursor) = self.cursor.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = || AppError::bad_request("`cursor` is not a cursor this server issued");
+        let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let rest = raw.strip_prefix("n:").ok_or_else(bad)?;
+        let (id, name) = rest.split_once(':').ok_or_else(bad)?;
+        Ok(Some((name.to_owned(), id.parse().map_err(|_| bad())?)))
+    }
+}
+
 /// The cursor for the page after `items`, when the page was full.
 pub fn next<T>(items: &[T], limit: i64, key: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> Option<String> {
     if items.len() as i64 == limit {

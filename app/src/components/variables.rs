@@ -22,7 +22,13 @@ pub fn VariablesPanel(
     /// Told after a deployment started here.
     #[prop(optional)]
     on_deployed: Option<Callback<()>>,
+    /// Whether the caller may change variables (viewers may not); by default yes.
+    #[prop(optional, into)]
+    can_write: Option<Signal<bool>>,
 ) -> impl IntoView {
+    let can_write = can_write.unwrap_or_else(|| Signal::derive(|| true));
+    // A write in flight: its controls stay disabled until it is answered.
+    let busy = RwSignal::new(false);
     let is_service = matches!(of, VariablesOf::Service { .. });
     let version = RwSignal::new(0u32);
     let reload = move || version.update(|v| *v += 1);
@@ -44,8 +50,14 @@ pub fn VariablesPanel(
             value: value.get_untracked(),
             sealed: sealed.get_untracked(),
         };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         spawn_local(async move {
-            match api::create_variable(of, variable).await {
+            let result = api::create_variable(of, variable).await;
+            busy.try_set(false);
+            match result {
                 Ok(_) => {
                     error.set(None);
                     name.set(String::new());
@@ -67,8 +79,14 @@ pub fn VariablesPanel(
     };
     let save_raw = move |_| {
         let text = raw.get_untracked().unwrap_or_default();
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         spawn_local(async move {
-            match api::import_variables(of, text).await {
+            let result = api::import_variables(of, text).await;
+            busy.try_set(false);
+            match result {
                 Ok(_) => {
                     error.set(None);
                     raw.set(None);
@@ -83,8 +101,14 @@ pub fn VariablesPanel(
         let VariablesOf::Service { service, environment } = of else {
             return;
         };
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         spawn_local(async move {
-            match api::deploy_changes(service, environment).await {
+            let result = api::deploy_changes(service, environment).await;
+            busy.try_set(false);
+            match result {
                 Ok(deployment) => {
                     error.set(None);
                     notice.set(Some(format!(
@@ -120,7 +144,7 @@ pub fn VariablesPanel(
                     view! {
                         <div class="staged" role="status" data-testid="staged">
                             <span>{format!("{} change(s) not deployed: {names}", staged.len())}</span>
-                            <button class="button" type="button" on:click=deploy_changes>"Deploy changes"</button>
+                            <button class="button" type="button" on:click=deploy_changes disabled=move || busy.get() || !can_write.get()>"Deploy changes"</button>
                         </div>
                     }
                 })
@@ -131,7 +155,7 @@ pub fn VariablesPanel(
                     <textarea aria-label="Raw .env" rows="10" spellcheck="false"
                         prop:value=text on:input=move |ev| raw.set(Some(event_target_value(&ev)))></textarea>
                     <div class="row">
-                        <button class="button" type="button" on:click=save_raw>"Save .env"</button>
+                        <button class="button" type="button" on:click=save_raw disabled=move || busy.get() || !can_write.get()>"Save .env"</button>
                         <button class="button-ghost" type="button" on:click=move |_| raw.set(None)>"Cancel"</button>
                     </div>
                 </div>
@@ -146,7 +170,7 @@ pub fn VariablesPanel(
                             <thead><tr><th>"Name"</th><th>"Value"</th><th></th></tr></thead>
                             <tbody>
                                 {list.variables.into_iter().map(|v| view! {
-                                    <VariableRow of variable=v on_change=Callback::new(move |()| reload()) error />
+                                    <VariableRow of variable=v on_change=Callback::new(move |()| reload()) error can_write />
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -161,7 +185,8 @@ pub fn VariablesPanel(
                     <input type="text" placeholder="value, or ${{ shared.NAME }}" aria-label="New variable value"
                         class="mono" bind:value=value />
                     <label class="check"><input type="checkbox" bind:checked=sealed />"Sealed"</label>
-                    <button class="button" type="submit">"Add"</button>
+                    <button class="button" type="submit" disabled=move || busy.get() || !can_write.get()
+                        title=move || (!can_write.get()).then_some("Viewers cannot change variables")>"Add"</button>
                 </div>
                 <p class="hint">
                     "Sealed values are write-only: never shown again, masked in every log. Reference others with "
@@ -178,6 +203,7 @@ fn VariableRow(
     variable: Variable,
     on_change: Callback<()>,
     error: RwSignal<Option<String>>,
+    can_write: Signal<bool>,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
     let draft = RwSignal::new(variable.value.clone().unwrap_or_default());
@@ -252,7 +278,7 @@ fn VariableRow(
                         <form class="row" on:submit=save>
                             <input type="text" class="mono" aria-label=format!("Value of {}", name.get_value())
                                 placeholder=if sealed { "new value" } else { "" } bind:value=draft />
-                            <button class="button-ghost" type="submit">"Save"</button>
+                            <button class="button-ghost" type="submit" disabled=move || !can_write.get()>"Save"</button>
                             <button class="button-ghost" type="button" on:click=move |_| editing.set(false)>"Cancel"</button>
                         </form>
                     }.into_any()
@@ -267,12 +293,12 @@ fn VariableRow(
                 })}
             </td>
             <td class="actions">
-                <button class="button-ghost" type="button" on:click=move |_| {
+                <button class="button-ghost" type="button" disabled=move || !can_write.get() on:click=move |_| {
                     if sealed { draft.set(String::new()); }
                     editing.set(true);
                 }>{if sealed { "Replace" } else { "Edit" }}</button>
-                {(!sealed).then(|| view! { <button class="button-ghost" type="button" on:click=seal>"Seal"</button> })}
-                <button class="button-ghost danger" type="button" on:click=delete>"Delete"</button>
+                {(!sealed).then(|| view! { <button class="button-ghost" type="button" on:click=seal disabled=move || !can_write.get()>"Seal"</button> })}
+                <button class="button-ghost danger" type="button" on:click=delete disabled=move || !can_write.get()>"Delete"</button>
             </td>
         </tr>
     }

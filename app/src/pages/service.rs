@@ -10,6 +10,7 @@ use leptos_router::{
 };
 use railyard_shared::{
     DeploymentState,
+    auth::Role,
     deployments::{Deployment, ProjectOverview, ServiceOverview, ServiceSettings, ServiceStatus},
     projects::{Project, Service},
 };
@@ -17,7 +18,10 @@ use uuid::Uuid;
 
 use crate::{
     api::projects::{self as api, DeploymentAction, VariablesOf},
-    components::{auth_card::FormError, live_log::LiveLog, toast::use_toasts, variables::VariablesPanel},
+    components::{
+        auth_card::FormError, live_log::LiveLog, toast::use_toasts, variables::VariablesPanel,
+        workspace::use_workspaces,
+    },
     live::{self, Connection},
     pages::projects::{chosen_environment, dot_class},
 };
@@ -130,6 +134,16 @@ pub fn ServicePage() -> impl IntoView {
 fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl IntoView {
     let id = service.id;
     let toasts = use_toasts();
+    // Controls follow the role: viewers see them disabled, with why.
+    let workspaces = use_workspaces();
+    let workspace = project.workspace_id;
+    let can_write = Signal::derive(move || {
+        workspaces
+            .find(workspace)
+            .is_some_and(|w| w.role.at_least(Role::Member))
+    });
+    // A write in flight: its controls are disabled until it is answered (no double submit).
+    let busy = RwSignal::new(false);
     let tab = RwSignal::new(Tab::Deployments);
     // Bumped by every status change: the deployment list reads itself again.
     let version = RwSignal::new(0u32);
@@ -172,7 +186,6 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
         }
     });
     // Who triggered what: the workspace's members by id.
-    let workspace = project.workspace_id;
     let members = LocalResource::new(move || crate::api::list_members(workspace));
     let names = Signal::derive(move || {
         members
@@ -192,8 +205,14 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
         })
     });
     let deploy = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         spawn_local(async move {
-            match api::deploy(id, environment).await {
+            let result = api::deploy(id, environment).await;
+            busy.try_set(false);
+            match result {
                 Ok(deployment) => {
                     toasts.ok("Deployment queued.");
                     selected.try_set(Some(deployment.id));
@@ -216,8 +235,14 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
         {
             return;
         }
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         spawn_local(async move {
-            match api::act_on_deployment(deployment, action).await {
+            let result = api::act_on_deployment(deployment, action).await;
+            busy.try_set(false);
+            match result {
                 Ok(d) => {
                     toasts.ok(match action {
                         DeploymentAction::Redeploy => "Redeploy queued.",
@@ -281,7 +306,9 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                         let (class, label) = connection.get().badge();
                         view! { <span class=class title="Live status"><span class="dot"></span>{label}</span> }
                     }}
-                    <button class="button" type="button" on:click=deploy>"Deploy"</button>
+                    <button class="button" type="button" on:click=deploy data-testid="deploy"
+                        disabled=move || busy.get() || !can_write.get()
+                        title=move || (!can_write.get()).then_some("Viewers cannot deploy")>"Deploy"</button>
                 </div>
             </header>
             <nav class="tabs" role="tablist">
@@ -298,7 +325,7 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                             Some(Ok(list)) if list.is_empty() => view! {
                                 <p class="muted empty">"Nothing deployed yet: press Deploy."</p>
                             }.into_any(),
-                            Some(Ok(list)) => view! { <DeploymentTable list selected shown act names /> }.into_any(),
+                            Some(Ok(list)) => view! { <DeploymentTable list selected shown act names can_write busy /> }.into_any(),
                             Some(Err(err)) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
                         }}
                     </div>
@@ -312,11 +339,11 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                         download=format!("/api/v1/services/{id}/logs?environment={environment}&format=text&limit=5000") />
                 }.into_any(),
                 Tab::Variables => view! {
-                    <VariablesPanel of=VariablesOf::Service { service: id, environment } title="Variables"
+                    <VariablesPanel of=VariablesOf::Service { service: id, environment } title="Variables" can_write
                         on_deployed=Callback::new(move |()| version.update(|v| *v += 1)) />
-                    <VariablesPanel of=VariablesOf::Shared(environment) title=shared_title.clone() />
+                    <VariablesPanel of=VariablesOf::Shared(environment) title=shared_title.clone() can_write />
                 }.into_any(),
-                Tab::Settings => view! { <SettingsForm service=id environment /> }.into_any(),
+                Tab::Settings => view! { <SettingsForm service=id environment can_write /> }.into_any(),
             }}
         </section>
     }
@@ -343,6 +370,10 @@ fn DeploymentTable(
     act: Callback<(Uuid, DeploymentAction)>,
     /// Member names by user id.
     names: Signal<std::collections::HashMap<Uuid, String>>,
+    /// Whether the caller may deploy (viewers may not).
+    can_write: Signal<bool>,
+    /// A deployment write is in flight.
+    busy: RwSignal<bool>,
 ) -> impl IntoView {
     view! {
         <table class="table">
@@ -356,6 +387,8 @@ fn DeploymentTable(
                     let can_roll_back = matches!(d.state, DeploymentState::Superseded | DeploymentState::RolledBack);
                     let button = move |action: DeploymentAction| view! {
                         <button class="button-ghost button-small" type="button"
+                            disabled=move || busy.get() || !can_write.get()
+                            title=move || (!can_write.get()).then_some("Viewers cannot change deployments")
                             on:click=move |ev| { ev.stop_propagation(); act.run((id, action)); }>{action.label()}</button>
                     };
                     view! {
@@ -386,7 +419,7 @@ fn DeploymentTable(
 
 /// The service's settings in this environment; they apply from the next deployment.
 #[component]
-fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
+fn SettingsForm(service: Uuid, environment: Uuid, can_write: Signal<bool>) -> impl IntoView {
     let toasts = use_toasts();
     let loaded = LocalResource::new(move || api::service_settings(service, environment));
     let (root, build, start, health, policy, memory, port) = (
@@ -418,9 +451,13 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             ready.set(true);
         }
     });
-    let locked = move || !ready.get();
+    let saving = RwSignal::new(false);
+    let locked = move || !ready.get() || !can_write.get();
     let save = move |ev: SubmitEvent| {
         ev.prevent_default();
+        if saving.get_untracked() || !can_write.get_untracked() {
+            return;
+        }
         let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_owned()).filter(|v| !v.is_empty());
         let Ok(memory_limit_mb) = text(memory).map(|mb| mb.parse::<i32>()).transpose() else {
             error.set(Some("The memory limit is a whole number of MB.".to_owned()));
@@ -439,8 +476,11 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             port,
             memory_limit_mb,
         };
+        saving.set(true);
         spawn_local(async move {
-            match api::save_service_settings(service, environment, settings).await {
+            let result = api::save_service_settings(service, environment, settings).await;
+            saving.try_set(false);
+            match result {
                 Ok(_) => {
                     error.try_set(None);
                     toasts.ok("Settings saved: they apply from the next deployment.");
@@ -483,7 +523,7 @@ fn SettingsForm(service: Uuid, environment: Uuid) -> impl IntoView {
             <p class="hint">"Past its memory limit the app is stopped by the kernel and restarted by its policy. \
                 Leave the port empty: each release then gets its own as PORT and the next starts beside it, with no downtime. \
                 A fixed port (for an app that ignores PORT) means the running release stops before the next one starts."</p>
-            <div class="row"><button class="button" type="submit" disabled=locked>"Save settings"</button></div>
+            <div class="row"><button class="button" type="submit" disabled=move || locked() || saving.get()>"Save settings"</button></div>
         </form>
     }
 }

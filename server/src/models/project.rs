@@ -273,21 +273,28 @@ impl Projects {
         Ok(rows.into_iter().map(to_service).collect())
     }
 
-    /// One page of a project's services, oldest first.
+    /// One page of a project's services in name order, after `after` (`(name, id)`).
     pub async fn services_page(
         conn: &mut AsyncPgConnection,
         project: Uuid,
-        page: crate::pagination::Page,
+        after: Option<(String, Uuid)>,
+        limit: i64,
     ) -> diesel::QueryResult<Vec<Service>> {
-        let query = services::table
+        use diesel::BoolExpressionMethods as _;
+        let mut query = services::table
             .filter(services::project_id.eq(project))
-            .order((services::created_at.asc(), services::id.asc()))
-            .limit(page.limit)
+            .order((services::name.asc(), services::id.asc()))
+            .limit(limit)
             .select(service_columns!())
             .into_boxed();
-        let rows: Vec<ServiceRow> = crate::seek!(query, asc, services::created_at, services::id, page.after)
-            .load(conn)
-            .await?;
+        if let Some((name, id)) = after {
+            query = query.filter(
+                services::name
+                    .gt(name.clone())
+                    .or(services::name.eq(name).and(services::id.gt(id))),
+            );
+        }
+        let rows: Vec<ServiceRow> = query.load(conn).await?;
         Ok(rows.into_iter().map(to_service).collect())
     }
 

@@ -97,7 +97,7 @@ pub async fn create_service(
     tag = "projects",
     params(("id" = Uuid, Path, description = "Project id"), PageParams),
     responses(
-        (status = 200, description = "Services, oldest first", body = ServicesResponse),
+        (status = 200, description = "Services, by name", body = ServicesResponse),
         (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
     ),
 )]
@@ -107,11 +107,13 @@ pub async fn list_services(
     Path(id): Path<Uuid>,
     Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<ServicesResponse>> {
-    let page = params.page()?;
+    let (after, limit) = (params.after_name()?, params.limit()?);
     let mut conn = state.db.get().await?;
     authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
-    let services = Projects::services_page(&mut conn, id, page).await?;
-    let next_cursor = pagination::next(&services, page.limit, |s| (s.created_at, s.id));
+    let services = Projects::services_page(&mut conn, id, after, limit).await?;
+    let next_cursor = (services.len() as i64 == limit)
+        .then(|| services.last().map(|s| pagination::encode_name(&s.name, s.id)))
+        .flatten();
     Ok(axum::Json(ServicesResponse {
         services,
         next_cursor,

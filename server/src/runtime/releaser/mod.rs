@@ -34,6 +34,9 @@ use crate::{
     variables::source::VariableSource,
 };
 
+/// The lock one service and environment's changes take turns on.
+type Turn = Arc<tokio::sync::Mutex<()>>;
+
 pub struct Releaser {
     pub db: DbPool,
     pub runtime: Arc<dyn Runtime>,
@@ -42,7 +45,7 @@ pub struct Releaser {
     pub variables: VariableSource,
     pub bus: LogBus,
     /// One lock per service and environment (see the module's documentation).
-    locks: Mutex<HashMap<(Uuid, Uuid), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<(Uuid, Uuid), Turn>>,
 }
 
 /// Tells routers to reload their table.
