@@ -15,7 +15,7 @@ use crate::{
         new_workspace::NewWorkspacePage,
         not_found::NotFound,
         overview::Overview,
-        projects::{ProjectPage, ProjectsPage},
+        project::{ProjectPage, ProjectsPage},
         service::ServicePage,
         setup::{SetupPage, SignupPage},
     },

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod deployments;
 pub mod error;
 pub mod health;
+pub mod live;
 pub mod projects;
 pub mod states;
 pub mod variables;

@@ -44,6 +44,15 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
+    /// What the page asked for is not there (a malformed id in the address, say).
+    pub fn not_found(message: &str) -> Self {
+        Self {
+            status: 404,
+            message: message.to_owned(),
+            request_id: None,
+        }
+    }
+
     fn network(err: &gloo_net::Error) -> Self {
         leptos::logging::warn!("request failed: {err}");
         Self {

@@ -60,7 +60,7 @@ pub fn HealthBadge() -> impl IntoView {
         view! {
             <span class=format!("badge badge-{tone}") title=title data-testid="health-badge">
                 <span class="dot"></span>
-                {label}
+                <span class="badge-label">{label}</span>
             </span>
         }
     };

@@ -1,13 +1,17 @@
 use leptos::prelude::*;
 use leptos_router::components::{Outlet, Redirect};
 
-use crate::components::{
-    health::provide_health,
-    session::use_session,
-    sidebar::Sidebar,
-    toast::{ToastStack, provide_toasts},
-    top_bar::TopBar,
-    workspace::provide_workspaces,
+use crate::{
+    components::{
+        crumbs::provide_crumbs,
+        health::provide_health,
+        session::use_session,
+        sidebar::Sidebar,
+        toast::{ToastStack, provide_toasts},
+        top_bar::TopBar,
+        workspace::provide_workspaces,
+    },
+    live::provide_live,
 };
 
 /// The signed-in frame: sidebar, top bar, and the routed page. Signed-out visitors go to
@@ -27,6 +31,8 @@ fn SignedIn() -> impl IntoView {
     provide_health();
     provide_workspaces();
     provide_toasts();
+    provide_live();
+    provide_crumbs();
     view! {
         <div class="shell">
             <Sidebar />

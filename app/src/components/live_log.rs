@@ -7,10 +7,14 @@
 //! comes back). Pause holds new lines aside until resumed. Filters (stream, search) apply to
 //! what is loaded; the download is the stored log as text.
 
-use leptos::{html::Div, prelude::*, task::spawn_local};
-use railyard_shared::{ansi, deployments::LogLine};
+use leptos::{html::Div, prelude::*};
+use railyard_shared::{
+    ansi,
+    deployments::LogLine,
+    live::{ServerMessage, Topic},
+};
 
-use crate::live::{self, Connection};
+use crate::live::{Connection, use_live};
 
 /// Lines kept in the page (the oldest go first).
 const KEEP: usize = 100_000;
@@ -50,8 +54,8 @@ fn line_view(line: &LogLine) -> impl IntoView + use<> {
 
 #[component]
 pub fn LiveLog(
-    /// `deployment:<id>` or `service:<id>:<environment id>`.
-    topic: String,
+    /// A deployment's build log or a service's runtime log.
+    topic: Topic,
     title: &'static str,
     /// Where the stored log downloads as text.
     download: String,
@@ -69,26 +73,19 @@ pub fn LiveLog(
     let height = RwSignal::new(460.0f64);
     let viewport = NodeRef::<Div>::new();
 
-    let (handle, registration) = futures_util::future::AbortHandle::new_pair();
-    spawn_local(async move {
-        let on_message = move |message: serde_json::Value| match message["type"].as_str() {
-            Some("lines") => {
-                let batch: Vec<LogLine> =
-                    serde_json::from_value(message["lines"].clone()).unwrap_or_default();
-                let last = cursor.get_value();
-                let fresh: Vec<LogLine> = batch.into_iter().filter(|l| l.cursor > last).collect();
-                if let Some(newest) = fresh.last() {
-                    cursor.set_value(newest.cursor);
-                    push_lines(if paused.get_untracked() { held } else { lines }, fresh);
-                }
+    let on_message = move |message: ServerMessage| match message {
+        ServerMessage::Lines { lines: batch, .. } => {
+            let last = cursor.get_value();
+            let fresh: Vec<LogLine> = batch.into_iter().filter(|l| l.cursor > last).collect();
+            if let Some(newest) = fresh.last() {
+                cursor.set_value(newest.cursor);
+                push_lines(if paused.get_untracked() { held } else { lines }, fresh);
             }
-            Some("dropped") => dropped.update(|d| *d += message["count"].as_u64().unwrap_or(0)),
-            _ => {}
-        };
-        let follow_topic = live::follow(topic, move || cursor.get_value(), connection, on_message);
-        let _ = futures_util::future::Abortable::new(follow_topic, registration).await;
-    });
-    on_cleanup(move || handle.abort());
+        }
+        ServerMessage::Dropped { count } => dropped.update(|d| *d += count),
+        _ => {}
+    };
+    use_live().subscribe(topic, move || cursor.get_value(), connection, on_message);
 
     // The lines that pass the filters, as positions in `lines` (`None`: all of them).
     let matching = Memo::new(move |_| {
@@ -147,11 +144,15 @@ pub fn LiveLog(
             return;
         };
         let top = f64::from(el.scroll_top());
+        let before = scroll_top.get_untracked();
         height.set(f64::from(el.client_height()));
         scroll_top.set(top);
         let at_bottom = top + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - ROW;
-        if follow.get_untracked() != at_bottom {
-            follow.set(at_bottom);
+        // Follow mode ends only when the reader scrolls up: lines that arrive between the
+        // jump to the bottom and its scroll event leave it on.
+        let follows = at_bottom || (follow.get_untracked() && top >= before);
+        if follow.get_untracked() != follows {
+            follow.set(follows);
         }
     };
     let jump = move |_| {

@@ -1,7 +1,9 @@
 pub mod auth_card;
+pub mod crumbs;
 pub mod health;
 pub mod layout;
 pub mod live_log;
+pub mod loading;
 pub mod session;
 pub mod sidebar;
 pub mod signup_form;

@@ -1,47 +1,68 @@
 use leptos::{prelude::*, task::spawn_local};
-use leptos_router::hooks::{use_location, use_navigate};
+use leptos_router::{
+    components::A,
+    hooks::{use_location, use_navigate},
+};
 
 use crate::{
     api,
-    components::{health::HealthBadge, session::use_session, workspace::use_workspaces},
+    components::{
+        crumbs::{Crumb, use_crumbs},
+        health::HealthBadge,
+        session::use_session,
+        workspace::use_workspaces,
+    },
 };
+
+/// The trail of the pages that set none: named from the path (workspaces by name).
+fn path_trail(path: &str, workspace_name: impl Fn(&str) -> String) -> Vec<Crumb> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        [""] => vec![Crumb::here("Overview")],
+        ["account"] => vec![Crumb::here("Account")],
+        ["projects"] => vec![Crumb::here("Projects")],
+        ["workspaces", "new"] => vec![Crumb::here("New workspace")],
+        ["workspaces", id, page] => {
+            let page = match *page {
+                "members" => "Members",
+                "audit" => "Audit log",
+                other => other,
+            };
+            vec![Crumb::here(workspace_name(id)), Crumb::here(page)]
+        }
+        // A named page (project, service) sets its own once loaded.
+        _ => Vec::new(),
+    }
+}
 
 #[component]
 pub fn TopBar() -> impl IntoView {
     let location = use_location();
     let workspaces = use_workspaces();
-    // Readable breadcrumbs: workspace names instead of ids.
-    let crumb = move || {
-        let path = location.pathname.get();
-        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        match parts.as_slice() {
-            [""] => "Overview".to_owned(),
-            ["account"] => "Account".to_owned(),
-            ["workspaces", "new"] => "New workspace".to_owned(),
-            ["workspaces", id, page] => {
-                let name = id
-                    .parse()
+    let crumbs = use_crumbs().0;
+    let trail = move || {
+        crumbs.get().unwrap_or_else(|| {
+            path_trail(&location.pathname.get(), |id| {
+                id.parse()
                     .ok()
                     .and_then(|id| workspaces.find(id))
                     .map(|w| w.name)
-                    .unwrap_or_default();
-                let page = match *page {
-                    "members" => "Members",
-                    "audit" => "Audit log",
-                    other => other,
-                };
-                format!("{name} / {page}")
-            }
-            _ => path.clone(),
-        }
+                    .unwrap_or_default()
+            })
+        })
     };
     view! {
         <header class="top-bar">
-            <div class="crumbs">
+            <nav class="crumbs" aria-label="Breadcrumbs" data-testid="crumbs">
                 <span class="crumb-root">"railyard"</span>
-                <span class="crumb-sep">"/"</span>
-                <span class="crumb-current">{crumb}</span>
-            </div>
+                {move || trail().into_iter().map(|crumb| view! {
+                    <span class="crumb-sep">"/"</span>
+                    {match crumb.href {
+                        Some(href) => view! { <A href=href attr:class="crumb-link">{crumb.label}</A> }.into_any(),
+                        None => view! { <span class="crumb-current">{crumb.label}</span> }.into_any(),
+                    }}
+                }).collect_view()}
+            </nav>
             <div class="top-actions">
                 <HealthBadge />
                 <UserMenu />

@@ -53,8 +53,8 @@ fn Sessions() -> impl IntoView {
                             view! {
                                 <tr>
                                     <td class="ellipsis">{s.user_agent.clone()}</td>
-                                    <td class="mono muted">{s.ip.clone()}</td>
-                                    <td class="muted nowrap">"last active " {s.last_used_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                    <td class="mono muted wide-only">{s.ip.clone()}</td>
+                                    <td class="muted nowrap wide-only">"last active " {s.last_used_at.format("%Y-%m-%d %H:%M").to_string()}</td>
                                     <td class="actions">
                                         {if s.current {
                                             view! { <span class="tag">"this device"</span> }.into_any()

@@ -58,15 +58,15 @@ pub fn AuditPage() -> impl IntoView {
             <FormError error=error.into() />
             <div class="card table-card">
                 <table class="table" data-testid="audit">
-                    <thead><tr><th>"Time"</th><th>"Action"</th><th>"Actor"</th><th>"Target"</th><th>"Address"</th></tr></thead>
+                    <thead><tr><th>"Time"</th><th>"Action"</th><th>"Actor"</th><th class="wide-only">"Target"</th><th class="wide-only">"Address"</th></tr></thead>
                     <tbody>
                         <For each=move || entries.get() key=|e| e.id let:entry>
                             <tr>
-                                <td class="mono nowrap">{entry.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                <td class="mono nowrap time-cell">{entry.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
                                 <td><span class="tag">{entry.action.clone()}</span></td>
-                                <td>{entry.actor_email.clone().unwrap_or_else(|| entry.actor_label.clone())}</td>
-                                <td class="mono">{entry.target_type.clone()} " " {entry.target_id.chars().take(8).collect::<String>()}</td>
-                                <td class="mono muted">{entry.ip.clone()}</td>
+                                <td class="actor-cell">{entry.actor_email.clone().unwrap_or_else(|| entry.actor_label.clone())}</td>
+                                <td class="mono wide-only">{entry.target_type.clone()} " " {entry.target_id.chars().take(8).collect::<String>()}</td>
+                                <td class="mono muted wide-only">{entry.ip.clone()}</td>
                             </tr>
                         </For>
                     </tbody>

@@ -137,7 +137,7 @@ pub fn MembersPage() -> impl IntoView {
             <div class="card table-card">
                 <table class="table" data-testid="members">
                     <thead>
-                        <tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th></th></tr>
+                        <tr><th>"Name"</th><th class="wide-only">"Email"</th><th>"Role"</th><th></th></tr>
                     </thead>
                     <tbody>
                         <Transition fallback=|| view! { <tr><td colspan="4" class="muted">"Loading…"</td></tr> }>
@@ -150,8 +150,11 @@ pub fn MembersPage() -> impl IntoView {
                                     let (m1, m2, m3) = (member.clone(), member.clone(), member.clone());
                                     view! {
                                         <tr data-testid="member-row">
-                                            <td>{member.name.clone()} {me.then(|| view! { <span class="tag">"you"</span> })}</td>
-                                            <td class="mono">{member.email.clone()}</td>
+                                            <td>
+                                                {member.name.clone()} {me.then(|| view! { <span class="tag">"you"</span> })}
+                                                <span class="phone-only muted mono small">{member.email.clone()}</span>
+                                            </td>
+                                            <td class="mono wide-only">{member.email.clone()}</td>
                                             <td>
                                                 <select
                                                     aria-label=format!("Role of {}", member.email)

@@ -6,7 +6,7 @@ pub mod members;
 pub mod new_workspace;
 pub mod not_found;
 pub mod overview;
-pub mod projects;
+pub mod project;
 pub mod service;
 pub mod setup;
 pub mod workspace_settings;

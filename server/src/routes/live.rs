@@ -12,12 +12,8 @@
 //! `project:<id>:<environment id>` (the canvas: a [`ProjectOverview`] on subscribing and
 //! again whenever a service, deployment or instance of it changes, at most one per frame).
 //!
-//! Client → server: `{"type":"subscribe","topic":"deployment:<id>","cursor":0}`,
-//! `{"type":"unsubscribe","topic":...}`.
-//! Server → client: `{"type":"lines","topic":...,"lines":[{"cursor","ts","stream","text"}]}`,
-//! `{"type":"status","topic":...,"overview":{...}}`,
-//! `{"type":"subscribed","topic":...}`, `{"type":"dropped","count":N}`,
-//! `{"type":"error","topic":...,"message":...}`.
+//! The messages both ways are [`railyard_shared::live`]'s, one socket carrying any number of
+//! topics.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -33,8 +29,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use railyard_shared::{
     auth::Role,
     deployments::{LogLine, ProjectOverview},
+    live::{ClientMessage, ServerMessage, Topic, UnknownTopic},
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
@@ -53,36 +49,6 @@ use crate::{
 const BATCH_EVERY: Duration = Duration::from_millis(16);
 /// Lines read from the store per query while replaying.
 const REPLAY_PAGE: i64 = 5000;
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    Subscribe { topic: String, cursor: Option<i64> },
-    Unsubscribe { topic: String },
-}
-
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ServerMessage<'a> {
-    Subscribed {
-        topic: &'a str,
-    },
-    Lines {
-        topic: &'a str,
-        lines: &'a [LogLine],
-    },
-    Status {
-        topic: &'a str,
-        overview: &'a ProjectOverview,
-    },
-    Dropped {
-        count: u64,
-    },
-    Error {
-        topic: &'a str,
-        message: &'a str,
-    },
-}
 
 /// Whether a browser's `Origin` is this server (its public URL, its own host, or a
 /// configured CORS origin). Clients that send no `Origin` are not browsers.
@@ -134,12 +100,12 @@ enum Source {
 }
 
 impl Source {
-    fn parse(topic: &str) -> Option<Self> {
-        if let Some(id) = topic.strip_prefix("deployment:") {
-            return id.parse().ok().map(Self::Deployment);
+    fn of(topic: Topic) -> Option<Self> {
+        match topic {
+            Topic::Deployment(id) => Some(Self::Deployment(id)),
+            Topic::Service { service, environment } => Some(Self::Service(service, environment)),
+            Topic::Project { .. } => None,
         }
-        let (service, environment) = topic.strip_prefix("service:")?.split_once(':')?;
-        Some(Self::Service(service.parse().ok()?, environment.parse().ok()?))
     }
 
     /// Up to `limit` stored lines after `after`.
@@ -184,29 +150,31 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                     _ => continue,
                 };
                 match serde_json::from_str::<ClientMessage>(text.as_str()) {
-                    Ok(ClientMessage::Subscribe { topic, .. }) if topic.starts_with("project:") => {
-                        match watch(&state, &caller, &topic).await {
-                            Ok(watch) => {
-                                send(&mut sink, &ServerMessage::Subscribed { topic: &topic }).await?;
-                                watches.insert(topic, watch);
-                            }
-                            Err(message) => {
-                                send(&mut sink, &ServerMessage::Error { topic: &topic, message: &message }).await?;
-                            }
-                        }
-                    }
                     Ok(ClientMessage::Subscribe { topic, cursor }) => {
-                        match subscribe(&state, &caller, &topic, cursor.unwrap_or(0)).await {
-                            Ok((subscription, replay)) => {
-                                send(&mut sink, &ServerMessage::Subscribed { topic: &topic }).await?;
+                        let opened = match topic.parse::<Topic>() {
+                            Err(unknown) => Err(unknown.to_string()),
+                            Ok(Topic::Project { project, environment }) => {
+                                watch(&state, &caller, project, environment).await.map(|watch| {
+                                    watches.insert(topic.clone(), watch);
+                                    Vec::new()
+                                })
+                            }
+                            Ok(log) => subscribe(&state, &caller, log, cursor.unwrap_or(0)).await.map(
+                                |(subscription, replay)| {
+                                    subscriptions.insert(topic.clone(), subscription);
+                                    replay
+                                },
+                            ),
+                        };
+                        match opened {
+                            Ok(replay) => {
+                                send(&mut sink, ServerMessage::Subscribed { topic: topic.clone() }).await?;
                                 for page in replay.chunks(1000) {
-                                    send(&mut sink, &ServerMessage::Lines { topic: &topic, lines: page }).await?;
+                                    let lines = page.to_vec();
+                                    send(&mut sink, ServerMessage::Lines { topic: topic.clone(), lines }).await?;
                                 }
-                                subscriptions.insert(topic, subscription);
                             }
-                            Err(message) => {
-                                send(&mut sink, &ServerMessage::Error { topic: &topic, message: &message }).await?;
-                            }
+                            Err(message) => send(&mut sink, ServerMessage::Error { topic, message }).await?,
                         }
                     }
                     Ok(ClientMessage::Unsubscribe { topic }) => {
@@ -215,7 +183,7 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                     }
                     Err(err) => {
                         let message = format!("not a message this socket understands: {err}");
-                        send(&mut sink, &ServerMessage::Error { topic: "", message: &message }).await?;
+                        send(&mut sink, ServerMessage::Error { topic: String::new(), message }).await?;
                     }
                 }
             }
@@ -238,7 +206,7 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                     for subscription in subscriptions.values_mut() {
                         subscription.resync = true;
                     }
-                    send(&mut sink, &ServerMessage::Dropped { count }).await?;
+                    send(&mut sink, ServerMessage::Dropped { count }).await?;
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
@@ -246,13 +214,15 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                 for (topic, subscription) in &mut subscriptions {
                     if !subscription.pending.is_empty() {
                         let lines = std::mem::take(&mut subscription.pending);
-                        send(&mut sink, &ServerMessage::Lines { topic, lines: &lines }).await?;
+                        send(&mut sink, ServerMessage::Lines { topic: topic.clone(), lines }).await?;
                     }
                 }
                 for (topic, watch) in &mut watches {
                     if std::mem::take(&mut watch.dirty) {
                         match overview(&state, watch).await {
-                            Ok(overview) => send(&mut sink, &ServerMessage::Status { topic, overview: &overview }).await?,
+                            Ok(overview) => {
+                                send(&mut sink, ServerMessage::Status { topic: topic.clone(), overview }).await?;
+                            }
                             // Tried again with the next frame.
                             Err(err) => {
                                 tracing::debug!(error = %format!("{err:#}"), "reading a project overview failed");
@@ -280,14 +250,7 @@ async fn overview(state: &AppState, watch: &Watch) -> anyhow::Result<ProjectOver
 }
 
 /// Checks access to a `project:` topic; the first overview goes out with the next frame.
-async fn watch(state: &AppState, caller: &Caller, topic: &str) -> Result<Watch, String> {
-    let parsed = topic
-        .strip_prefix("project:")
-        .and_then(|rest| rest.split_once(':'))
-        .and_then(|(project, environment)| Some((project.parse().ok()?, environment.parse().ok()?)));
-    let Some((project, environment)) = parsed else {
-        return Err("unknown topic: use `project:<id>:<environment id>`".into());
-    };
+async fn watch(state: &AppState, caller: &Caller, project: Uuid, environment: Uuid) -> Result<Watch, String> {
     let mut conn = state
         .db
         .get()
@@ -306,18 +269,15 @@ async fn watch(state: &AppState, caller: &Caller, topic: &str) -> Result<Watch, 
     })
 }
 
-/// Checks access to `topic` and reads what is stored after `cursor`.
+/// Checks access to a log `topic` and reads what is stored after `cursor`.
 async fn subscribe(
     state: &AppState,
     caller: &Caller,
-    topic: &str,
+    topic: Topic,
     cursor: i64,
 ) -> Result<(Subscription, Vec<LogLine>), String> {
-    let Some(source) = Source::parse(topic) else {
-        return Err(
-            "unknown topic: use `deployment:<id>`, `service:<id>:<environment id>` or `project:<id>:<environment id>`"
-                .into(),
-        );
+    let Some(source) = Source::of(topic) else {
+        return Err(UnknownTopic.to_string());
     };
     let not_found = || "not found".to_owned();
     let unavailable = |_| "the database is unavailable".to_owned();
@@ -403,9 +363,9 @@ async fn take(state: &AppState, subscription: &mut Subscription, lines: &[LogLin
 
 async fn send(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    message: &ServerMessage<'_>,
+    message: ServerMessage,
 ) -> anyhow::Result<()> {
-    let text = serde_json::to_string(message)?;
+    let text = serde_json::to_string(&message)?;
     sink.send(Message::Text(text.into())).await?;
     Ok(())
 }

@@ -1,0 +1,116 @@
+//! The "New service" dialog.
+
+use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use railyard_shared::projects::{Service, Source};
+use uuid::Uuid;
+
+use crate::{
+    api::projects as api,
+    components::{auth_card::FormError, toast::use_toasts},
+};
+
+/// Adds a service: from a git repository (with its branch), by `git push` (the remote URL
+/// to push to), or by upload (`railyard up`).
+#[component]
+pub fn NewService(project: Uuid, project_name: String, on_close: Callback<()>) -> impl IntoView {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        Git,
+        Push,
+        Upload,
+    }
+    let kind = RwSignal::new(Kind::Git);
+    let name = RwSignal::new(String::new());
+    let url = RwSignal::new(String::new());
+    let branch = RwSignal::new("main".to_owned());
+    let error = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<Service>);
+    let toasts = use_toasts();
+    let create = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let source = match kind.get_untracked() {
+            Kind::Git => Source::Git {
+                url: url.get_untracked(),
+                branch: branch.get_untracked(),
+            },
+            Kind::Push => Source::Push {
+                branch: branch.get_untracked(),
+            },
+            Kind::Upload => Source::Upload {},
+        };
+        spawn_local(async move {
+            match api::create_service(project, name.get_untracked(), source).await {
+                Ok(service) => {
+                    error.set(None);
+                    toasts.ok(format!("Service {} added.", service.name));
+                    if kind.get_untracked() == Kind::Git {
+                        on_close.run(());
+                    } else {
+                        created.set(Some(service));
+                    }
+                }
+                Err(err) => error.set(Some(err.message)),
+            }
+        });
+    };
+    let origin = window().location().origin().unwrap_or_default();
+    let tab = move |k: Kind, label: &'static str| {
+        view! {
+            <button role="tab" type="button" aria-selected=move || (kind.get() == k).to_string()
+                on:click=move |_| kind.set(k)>{label}</button>
+        }
+    };
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| on_close.run(())>
+            <div class="card dialog" role="dialog" aria-modal="true" aria-label="New service"
+                on:click=|ev| ev.stop_propagation() data-testid="new-service">
+                <div class="card-head">
+                    <h2>"New service"</h2>
+                    <button class="button-ghost" type="button" aria-label="Close" on:click=move |_| on_close.run(())>"✕"</button>
+                </div>
+                {move || match created.get() {
+                    Some(service) => {
+                        let remote = format!("{origin}/git/{project_name}/{}.git", service.name);
+                        view! {
+                            <div class="instructions" data-testid="push-instructions">
+                                {if kind.get_untracked() == Kind::Push { view! {
+                                    <p>"Push to deploy: each push to "<code>{branch.get_untracked()}</code>" deploys to production. Use an API token (Account → API tokens) as the password."</p>
+                                    <pre class="code">{format!("git remote add railyard {remote}\ngit push railyard {}", branch.get_untracked())}</pre>
+                                }.into_any() } else { view! {
+                                    <p>"Upload the code from its directory with the CLI; it follows the build:"</p>
+                                    <pre class="code">{format!("railyard up --service {}", service.id)}</pre>
+                                }.into_any() }}
+                                <div class="row"><button class="button" type="button" on:click=move |_| on_close.run(())>"Done"</button></div>
+                            </div>
+                        }.into_any()
+                    }
+                    None => view! {
+                        <form class="form" on:submit=create>
+                            <nav class="tabs" role="tablist">
+                                {tab(Kind::Git, "Git repository")}
+                                {tab(Kind::Push, "git push")}
+                                {tab(Kind::Upload, "Upload")}
+                            </nav>
+                            <FormError error=error.into() />
+                            <label>"Service name"
+                                <input type="text" required maxlength="39" placeholder="web" bind:value=name />
+                            </label>
+                            {move || (kind.get() == Kind::Git).then(|| view! {
+                                <label>"Git repository"
+                                    <input type="text" required placeholder="https://github.com/you/app.git" bind:value=url />
+                                    <span class="hint">"https://, ssh:// or file:// of a repository this server can read."</span>
+                                </label>
+                            })}
+                            {move || (kind.get() != Kind::Upload).then(|| view! {
+                                <label>"Branch"
+                                    <input type="text" required bind:value=branch />
+                                </label>
+                            })}
+                            <div class="row"><button class="button" type="submit">"Add service"</button></div>
+                        </form>
+                    }.into_any(),
+                }}
+            </div>
+        </div>
+    }
+}
