@@ -4,7 +4,8 @@
 
 use std::process::Output;
 
-use railyard_server::testing::{TestApp, git_repo};
+use railyard_server::testing::{Fixture, TestApp, git_repo};
+use railyard_shared::projects::Source;
 use serde_json::json;
 
 async fn serve(app: &TestApp) -> String {
@@ -29,31 +30,11 @@ async fn railyard(args: &[&str], token: &str) -> Output {
 
 /// A workspace, a project with `source` as its service, and a member's API token.
 async fn setup(app: &TestApp, source: serde_json::Value) -> (String, String) {
-    let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let service = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": source}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut fixture = Fixture::new(app).await;
+    let source: Source = serde_json::from_value(source).expect("a source");
+    let service = fixture.service("web", source).await.to_string();
+    let ws = fixture.workspace.to_string();
+    let mut owner = fixture.client;
     let token = owner
         .post(
             "/api/v1/tokens",

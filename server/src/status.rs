@@ -12,6 +12,7 @@ use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Sele
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use futures_util::StreamExt as _;
 use railyard_shared::{
+    InstanceState, ServiceState,
     deployments::{ProjectOverview, ServiceOverview, ServiceStatus},
     projects::Service,
 };
@@ -76,7 +77,7 @@ pub async fn service_status(
         .optional()?;
     Ok(match row {
         None => ServiceStatus {
-            state: "not_deployed".into(),
+            state: ServiceState::NotDeployed,
             pid: None,
             port: None,
             url,
@@ -86,26 +87,31 @@ pub async fn service_status(
             last_exit_code: None,
             deployment_id: None,
         },
-        Some((state, pid, ticks, port, restarts, last_exit_code, deployment, started_at)) => ServiceStatus {
-            uptime_s: (state == "running").then(|| (Utc::now() - started_at).num_seconds().max(0)),
-            memory_bytes: match (state.as_str(), pid, ticks) {
-                // A look through /proc: off the async threads.
-                ("running", Some(pid), Some(ticks)) => {
-                    tokio::task::spawn_blocking(move || crate::runtime::app_memory_bytes(pid, ticks))
-                        .await
-                        .ok()
-                        .flatten()
-                }
-                _ => None,
-            },
-            state,
-            pid,
-            port,
-            url,
-            restarts,
-            last_exit_code,
-            deployment_id: Some(deployment),
-        },
+        Some((state, pid, ticks, port, restarts, last_exit_code, deployment, started_at)) => {
+            // A state this build does not know reads as stopped (nothing is promised to run).
+            let state = InstanceState::parse(&state).map_or(ServiceState::Stopped, ServiceState::from);
+            ServiceStatus {
+                uptime_s: (state == ServiceState::Running)
+                    .then(|| (Utc::now() - started_at).num_seconds().max(0)),
+                memory_bytes: match (state, pid, ticks) {
+                    // A look through /proc: off the async threads.
+                    (ServiceState::Running, Some(pid), Some(ticks)) => {
+                        tokio::task::spawn_blocking(move || crate::runtime::app_memory_bytes(pid, ticks))
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    _ => None,
+                },
+                state,
+                pid,
+                port,
+                url,
+                restarts,
+                last_exit_code,
+                deployment_id: Some(deployment),
+            }
+        }
     })
 }
 

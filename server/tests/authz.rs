@@ -18,9 +18,9 @@ use railyard_server::{
     },
     router,
     schema::{memberships, projects, releases, services},
-    testing::{Client, TestApp, git_repo},
+    testing::{Client, TestApp, git_main, git_repo, new_project, new_service, new_workspace, typed},
 };
-use railyard_shared::auth::Role;
+use railyard_shared::{auth::Role, projects::EnvironmentResponse};
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -384,14 +384,8 @@ async fn user_id(client: &mut Client<'_>) -> uuid::Uuid {
 
 async fn world(app: &TestApp) -> World<'_> {
     let mut owner = app.admin().await;
-    let workspace = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ws: uuid::Uuid = workspace.parse().unwrap();
+    let ws = new_workspace(&mut owner, "acme").await;
+    let workspace = ws.to_string();
     let mut users = vec![(Role::Owner, owner)];
     let mut conn = app.state.db.get().await.unwrap();
     for role in [Role::Admin, Role::Member, Role::Viewer] {
@@ -418,32 +412,21 @@ async fn world(app: &TestApp) -> World<'_> {
     assert_eq!(res.status, 201, "{}", res.text());
     let invitation = res.json()["invitation"]["id"].as_str().unwrap().to_owned();
 
-    let res = users[0]
-        .1
-        .post(
-            "/api/v1/projects",
-            json!({"workspace_id": workspace, "name": "shop"}),
-        )
-        .await;
-    let project = res.json()["project"]["id"].as_str().unwrap().to_owned();
-    let res = users[0]
-        .1
+    let owner = &mut users[0].1;
+    let project = new_project(owner, ws, "shop").await.id;
+    let res = owner
         .post(
             &format!("/api/v1/projects/{project}/environments"),
             json!({"name": "staging"}),
         )
         .await;
-    let environment = res.json()["environment"]["id"].as_str().unwrap().to_owned();
+    let environment = typed::<EnvironmentResponse>(&res).environment.id.to_string();
     let (repo, commit) = git_repo(&[("index.html", "hi")]);
     let url = format!("file://{}", repo.path().display());
-    let res = users[0]
-        .1
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
-        )
-        .await;
-    let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
+    let service = new_service(owner, project, "web", git_main(url))
+        .await
+        .to_string();
+    let project = project.to_string();
     // A built deployment (no workers run here): its release is kept, so it can be rolled
     // back to, and it is deploying, so it can be cancelled.
     let built = [

@@ -8,42 +8,14 @@ use diesel_async::RunQueryDsl as _;
 use railyard_server::{
     models::deployment::machine::{self, State, TransitionError},
     schema::deployments,
-    testing::TestApp,
+    testing::{Fixture, TestApp},
 };
-use serde_json::json;
 use uuid::Uuid;
 
 /// A service and its production environment, made through the API.
 async fn service(app: &TestApp) -> (Uuid, Uuid) {
-    let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]
-        .clone();
-    let env: Uuid = project["environments"][0]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let id = project["id"].as_str().unwrap();
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{id}/services"),
-            json!({"name": "web", "source": {"push": {"branch": "main"}}}),
-        )
-        .await;
-    (
-        res.json()["service"]["id"].as_str().unwrap().parse().unwrap(),
-        env,
-    )
+    let mut fixture = Fixture::new(app).await;
+    (fixture.push_service("web").await, fixture.production)
 }
 
 async fn state_of(app: &TestApp, id: Uuid) -> (String, Option<String>) {

@@ -6,7 +6,8 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use railyard_server::testing::{Client, TestApp, git_commit, git_repo};
+use railyard_server::testing::{Client, Fixture, TestApp, git_commit, git_repo};
+use railyard_shared::projects::Source;
 use serde_json::{Value, json};
 
 /// Runs git in `dir` with no user configuration or prompts; returns (success, stderr).
@@ -51,41 +52,15 @@ async fn a_push_to_the_branch_deploys_that_commit() {
     let app = TestApp::new().await;
     let workers = app.start_workers();
     let addr = app.serve().await;
-    let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let service = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"push": {"branch": "main"}}}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "api", "source": {"git": {"url": "https://github.com/acme/api.git", "branch": "main"}}}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut fixture = Fixture::new(&app).await;
+    let service = fixture.push_service("web").await.to_string();
+    let api = Source::Git {
+        url: "https://github.com/acme/api.git".into(),
+        branch: "main".into(),
+    };
+    let other = fixture.service("api", api).await.to_string();
+    let (ws, project) = (fixture.workspace.to_string(), fixture.project.to_string());
+    let mut owner = fixture.client;
     let res = owner
         .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
         .await;

@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use railyard_server::testing::{Client, TestApp, git_commit, git_repo};
+use railyard_server::testing::{
+    Client, TestApp, git_commit, git_main, git_repo, new_project, new_service, new_workspace, typed,
+};
+use railyard_shared::projects::ProjectsResponse;
 use serde_json::{Value, json};
 
 struct Fixture {
@@ -24,28 +27,11 @@ async fn fixture(vars: &[(&str, &str)]) -> Fixture {
 
 /// A project with a service deploying `url` (branch main); returns the service id.
 async fn git_service(owner: &mut Client<'_>, url: &str) -> String {
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
+    let workspace = new_workspace(owner, "acme").await;
+    let project = new_project(owner, workspace, "shop").await;
+    new_service(owner, project.id, "web", git_main(url))
         .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["service"]["id"].as_str().unwrap().to_owned()
+        .to_string()
 }
 
 async fn deploy(owner: &mut Client<'_>, service: &str, body: Value) -> String {
@@ -360,23 +346,18 @@ async fn undetectable_code_and_missing_branches_fail_with_a_reason() {
 }
 
 async fn owner_service(owner: &mut Client<'_>, repo: &tempfile::TempDir) -> String {
-    let project = owner.get("/api/v1/workspaces").await.json()["workspaces"][0]["id"]
+    let workspace = owner.get("/api/v1/workspaces").await.json()["workspaces"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let projects = owner
-        .get(&format!("/api/v1/projects?workspace_id={project}"))
-        .await
-        .json();
-    let project = projects["projects"][0]["id"].as_str().unwrap().to_owned();
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "other", "source": {"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}}}),
-        )
+        .get(&format!("/api/v1/projects?workspace_id={workspace}"))
         .await;
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["service"]["id"].as_str().unwrap().to_owned()
+    let project = typed::<ProjectsResponse>(&projects).projects[0].id;
+    let url = format!("file://{}", repo.path().display());
+    new_service(owner, project, "other", git_main(url))
+        .await
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use railyard_server::testing::{Client, TestApp};
+use railyard_server::testing::{Client, TestApp, new_workspace};
 use serde_json::{Value, json};
 
 async fn setup(app: &TestApp) -> (Client<'_>, String) {
     let mut owner = app.admin().await;
-    let res = owner.post("/api/v1/workspaces", json!({"name": "acme"})).await;
-    let ws = res.json()["workspace"]["id"].as_str().unwrap().to_owned();
+    let ws = new_workspace(&mut owner, "acme").await.to_string();
     (owner, ws)
 }
 

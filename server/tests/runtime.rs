@@ -10,7 +10,7 @@ use axum::{body::Body, http::Request};
 use http_body_util::BodyExt as _;
 use railyard_server::{
     edge::{self, Edge},
-    testing::{Client, TestApp, git_commit, git_repo},
+    testing::{Client, Fixture, TestApp, git_commit, git_main, git_repo},
 };
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
@@ -116,38 +116,11 @@ async fn releases_switch_only_when_healthy_and_roll_back() {
         ("server.js", SERVER),
         ("version.txt", "v1"),
     ]);
-    let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut fixture = Fixture::new(&app).await;
     let url = format!("file://{}", repo.path().display());
-    let service = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
-        )
-        .await
-        .json()["service"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "api", "source": {"push": {"branch": "main"}}}),
-        )
-        .await;
+    let service = fixture.service("web", git_main(url)).await.to_string();
+    fixture.push_service("api").await;
+    let mut owner = fixture.client;
     let host = "web-production-shop.localhost:8080";
 
     // v1 goes live.

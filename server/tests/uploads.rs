@@ -6,7 +6,8 @@
 use std::{io::Write as _, time::Duration};
 
 use axum::{body::Body, http::Request};
-use railyard_server::testing::{Client, TestApp, TestResponse};
+use railyard_server::testing::{Client, TestApp, TestResponse, new_project, new_service, new_workspace};
+use railyard_shared::projects::Source;
 use serde_json::json;
 
 /// A tar entry written byte by byte, so tests can build archives no honest tool would.
@@ -46,27 +47,11 @@ async fn upload(client: &Client<'_>, service: &str, content_type: &str, body: Ve
 }
 
 async fn upload_service(owner: &mut Client<'_>) -> String {
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
+    let workspace = new_workspace(owner, "acme").await;
+    let project = new_project(owner, workspace, "shop").await;
+    new_service(owner, project.id, "web", Source::Upload {})
         .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = owner
-        .post(
-            &format!("/api/v1/projects/{project}/services"),
-            json!({"name": "web", "source": {"upload": {}}}),
-        )
-        .await;
-    res.json()["service"]["id"].as_str().unwrap().to_owned()
+        .to_string()
 }
 
 const FILE: tar::EntryType = tar::EntryType::Regular;

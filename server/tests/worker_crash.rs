@@ -17,7 +17,7 @@ use diesel_async::RunQueryDsl as _;
 use railyard_server::{
     crypto::KeySource,
     schema::{deployment_events, deployments, jobs},
-    testing::{TestApp, git_repo},
+    testing::{Fixture, TestApp, git_main, git_repo},
 };
 use serde_json::json;
 
@@ -83,31 +83,12 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
         "railyard.toml",
         "build = \"echo build started; sleep 6; echo done >> ../$(basename $PWD).completed\"\nstart = \"exec python3 -m http.server $PORT --bind 127.0.0.1\"\n",
     )]);
-    let mut owner = app.admin().await;
-    let ws = owner
-        .post("/api/v1/workspaces", json!({"name": "acme"}))
-        .await
-        .json()["workspace"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let project = owner
-        .post("/api/v1/projects", json!({"workspace_id": ws, "name": "shop"}))
-        .await
-        .json()["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut fixture = Fixture::new(&app).await;
     let url = format!("file://{}", repo.path().display());
     let mut ids = Vec::new();
     for name in ["a", "b", "c", "d"] {
-        let res = owner
-            .post(
-                &format!("/api/v1/projects/{project}/services"),
-                json!({"name": name, "source": {"git": {"url": url, "branch": "main"}}}),
-            )
-            .await;
-        let service = res.json()["service"]["id"].as_str().unwrap().to_owned();
+        let service = fixture.service(name, git_main(url.clone())).await;
+        let owner = &mut fixture.client;
         let res = owner
             .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
             .await;
@@ -179,7 +160,11 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
             1,
             "{id}: the build completed more than once"
         );
-        let log = owner.get(&format!("/api/v1/deployments/{id}/logs")).await.json();
+        let log = fixture
+            .client
+            .get(&format!("/api/v1/deployments/{id}/logs"))
+            .await
+            .json();
         let text: Vec<&str> = log["lines"]
             .as_array()
             .unwrap()

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
 use uuid::Uuid;
 
 /// A command in a build plan.
@@ -185,7 +186,7 @@ pub struct ServiceSettingsResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceStatus {
     /// `not_deployed`, `starting`, `running`, `stopping`, `stopped` or `crashed`.
-    pub state: String,
+    pub state: crate::ServiceState,
     pub pid: Option<i32>,
     pub port: Option<i32>,
     /// Where the router serves it.

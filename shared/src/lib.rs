@@ -15,7 +15,7 @@ pub mod variables;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use health::{ComponentStatus, HealthResponse, HealthStatus};
-pub use states::{DeploymentState, InstanceState};
+pub use states::{DeploymentState, InstanceState, ServiceState};
 
 /// Prefix of every versioned API path.
 pub const API_V1: &str = "/api/v1";

@@ -23,6 +23,11 @@ macro_rules! string_enum {
                 }
             }
 
+            /// How it reads on a page: `rolled back`, `not deployed`, …
+            pub fn label(self) -> String {
+                self.as_str().replace('_', " ")
+            }
+
             /// The state a stored or sent string names.
             pub fn parse(text: &str) -> Option<Self> {
                 match text {
@@ -111,6 +116,30 @@ impl InstanceState {
     pub const LIVE: &[InstanceState] = &[Self::Starting, Self::Running, Self::Crashed];
 }
 
+string_enum! {
+    /// Where a service is in one environment: its newest instance's state, or not deployed.
+    ServiceState {
+        NotDeployed => "not_deployed",
+        Starting => "starting",
+        Running => "running",
+        Stopping => "stopping",
+        Stopped => "stopped",
+        Crashed => "crashed",
+    }
+}
+
+impl From<InstanceState> for ServiceState {
+    fn from(state: InstanceState) -> Self {
+        match state {
+            InstanceState::Starting => Self::Starting,
+            InstanceState::Running => Self::Running,
+            InstanceState::Stopping => Self::Stopping,
+            InstanceState::Stopped => Self::Stopped,
+            InstanceState::Crashed => Self::Crashed,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeploymentState::*;
@@ -141,6 +170,14 @@ mod tests {
         }
         for state in InstanceState::ALL {
             assert_eq!(state.as_str().parse::<InstanceState>(), Ok(*state));
+            assert_eq!(
+                ServiceState::from(*state).as_str(),
+                state.as_str(),
+                "one word for both"
+            );
+        }
+        for state in ServiceState::ALL {
+            assert_eq!(serde_json::to_value(state).unwrap(), state.as_str());
         }
         assert_eq!(DeploymentState::parse("done"), None);
     }

@@ -31,6 +31,7 @@ use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioIo},
 };
+use railyard_shared::{DeploymentState, InstanceState};
 use tower::ServiceExt as _;
 
 use crate::{
@@ -107,8 +108,8 @@ impl Edge {
             .inner_join(services::table.on(services::id.eq(instances::service_id)))
             .inner_join(environments::table.on(environments::id.eq(instances::environment_id)))
             .inner_join(projects::table.on(projects::id.eq(services::project_id)))
-            .filter(instances::state.eq("running"))
-            .filter(deployments::state.eq("active"))
+            .filter(instances::state.eq(InstanceState::Running.as_str()))
+            .filter(deployments::state.eq(DeploymentState::Active.as_str()))
             // The newest instance wins (a restart runs two of one release for a moment).
             .order(instances::started_at.asc())
             .select((

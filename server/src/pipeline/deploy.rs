@@ -503,7 +503,7 @@ impl Pipeline {
         let live: Vec<(Uuid, Option<Uuid>)> = deployments::table
             .filter(deployments::service_id.eq(service))
             .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::state.eq_any(["active", "deploying"]))
+            .filter(deployments::state.eq_any([State::Active.as_str(), State::Deploying.as_str()]))
             .select((deployments::id, deployments::release_of))
             .load(conn)
             .await?;

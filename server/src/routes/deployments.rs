@@ -194,10 +194,8 @@ pub async fn cancel_deployment(
     let (mut row, workspace) = authorize_deployment(&mut conn, &caller, id, Role::Member).await?;
     // The state may move under us (the build finishing); try from what is current.
     for _ in 0..3 {
-        let from = match row.state.as_str() {
-            "queued" => Phase::Queued,
-            "building" => Phase::Building,
-            "deploying" => Phase::Deploying,
+        let from = match row.state() {
+            pending if pending.is_pending() => pending,
             other => {
                 return Err(AppError::conflict(format!(
                     "the deployment is {other}: only queued, building or deploying ones can be cancelled"

@@ -20,6 +20,7 @@ use nix::{
     sys::signal::{Signal, killpg},
     unistd::Pid,
 };
+use railyard_shared::InstanceState;
 use tokio::{io::unix::AsyncFd, process::Child, sync::watch};
 
 use super::{Launch, RestartPolicy, cgroup::Cgroups, health, start_ticks};
@@ -225,34 +226,14 @@ impl Supervisor {
             failures += 1;
             let crashed = restart && failures >= CRASH_LIMIT;
             let state = if crashed {
-                "crashed"
+                InstanceState::Crashed
             } else if restart {
-                "running"
+                InstanceState::Running
             } else {
-                "stopped"
+                InstanceState::Stopped
             };
-            if let Ok(mut conn) = db.get().await {
-                let _ = diesel::update(instances::table.find(launch.instance))
-                    .set((
-                        instances::last_exit_code.eq(code),
-                        instances::state.eq(state),
-                        instances::updated_at.eq(Utc::now()),
-                    ))
-                    .execute(&mut conn)
-                    .await;
-            }
-            let mut exit = code.map_or_else(
-                || "The process exited".to_owned(),
-                |c| format!("The process exited with code {c}"),
-            );
-            if out_of_memory {
-                let limit = launch
-                    .memory_limit_mb
-                    .map_or_else(String::new, |mb| format!(" of {mb} MB"));
-                exit.push_str(&format!(
-                    ": out of memory (it reached its memory limit{limit}, and the kernel killed it)"
-                ));
-            }
+            record_exit(&db, launch.instance, code, state).await;
+            let exit = exit_message(code, out_of_memory.then_some(launch.memory_limit_mb));
             if !restart || crashed {
                 if crashed {
                     tracing::warn!(instance = %launch.instance, "crashed: {CRASH_LIMIT} fast failures in a row; not restarting");
@@ -306,24 +287,59 @@ impl Supervisor {
             let pid = child_pid(&child).unwrap_or(0);
             proc = Proc::Child(child);
             control.group.store(pid, Ordering::Release);
-            if let Ok(mut conn) = db.get().await {
-                let _ = diesel::update(instances::table.find(launch.instance))
-                    .set((
-                        instances::pid.eq(pid),
-                        instances::start_ticks.eq(start_ticks(pid)),
-                        instances::restarts.eq(instances::restarts + 1),
-                        instances::state.eq("running"),
-                        instances::started_at.eq(Utc::now()),
-                        instances::updated_at.eq(Utc::now()),
-                    ))
-                    .execute(&mut conn)
-                    .await;
-            }
+            record_restart(&db, launch.instance, pid).await;
         }
         let _ = control.done.send_replace(true);
         if let Some(cgroups) = &cgroups {
             cgroups.remove(launch.instance).await;
         }
+    }
+}
+
+/// "The process exited with code 1", and why when the kernel killed it for memory
+/// (`out_of_memory`: its limit, if it had one).
+fn exit_message(code: Option<i32>, out_of_memory: Option<Option<u32>>) -> String {
+    let mut exit = code.map_or_else(
+        || "The process exited".to_owned(),
+        |c| format!("The process exited with code {c}"),
+    );
+    if let Some(limit) = out_of_memory {
+        let limit = limit.map_or_else(String::new, |mb| format!(" of {mb} MB"));
+        exit.push_str(&format!(
+            ": out of memory (it reached its memory limit{limit}, and the kernel killed it)"
+        ));
+    }
+    exit
+}
+
+/// Stores how the instance's process ended and what it is now.
+async fn record_exit(db: &DbPool, instance: uuid::Uuid, code: Option<i32>, state: InstanceState) {
+    if let Ok(mut conn) = db.get().await {
+        let _ = diesel::update(instances::table.find(instance))
+            .set((
+                instances::last_exit_code.eq(code),
+                instances::state.eq(state.as_str()),
+                instances::updated_at.eq(Utc::now()),
+            ))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// Stores the restarted process (`pid`) of the instance.
+async fn record_restart(db: &DbPool, instance: uuid::Uuid, pid: i32) {
+    if let Ok(mut conn) = db.get().await {
+        let _ = diesel::update(instances::table.find(instance))
+            .set((
+                instances::pid.eq(pid),
+                instances::start_ticks.eq(start_ticks(pid)),
+                instances::restarts.eq(instances::restarts + 1),
+                instances::state.eq(InstanceState::Running.as_str()),
+                instances::started_at.eq(Utc::now()),
+                instances::updated_at.eq(Utc::now()),
+            ))
+            .execute(&mut conn)
+            .await;
     }
 }
 

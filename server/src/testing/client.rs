@@ -117,39 +117,16 @@ impl<'a> Client<'a> {
     /// A workspace, project `project` and a service `name` deploying `repo`'s `main`
     /// branch; the service id.
     pub async fn git_service(&mut self, project: &str, name: &str, repo: &Path) -> String {
-        let id = |res: TestResponse, what: &str| {
-            assert!(res.status < 300, "creating the {what}: {}", res.text());
-            res.json()[what]["id"].as_str().expect("an id").to_owned()
-        };
-        let res = self
-            .post(
-                "/api/v1/workspaces",
-                serde_json::json!({"name": format!("{project}-team")}),
-            )
-            .await;
-        let workspace = id(res, "workspace");
-        let res = self
-            .post(
-                "/api/v1/projects",
-                serde_json::json!({"workspace_id": workspace, "name": project}),
-            )
-            .await;
-        let project = id(res, "project");
-        self.add_git_service(&project, name, repo).await
+        let workspace = super::new_workspace(self, &format!("{project}-team")).await;
+        let project = super::new_project(self, workspace, project).await;
+        self.add_git_service(&project.id.to_string(), name, repo).await
     }
 
     /// Adds service `name` (deploying branch `main` of `repo`) to an existing project.
     pub async fn add_git_service(&mut self, project: &str, name: &str, repo: &Path) -> String {
-        let source =
-            serde_json::json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
-        let res = self
-            .post(
-                &format!("/api/v1/projects/{project}/services"),
-                serde_json::json!({"name": name, "source": source}),
-            )
-            .await;
-        assert!(res.status < 300, "creating the service: {}", res.text());
-        res.json()["service"]["id"].as_str().expect("an id").to_owned()
+        let project = project.parse().expect("a project id");
+        let source = super::git_main(format!("file://{}", repo.display()));
+        super::new_service(self, project, name, source).await.to_string()
     }
 
     /// The project of `service` and that project's `production` environment.
@@ -184,7 +161,8 @@ impl<'a> Client<'a> {
         let id = res.json()["deployment"]["id"].as_str().expect("an id").to_owned();
         for _ in 0..6000 {
             let detail = self.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
-            if ["active", "failed", "cancelled"].contains(&detail["state"].as_str().unwrap_or_default()) {
+            let state = railyard_shared::DeploymentState::parse(detail["state"].as_str().unwrap_or_default());
+            if state.is_some_and(|s| s == railyard_shared::DeploymentState::Active || s.is_final()) {
                 return detail;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;

@@ -8,7 +8,7 @@ use railyard_shared::{
     DeploymentState,
     auth::WorkspaceResponse,
     deployments::{DeploymentDetail, DeploymentResponse},
-    projects::{EnvironmentResponse, ProjectResponse, ServiceResponse},
+    projects::{EnvironmentResponse, Project, ProjectResponse, ServiceResponse, Source},
 };
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -32,18 +32,13 @@ pub fn typed<T: DeserializeOwned>(res: &TestResponse) -> T {
 impl<'a> Fixture<'a> {
     /// The admin of `app`, a workspace `acme` and a project `shop`.
     pub async fn new(app: &'a TestApp) -> Self {
-        let mut client = app.admin().await;
-        let res = client
-            .post("/api/v1/workspaces", serde_json::json!({"name": "acme"}))
-            .await;
-        let workspace = typed::<WorkspaceResponse>(&res).workspace.id;
-        let res = client
-            .post(
-                "/api/v1/projects",
-                serde_json::json!({"workspace_id": workspace, "name": "shop"}),
-            )
-            .await;
-        let project = typed::<ProjectResponse>(&res).project;
+        Self::with(app.admin().await, "acme", "shop").await
+    }
+
+    /// `client`'s workspace `workspace` with project `project`.
+    pub async fn with(mut client: Client<'a>, workspace: &str, project: &str) -> Self {
+        let workspace = new_workspace(&mut client, workspace).await;
+        let project = new_project(&mut client, workspace, project).await;
         let production = project
             .environments
             .iter()
@@ -72,16 +67,24 @@ impl<'a> Fixture<'a> {
 
     /// Adds service `name` deploying branch `main` of the repository at `repo`.
     pub async fn git_service(&mut self, name: &str, repo: &Path) -> Uuid {
-        let source =
-            serde_json::json!({"git": {"url": format!("file://{}", repo.display()), "branch": "main"}});
-        let res = self
-            .client
-            .post(
-                &format!("/api/v1/projects/{}/services", self.project),
-                serde_json::json!({"name": name, "source": source}),
-            )
-            .await;
-        typed::<ServiceResponse>(&res).service.id
+        self.service(name, git_main(format!("file://{}", repo.display())))
+            .await
+    }
+
+    /// Adds service `name` deploying from `source`.
+    pub async fn service(&mut self, name: &str, source: Source) -> Uuid {
+        new_service(&mut self.client, self.project, name, source).await
+    }
+
+    /// Adds service `name` that deploys what is pushed to its branch `main`.
+    pub async fn push_service(&mut self, name: &str) -> Uuid {
+        self.service(
+            name,
+            Source::Push {
+                branch: "main".into(),
+            },
+        )
+        .await
     }
 
     /// Requests a deployment of `service` in `environment`.
@@ -143,5 +146,44 @@ impl<'a> Fixture<'a> {
             .get(&format!("/api/v1/deployments/{id}/logs?format=text"))
             .await
             .text()
+    }
+}
+
+/// The steps of the ladder one at a time, for a test that holds its own client.
+/// A workspace `name` of the caller's.
+pub async fn new_workspace(client: &mut Client<'_>, name: &str) -> Uuid {
+    let res = client
+        .post("/api/v1/workspaces", serde_json::json!({"name": name}))
+        .await;
+    typed::<WorkspaceResponse>(&res).workspace.id
+}
+
+/// A project `name` in `workspace` (with its `production`).
+pub async fn new_project(client: &mut Client<'_>, workspace: Uuid, name: &str) -> Project {
+    let res = client
+        .post(
+            "/api/v1/projects",
+            serde_json::json!({"workspace_id": workspace, "name": name}),
+        )
+        .await;
+    typed::<ProjectResponse>(&res).project
+}
+
+/// A service `name` of `project` deploying from `source`.
+pub async fn new_service(client: &mut Client<'_>, project: Uuid, name: &str, source: Source) -> Uuid {
+    let res = client
+        .post(
+            &format!("/api/v1/projects/{project}/services"),
+            serde_json::json!({"name": name, "source": source}),
+        )
+        .await;
+    typed::<ServiceResponse>(&res).service.id
+}
+
+/// Branch `main` of the repository at `url`.
+pub fn git_main(url: impl Into<String>) -> Source {
+    Source::Git {
+        url: url.into(),
+        branch: "main".into(),
     }
 }

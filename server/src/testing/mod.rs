@@ -21,7 +21,7 @@ mod client;
 mod fixture;
 
 pub use client::{Client, TestResponse};
-pub use fixture::{Fixture, typed};
+pub use fixture::{Fixture, git_main, new_project, new_service, new_workspace, typed};
 
 use crate::{
     app::{App, AppState},

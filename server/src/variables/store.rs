@@ -489,7 +489,7 @@ pub async fn staged(
         .left_join(deployment_variables::table)
         .filter(deployments::service_id.eq(service))
         .filter(deployments::environment_id.eq(loaded.context.environment))
-        .filter(deployments::state.eq("active"))
+        .filter(deployments::state.eq(railyard_shared::DeploymentState::Active.as_str()))
         .select(deployment_variables::revisions.nullable())
         .first(conn)
         .await

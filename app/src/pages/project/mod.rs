@@ -7,7 +7,7 @@ mod new_service;
 mod node;
 mod page;
 
-use railyard_shared::{DeploymentState, deployments::ServiceOverview, projects::Project};
+use railyard_shared::{DeploymentState, ServiceState, deployments::ServiceOverview, projects::Project};
 use uuid::Uuid;
 
 pub use list::ProjectsPage;
@@ -28,11 +28,11 @@ pub fn chosen_environment(project: &Project, asked: Option<&str>) -> Option<Uuid
 pub fn dot_class(overview: &ServiceOverview) -> (&'static str, String) {
     let in_flight = overview.latest.as_ref().filter(|d| d.state.is_pending());
     if let Some(d) = in_flight {
-        return ("dot dot-busy", d.state.as_str().to_owned());
+        return ("dot dot-busy", d.state.label());
     }
-    match overview.status.state.as_str() {
-        "running" => ("dot dot-ok", "running".into()),
-        "crashed" => ("dot dot-down", "crashed".into()),
+    match overview.status.state {
+        ServiceState::Running => ("dot dot-ok", "running".into()),
+        ServiceState::Crashed => ("dot dot-down", "crashed".into()),
         _ if overview
             .latest
             .as_ref()
@@ -40,6 +40,6 @@ pub fn dot_class(overview: &ServiceOverview) -> (&'static str, String) {
         {
             ("dot dot-down", "failed".into())
         }
-        state => ("dot dot-idle", state.replace('_', " ")),
+        state => ("dot dot-idle", state.label()),
     }
 }

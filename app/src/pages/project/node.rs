@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
-use railyard_shared::{deployments::ServiceOverview, projects::Source};
+use railyard_shared::{ServiceState, deployments::ServiceOverview, projects::Source};
 use uuid::Uuid;
 
 use super::dot_class;
@@ -23,7 +23,7 @@ pub fn ServiceNode(service: ServiceOverview, environment: Uuid, now: ReadSignal<
         .clone()
         .filter(|l| Some(l.id) != active.as_ref().map(|a| a.id));
     let url = service.status.url.clone();
-    let running = service.status.state == "running";
+    let running = service.status.state == ServiceState::Running;
     let testid = format!("service-{}", service.service.name);
     view! {
         <A href=format!("/services/{id}?environment={environment}") attr:class="card service-node" attr:data-testid=testid>
@@ -45,7 +45,7 @@ pub fn ServiceNode(service: ServiceOverview, environment: Uuid, now: ReadSignal<
             }}
             {latest.map(|d| (d.reason.clone().unwrap_or_default(), d)).map(|(title, d)| view! {
                 <p class="node-line small" data-testid="node-latest" title=title>
-                    <span class="muted">"Latest "</span>{d.state.as_str().replace('_', " ")}
+                    <span class="muted">"Latest "</span>{d.state.label()}
                     {d.reason.map(|r| view! { <span class="muted">{format!(" · {r}")}</span> })}
                 </p>
             })}

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use railyard_shared::{DeploymentState, deployments::Deployment, live::Topic};
 use uuid::Uuid;
 
-use super::state_class;
+use super::deployment_badge;
 use crate::{
     api::{
         self,
@@ -147,7 +147,7 @@ fn DeploymentTable(
                     view! {
                         <tr class="clickable" on:click=move |_| selected.set(Some(id))
                             aria-selected=move || (shown.get() == Some(id)).to_string() data-testid="deployment-row">
-                            <td><span class=state_class(d.state.as_str()) data-testid="deployment-state"><span class="dot"></span>{d.state.as_str().replace('_', " ")}</span></td>
+                            <td><span class=deployment_badge(d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.label()}</span></td>
                             <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
                             <td class="wide-only">{d.source.clone()}</td>
                             <td class="muted nowrap wide-only">{move || match d.triggered_by {

@@ -13,6 +13,7 @@ use leptos_router::{
     hooks::{use_params_map, use_query_map},
 };
 use railyard_shared::{
+    DeploymentState, ServiceState,
     auth::Role,
     deployments::{ServiceOverview, ServiceStatus},
     live::{ServerMessage, Topic},
@@ -45,18 +46,27 @@ enum Tab {
     Settings,
 }
 
-pub(crate) fn state_class(state: &str) -> &'static str {
+pub(crate) fn deployment_badge(state: DeploymentState) -> &'static str {
     match state {
-        "active" | "running" => "badge badge-ok",
-        "failed" | "crashed" => "badge badge-down",
-        "queued" | "building" | "deploying" | "starting" => "badge badge-pending",
+        DeploymentState::Active => "badge badge-ok",
+        DeploymentState::Failed => "badge badge-down",
+        s if s.is_pending() => "badge badge-pending",
+        _ => "badge",
+    }
+}
+
+fn service_badge(state: ServiceState) -> &'static str {
+    match state {
+        ServiceState::Running => "badge badge-ok",
+        ServiceState::Crashed => "badge badge-down",
+        ServiceState::Starting => "badge badge-pending",
         _ => "badge",
     }
 }
 
 /// The running process in a line: memory, uptime, restarts.
 fn usage_text(status: &ServiceStatus) -> Option<String> {
-    if status.state != "running" {
+    if status.state != ServiceState::Running {
         return None;
     }
     let mut parts = Vec::new();
@@ -193,13 +203,13 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
                     <h1>{service.name.clone()}</h1>
                     {move || overview.get().map(|o| {
                         let (dot, label) = dot_class(&o);
-                        let class = state_class(&o.status.state);
+                        let class = service_badge(o.status.state);
                         let url = o.status.url.clone();
                         let href = url.clone();
                         view! {
                             <p class="service-meta">
-                                <span class=class data-testid="service-state"><span class=dot></span>{o.status.state.replace('_', " ")}</span>
-                                {(label != o.status.state.replace('_', " ")).then(|| view! {
+                                <span class=class data-testid="service-state"><span class=dot></span>{o.status.state.label()}</span>
+                                {(label != o.status.state.label()).then(|| view! {
                                     <span class="muted" data-testid="service-activity">{label}</span>
                                 })}
                                 <a class="mono" href=href target="_blank" rel="noopener" data-testid="public-url">{url}</a>
