@@ -11,7 +11,7 @@ use std::{
 
 use anyhow::Context as _;
 use railyard_shared::{
-    DeploymentState, ErrorBody,
+    DeploymentId, DeploymentState, EnvironmentId, ErrorBody, ServiceId,
     deployments::{DeploymentResponse, LogsResponse},
 };
 
@@ -96,8 +96,8 @@ pub fn pack(dir: &Path) -> anyhow::Result<Vec<u8>> {
 /// Uploads `dir` to `service` and follows the build.
 pub async fn up(
     api: &Api,
-    service: &str,
-    environment: Option<&str>,
+    service: ServiceId,
+    environment: Option<EnvironmentId>,
     dir: &Path,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -117,14 +117,14 @@ pub async fn up(
                 .body(body),
         )
         .await?;
-    follow(api, &created.deployment.deployment.id.to_string(), json).await
+    follow(api, created.deployment.deployment.id, json).await
 }
 
 /// Deploys the service's own source (its branch head, or `commit`) and follows the build.
 pub async fn deploy(
     api: &Api,
-    service: &str,
-    environment: Option<&str>,
+    service: ServiceId,
+    environment: Option<EnvironmentId>,
     commit: Option<&str>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -136,13 +136,13 @@ pub async fn deploy(
                 .json(&body),
         )
         .await?;
-    follow(api, &created.deployment.deployment.id.to_string(), json).await
+    follow(api, created.deployment.deployment.id, json).await
 }
 
 /// Prints the build log as it grows until the deployment is built (0), or fails or is
 /// cancelled (1).
 #[allow(clippy::print_stdout)]
-async fn follow(api: &Api, id: &str, json: bool) -> anyhow::Result<ExitCode> {
+async fn follow(api: &Api, id: DeploymentId, json: bool) -> anyhow::Result<ExitCode> {
     if !json {
         eprintln!("Deployment {id}");
     }

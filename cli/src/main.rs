@@ -6,7 +6,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use railyard_shared::{ComponentStatus, ErrorBody, HealthResponse};
+use railyard_shared::{ComponentStatus, EnvironmentId, ErrorBody, HealthResponse, ServiceId};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,10 +44,10 @@ enum Command {
     Up {
         /// Service id.
         #[arg(long, env = "RAILYARD_SERVICE")]
-        service: String,
+        service: ServiceId,
         /// Environment id (default: production).
         #[arg(long)]
-        environment: Option<String>,
+        environment: Option<EnvironmentId>,
         /// The directory to upload.
         #[arg(default_value = ".")]
         path: PathBuf,
@@ -56,10 +56,10 @@ enum Command {
     Deploy {
         /// Service id.
         #[arg(long, env = "RAILYARD_SERVICE")]
-        service: String,
+        service: ServiceId,
         /// Environment id (default: production).
         #[arg(long)]
-        environment: Option<String>,
+        environment: Option<EnvironmentId>,
         /// A commit on the service's branch (default: its head).
         #[arg(long)]
         commit: Option<String>,
@@ -76,7 +76,7 @@ async fn main() -> ExitCode {
             environment,
             path,
         } => match deploy::Api::new(&cli.url, cli.token.clone()) {
-            Ok(api) => deploy::up(&api, service, environment.as_deref(), path, cli.json).await,
+            Ok(api) => deploy::up(&api, *service, *environment, path, cli.json).await,
             Err(err) => Err(err),
         },
         Command::Deploy {
@@ -84,9 +84,7 @@ async fn main() -> ExitCode {
             environment,
             commit,
         } => match deploy::Api::new(&cli.url, cli.token.clone()) {
-            Ok(api) => {
-                deploy::deploy(&api, service, environment.as_deref(), commit.as_deref(), cli.json).await
-            }
+            Ok(api) => deploy::deploy(&api, *service, *environment, commit.as_deref(), cli.json).await,
             Err(err) => Err(err),
         },
     };

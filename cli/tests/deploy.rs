@@ -169,3 +169,25 @@ async fn deploy_builds_the_services_own_source() {
     );
     workers.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_service_that_is_not_an_id_is_refused_before_any_request() {
+    // Nothing listens at this address: a request would fail differently (exit 1).
+    let out = railyard(
+        &[
+            "deploy",
+            "--url",
+            "http://127.0.0.1:9",
+            "--service",
+            "web; rm -rf /",
+        ],
+        "ry_unused",
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value") && stderr.contains("--service"),
+        "{stderr}"
+    );
+}

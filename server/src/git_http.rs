@@ -183,7 +183,7 @@ async fn handle(
     drop(conn);
 
     let layout = Layout::new(&state.config.data_dir);
-    let repo_dir = layout.push_repo(service.id);
+    let repo_dir = layout.push_repo(service.id.uuid());
     ensure_repo(&repo_dir, branch)
         .await
         .map_err(|err| internal(&err))?;
@@ -200,8 +200,8 @@ async fn handle(
                 &mut conn,
                 &meta,
                 &caller,
-                service.id,
-                service.project_id,
+                service.id.uuid(),
+                service.project_id.uuid(),
                 branch,
                 &commit,
             )

@@ -109,7 +109,7 @@ pub async fn service_status(
                 url,
                 restarts,
                 last_exit_code,
-                deployment_id: Some(deployment),
+                deployment_id: Some(deployment.into()),
             }
         }
     })
@@ -133,10 +133,10 @@ pub async fn project_overview(
     let mut overview = Vec::with_capacity(services.len());
     for service in services {
         let url = public_url(config, &service.name, &env_name, &project_name);
-        let status = service_status(conn, service.id, environment, url).await?;
-        let active = Deployments::active(conn, service.id, environment).await?;
+        let status = service_status(conn, service.id.uuid(), environment, url).await?;
+        let active = Deployments::active(conn, service.id.uuid(), environment).await?;
         let latest: Option<DeploymentRow> = deployments::table
-            .filter(deployments::service_id.eq(service.id))
+            .filter(deployments::service_id.eq(service.id.uuid()))
             .filter(deployments::environment_id.eq(environment))
             .order((deployments::created_at.desc(), deployments::id.desc()))
             .select(DeploymentRow::as_select())
@@ -151,8 +151,8 @@ pub async fn project_overview(
         });
     }
     Ok(ProjectOverview {
-        project_id: project,
-        environment_id: environment,
+        project_id: project.into(),
+        environment_id: environment.into(),
         services: overview,
     })
 }

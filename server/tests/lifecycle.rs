@@ -197,7 +197,7 @@ async fn burst(
     stop.store(true, Ordering::Relaxed);
     let failures = stream.await.unwrap();
     Burst {
-        requested: requested.into_iter().map(|(_, id)| id).collect(),
+        requested: requested.into_iter().map(|(_, id)| id.uuid()).collect(),
         states,
         sent: sent.load(Ordering::Relaxed),
         failures,

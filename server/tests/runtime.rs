@@ -457,7 +457,7 @@ mod supervisor {
     async fn a_crash_loop_backs_off_and_ends_crashed_after_ten_fast_failures() {
         let app = TestApp::new().await;
         let runtime = NativeRuntime::new(app.state.db.clone())
-            .with_backoff(Duration::from_millis(5), Duration::from_millis(40));
+            .with_backoff(Duration::from_millis(10), Duration::from_millis(160));
         let dir = tempfile::tempdir().unwrap();
         let dir = std::fs::canonicalize(dir.path()).unwrap();
         // Each run outlives the `supervise` call that follows `start`.
@@ -480,7 +480,8 @@ mod supervisor {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(runs(&dir), 10, "restarted until the crash limit, then stopped");
-        // The gaps between runs grow (5, 10, 20, 40, 40 ms ...).
+        // The gaps between runs grow (10, 20, 40, 80, 160 ms ...: far apart enough to show
+        // under a loaded machine).
         let times: Vec<u128> = std::fs::read_to_string(dir.join("runs"))
             .unwrap()
             .lines()

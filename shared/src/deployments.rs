@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use uuid::Uuid;
+use crate::{DeploymentId, EnvironmentId, ProjectId, ServiceId, UserId};
 
 /// A command in a build plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,9 +43,9 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
-    pub id: Uuid,
-    pub service_id: Uuid,
-    pub environment_id: Uuid,
+    pub id: DeploymentId,
+    pub service_id: ServiceId,
+    pub environment_id: EnvironmentId,
     pub state: crate::DeploymentState,
     /// `git`, `push`, `upload` or `rollback`.
     pub source: String,
@@ -53,10 +53,10 @@ pub struct Deployment {
     /// The commit asked for, then the one built.
     pub commit: Option<String>,
     /// For a rollback: the deployment whose release it reuses.
-    pub release_of: Option<Uuid>,
+    pub release_of: Option<DeploymentId>,
     /// Why it ended failed or cancelled.
     pub reason: Option<String>,
-    pub triggered_by: Option<Uuid>,
+    pub triggered_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -116,7 +116,7 @@ pub struct DeploymentsResponse {
 pub struct CreateDeploymentRequest {
     /// Defaults to the project's `production` environment.
     #[serde(default)]
-    pub environment_id: Option<Uuid>,
+    pub environment_id: Option<EnvironmentId>,
     /// Defaults to the service's branch.
     #[serde(default)]
     pub branch: Option<String>,
@@ -177,7 +177,7 @@ pub struct ServiceSettings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceSettingsResponse {
-    pub environment_id: Uuid,
+    pub environment_id: EnvironmentId,
     pub settings: ServiceSettings,
 }
 
@@ -200,7 +200,7 @@ pub struct ServiceStatus {
     pub memory_bytes: Option<i64>,
     pub last_exit_code: Option<i32>,
     /// The deployment whose release runs.
-    pub deployment_id: Option<Uuid>,
+    pub deployment_id: Option<DeploymentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,8 +217,8 @@ pub struct ServiceStatusResponse {
 pub struct ServiceAction {
     /// `restart`, `stop` or `start`.
     pub action: String,
-    pub service_id: Uuid,
-    pub environment_id: Uuid,
+    pub service_id: ServiceId,
+    pub environment_id: EnvironmentId,
     /// The queued job that carries it out.
     pub job_id: i64,
 }
@@ -246,7 +246,7 @@ pub struct ServiceOverview {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProjectOverview {
-    pub project_id: Uuid,
-    pub environment_id: Uuid,
+    pub project_id: ProjectId,
+    pub environment_id: EnvironmentId,
     pub services: Vec<ServiceOverview>,
 }

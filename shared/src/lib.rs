@@ -8,6 +8,7 @@ pub mod auth;
 pub mod deployments;
 pub mod error;
 pub mod health;
+pub mod ids;
 pub mod live;
 pub mod projects;
 pub mod states;
@@ -15,6 +16,7 @@ pub mod variables;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use health::{ComponentStatus, HealthResponse, HealthStatus};
+pub use ids::{DeploymentId, EnvironmentId, ProjectId, ServiceId, UserId, WorkspaceId};
 pub use states::{DeploymentState, InstanceState, ServiceState};
 
 /// Prefix of every versioned API path.

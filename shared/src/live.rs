@@ -13,19 +13,28 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::deployments::{LogLine, ProjectOverview};
+use crate::{
+    DeploymentId, EnvironmentId, ProjectId, ServiceId,
+    deployments::{LogLine, ProjectOverview},
+};
 
 /// What a subscription follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// `deployment:<id>`: a deployment's build log.
-    Deployment(Uuid),
+    Deployment(DeploymentId),
     /// `service:<id>:<environment id>`: what a service's processes print, and Railyard's own
     /// events about them.
-    Service { service: Uuid, environment: Uuid },
+    Service {
+        service: ServiceId,
+        environment: EnvironmentId,
+    },
     /// `project:<id>:<environment id>`: the canvas, a [`ProjectOverview`] on subscribing and
     /// again whenever a service, deployment or instance of it changes.
-    Project { project: Uuid, environment: Uuid },
+    Project {
+        project: ProjectId,
+        environment: EnvironmentId,
+    },
 }
 
 impl Topic {
@@ -65,15 +74,21 @@ impl FromStr for Topic {
         let (kind, rest) = topic.split_once(':').ok_or(UnknownTopic)?;
         let pair = || {
             let (a, b) = rest.split_once(':')?;
-            Some((a.parse().ok()?, b.parse().ok()?))
+            Some((a.parse::<Uuid>().ok()?, b.parse::<Uuid>().ok()?.into()))
         };
         match kind {
             "deployment" => rest.parse().map(Self::Deployment).map_err(|_| UnknownTopic),
             "service" => pair()
-                .map(|(service, environment)| Self::Service { service, environment })
+                .map(|(service, environment)| Self::Service {
+                    service: service.into(),
+                    environment,
+                })
                 .ok_or(UnknownTopic),
             "project" => pair()
-                .map(|(project, environment)| Self::Project { project, environment })
+                .map(|(project, environment)| Self::Project {
+                    project: project.into(),
+                    environment,
+                })
                 .ok_or(UnknownTopic),
             _ => Err(UnknownTopic),
         }
@@ -135,26 +150,21 @@ mod tests {
     #[test]
     fn topics_read_back_as_written() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let service = Topic::Service {
+            service: ServiceId(a),
+            environment: EnvironmentId(b),
+        };
         for topic in [
-            Topic::Deployment(a),
-            Topic::Service {
-                service: a,
-                environment: b,
-            },
+            Topic::Deployment(DeploymentId(a)),
+            service,
             Topic::Project {
-                project: a,
-                environment: b,
+                project: ProjectId(a),
+                environment: EnvironmentId(b),
             },
         ] {
             assert_eq!(topic.to_string().parse::<Topic>(), Ok(topic));
         }
-        assert_eq!(
-            format!("service:{a}:{b}").parse(),
-            Ok(Topic::Service {
-                service: a,
-                environment: b
-            })
-        );
+        assert_eq!(format!("service:{a}:{b}").parse(), Ok(service));
         for bad in [
             "",
             "deployment",

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::{EnvironmentId, ProjectId, ServiceId, WorkspaceId};
+
 /// Names of projects, environments and services: `[a-z0-9][a-z0-9-]{0,38}`. They become
 /// parts of host names, so nothing else is allowed.
 pub fn valid_name(name: &str) -> bool {
@@ -40,15 +42,15 @@ pub fn valid_branch(branch: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Environment {
-    pub id: Uuid,
+    pub id: EnvironmentId,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Project {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: ProjectId,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     pub environments: Vec<Environment>,
     pub created_at: DateTime<Utc>,
@@ -108,8 +110,8 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Service {
-    pub id: Uuid,
-    pub project_id: Uuid,
+    pub id: ServiceId,
+    pub project_id: ProjectId,
     pub name: String,
     pub source: Source,
     pub created_at: DateTime<Utc>,

@@ -1,7 +1,7 @@
 //! Projects, services, deployments and variables.
 
 use railyard_shared::{
-    API_V1,
+    API_V1, DeploymentId, EnvironmentId, ProjectId, ServiceId,
     deployments::{
         CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ProjectOverview,
         ServiceSettings, ServiceSettingsResponse, ServiceStatus, ServiceStatusResponse,
@@ -33,13 +33,13 @@ pub async fn create_project(workspace: Uuid, name: String) -> Result<Project, Ap
         .map(|r| r.project)
 }
 
-pub async fn find_project(id: Uuid) -> Result<Project, ApiError> {
+pub async fn find_project(id: ProjectId) -> Result<Project, ApiError> {
     get::<ProjectResponse>(&format!("{API_V1}/projects/{id}"))
         .await
         .map(|r| r.project)
 }
 
-pub async fn create_service(project: Uuid, name: String, source: Source) -> Result<Service, ApiError> {
+pub async fn create_service(project: ProjectId, name: String, source: Source) -> Result<Service, ApiError> {
     let body = CreateServiceRequest { name, source };
     send_json::<_, ServiceResponse>(
         "POST",
@@ -51,14 +51,17 @@ pub async fn create_service(project: Uuid, name: String, source: Source) -> Resu
     .map(|r| r.service)
 }
 
-pub async fn find_service(id: Uuid) -> Result<Service, ApiError> {
+pub async fn find_service(id: ServiceId) -> Result<Service, ApiError> {
     get::<ServiceResponse>(&format!("{API_V1}/services/{id}"))
         .await
         .map(|r| r.service)
 }
 
 /// The canvas of a project in one environment (also live, on topic `project:<id>:<env>`).
-pub async fn project_overview(project: Uuid, environment: Uuid) -> Result<ProjectOverview, ApiError> {
+pub async fn project_overview(
+    project: ProjectId,
+    environment: EnvironmentId,
+) -> Result<ProjectOverview, ApiError> {
     get(&format!(
         "{API_V1}/projects/{project}/overview?environment={environment}"
     ))
@@ -66,7 +69,10 @@ pub async fn project_overview(project: Uuid, environment: Uuid) -> Result<Projec
 }
 
 /// What runs of a service in an environment: state, process, memory, uptime.
-pub async fn service_status(service: Uuid, environment: Uuid) -> Result<ServiceStatus, ApiError> {
+pub async fn service_status(
+    service: ServiceId,
+    environment: EnvironmentId,
+) -> Result<ServiceStatus, ApiError> {
     get::<ServiceStatusResponse>(&format!(
         "{API_V1}/services/{service}/status?environment={environment}"
     ))
@@ -74,7 +80,10 @@ pub async fn service_status(service: Uuid, environment: Uuid) -> Result<ServiceS
     .map(|r| r.status)
 }
 
-pub async fn list_deployments(service: Uuid, environment: Uuid) -> Result<Vec<Deployment>, ApiError> {
+pub async fn list_deployments(
+    service: ServiceId,
+    environment: EnvironmentId,
+) -> Result<Vec<Deployment>, ApiError> {
     get::<DeploymentsResponse>(&format!(
         "{API_V1}/services/{service}/deployments?environment={environment}&limit=50"
     ))
@@ -82,7 +91,7 @@ pub async fn list_deployments(service: Uuid, environment: Uuid) -> Result<Vec<De
     .map(|r| r.deployments)
 }
 
-pub async fn deploy(service: Uuid, environment: Uuid) -> Result<Deployment, ApiError> {
+pub async fn deploy(service: ServiceId, environment: EnvironmentId) -> Result<Deployment, ApiError> {
     let body = CreateDeploymentRequest {
         environment_id: Some(environment),
         ..CreateDeploymentRequest::default()
@@ -115,7 +124,7 @@ impl DeploymentAction {
     }
 }
 
-pub async fn act_on_deployment(id: Uuid, action: DeploymentAction) -> Result<Deployment, ApiError> {
+pub async fn act_on_deployment(id: DeploymentId, action: DeploymentAction) -> Result<Deployment, ApiError> {
     let (path, ok) = match action {
         DeploymentAction::Redeploy => ("redeploy", 201),
         DeploymentAction::Rollback => ("rollback", 201),
@@ -131,7 +140,10 @@ pub async fn act_on_deployment(id: Uuid, action: DeploymentAction) -> Result<Dep
     .map(|r| r.deployment.deployment)
 }
 
-pub async fn service_settings(service: Uuid, environment: Uuid) -> Result<ServiceSettings, ApiError> {
+pub async fn service_settings(
+    service: ServiceId,
+    environment: EnvironmentId,
+) -> Result<ServiceSettings, ApiError> {
     get::<ServiceSettingsResponse>(&format!(
         "{API_V1}/services/{service}/settings?environment={environment}"
     ))
@@ -140,8 +152,8 @@ pub async fn service_settings(service: Uuid, environment: Uuid) -> Result<Servic
 }
 
 pub async fn save_service_settings(
-    service: Uuid,
-    environment: Uuid,
+    service: ServiceId,
+    environment: EnvironmentId,
     settings: ServiceSettings,
 ) -> Result<ServiceSettings, ApiError> {
     send_json::<_, ServiceSettingsResponse>(
@@ -156,7 +168,7 @@ pub async fn save_service_settings(
 
 /// "Deploy changes": the active release of `service` in `environment` again, with the
 /// current variables.
-pub async fn deploy_changes(service: Uuid, environment: Uuid) -> Result<Deployment, ApiError> {
+pub async fn deploy_changes(service: ServiceId, environment: EnvironmentId) -> Result<Deployment, ApiError> {
     send_json::<_, DeploymentResponse>(
         "POST",
         &format!("{API_V1}/services/{service}/deploy-changes?environment={environment}"),
@@ -171,8 +183,11 @@ pub async fn deploy_changes(service: Uuid, environment: Uuid) -> Result<Deployme
 /// shared ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VariablesOf {
-    Service { service: Uuid, environment: Uuid },
-    Shared(Uuid),
+    Service {
+        service: ServiceId,
+        environment: EnvironmentId,
+    },
+    Shared(EnvironmentId),
 }
 
 impl VariablesOf {

@@ -40,8 +40,8 @@ fn to_service((id, project_id, name, kind, git_url, branch, created_at): Service
         _ => Source::Upload {},
     };
     Service {
-        id,
-        project_id,
+        id: id.into(),
+        project_id: project_id.into(),
         name,
         source,
         created_at,
@@ -76,8 +76,8 @@ impl Projects {
             .await?;
         let production = Self::add_environment(conn, id, "production").await?;
         Ok(Project {
-            id,
-            workspace_id: workspace,
+            id: id.into(),
+            workspace_id: workspace.into(),
             name: name.to_owned(),
             environments: vec![production],
             created_at,
@@ -155,15 +155,15 @@ impl Projects {
         Ok(rows
             .into_iter()
             .map(|(id, workspace_id, name, created_at)| Project {
-                id,
-                workspace_id,
+                id: id.into(),
+                workspace_id: workspace_id.into(),
                 name,
                 created_at,
                 environments: envs
                     .iter()
                     .filter(|(p, _, _)| *p == id)
                     .map(|(_, id, name)| Environment {
-                        id: *id,
+                        id: (*id).into(),
                         name: name.clone(),
                     })
                     .collect(),
@@ -199,7 +199,7 @@ impl Projects {
             .execute(conn)
             .await?;
         Ok(Environment {
-            id,
+            id: id.into(),
             name: name.to_owned(),
         })
     }

@@ -43,8 +43,12 @@ use crate::{
 #[derive(Debug)]
 pub enum Next {
     /// The deployment is `deploying`: the runtime takes it live (with the build log, when
-    /// the build just wrote it).
-    GoLive(Option<BuildLog>),
+    /// the build just wrote it). `pair` is its service and environment, whose go-lives take
+    /// turns.
+    GoLive {
+        pair: (Uuid, Uuid),
+        log: Option<BuildLog>,
+    },
     /// Nothing more: it ended (failed, cancelled) or was done already.
     Done,
 }
@@ -109,7 +113,12 @@ impl Pipeline {
         };
         let restarted = match (row.state(), row.release_of) {
             // Built (or re-released) already; the worker died before it went live.
-            (State::Deploying, _) => return Ok(Next::GoLive(None)),
+            (State::Deploying, _) => {
+                return Ok(Next::GoLive {
+                    pair: row.pair(),
+                    log: None,
+                });
+            }
             (State::Queued, Some(of)) => {
                 drop(conn);
                 return self.release_again(&row, of).await;
@@ -153,7 +162,10 @@ impl Pipeline {
         }
         let outcome = self.build(&row, &dir, &log).await;
         match self.conclude(&row, &dir, &log, outcome).await {
-            Ok(true) => Ok(Next::GoLive(Some(log))),
+            Ok(true) => Ok(Next::GoLive {
+                pair: row.pair(),
+                log: Some(log),
+            }),
             Ok(false) => {
                 log.close().await?;
                 Ok(Next::Done)
@@ -470,7 +482,10 @@ impl Pipeline {
             .await?;
         let reason = format!("reusing the release of {of}");
         match machine::transition(&mut conn, id, State::Queued, State::Deploying, &reason).await {
-            Ok(()) => Ok(Next::GoLive(Some(log))),
+            Ok(()) => Ok(Next::GoLive {
+                pair: row.pair(),
+                log: Some(log),
+            }),
             Err(TransitionError::Lost(_)) => {
                 log.close().await?;
                 Ok(Next::Done)

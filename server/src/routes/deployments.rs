@@ -59,7 +59,12 @@ pub async fn create_deployment(
     }
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
-    let environment = environment_of(&mut conn, service.project_id, req.environment_id).await?;
+    let environment = environment_of(
+        &mut conn,
+        service.project_id.uuid(),
+        req.environment_id.map(Uuid::from),
+    )
+    .await?;
     let layout = Layout::new(&state.config.data_dir);
     let (source_kind, branch, upload) = match &service.source {
         Source::Git { branch, .. } => (
@@ -68,7 +73,7 @@ pub async fn create_deployment(
             None,
         ),
         Source::Push { branch } => {
-            if !layout.push_repo(service.id).exists() {
+            if !layout.push_repo(service.id.uuid()).exists() {
                 return Err(AppError::unprocessable(
                     "nothing has been pushed to this service yet: `git push` to its remote first",
                 ));
@@ -85,7 +90,7 @@ pub async fn create_deployment(
                     "this service deploys uploads: `branch` and `commit` do not apply",
                 ));
             }
-            let latest = Deployments::latest_upload(&mut conn, service.id, environment)
+            let latest = Deployments::latest_upload(&mut conn, service.id.uuid(), environment)
                 .await?
                 .ok_or_else(|| {
                     AppError::unprocessable(
@@ -96,7 +101,7 @@ pub async fn create_deployment(
         }
     };
     let new = NewDeployment {
-        service: service.id,
+        service: service.id.uuid(),
         environment,
         source_kind,
         branch,
@@ -139,7 +144,7 @@ pub async fn list_deployments(
     let limit = page.limit()?;
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     let rows = Deployments::list(&mut conn, id, environment, page.after()?, limit).await?;
     let next_cursor = pagination::next(&rows, limit, |d| (d.created_at, d.id));
     Ok(axum::Json(DeploymentsResponse {

@@ -102,8 +102,10 @@ enum Source {
 impl Source {
     fn of(topic: Topic) -> Option<Self> {
         match topic {
-            Topic::Deployment(id) => Some(Self::Deployment(id)),
-            Topic::Service { service, environment } => Some(Self::Service(service, environment)),
+            Topic::Deployment(id) => Some(Self::Deployment(id.uuid())),
+            Topic::Service { service, environment } => {
+                Some(Self::Service(service.uuid(), environment.uuid()))
+            }
             Topic::Project { .. } => None,
         }
     }
@@ -154,7 +156,7 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                         let opened = match topic.parse::<Topic>() {
                             Err(unknown) => Err(unknown.to_string()),
                             Ok(Topic::Project { project, environment }) => {
-                                watch(&state, &caller, project, environment).await.map(|watch| {
+                                watch(&state, &caller, project.uuid(), environment.uuid()).await.map(|watch| {
                                     watches.insert(topic.clone(), watch);
                                     Vec::new()
                                 })
@@ -300,7 +302,7 @@ async fn subscribe(
             let (found, _) = authorize_service(&mut conn, caller, service, Role::Viewer)
                 .await
                 .map_err(|_| not_found())?;
-            environment_of(&mut conn, found.project_id, Some(environment))
+            environment_of(&mut conn, found.project_id.uuid(), Some(environment))
                 .await
                 .map_err(|_| not_found())?;
         }

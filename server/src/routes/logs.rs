@@ -164,7 +164,7 @@ pub async fn list_service_logs(
     let format = checked_format(&params)?;
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     let lines = service_lines(&mut conn, id, environment, &query)
         .await
         .map_err(search_error)?;

@@ -111,7 +111,7 @@ pub async fn list_projects(
         .require(&mut conn, params.workspace_id, Role::Viewer)
         .await?;
     let projects = Projects::list(&mut conn, params.workspace_id, page.after()?, limit).await?;
-    let next_cursor = pagination::next(&projects, limit, |p| (p.created_at, p.id));
+    let next_cursor = pagination::next(&projects, limit, |p| (p.created_at, p.id.uuid()));
     Ok(axum::Json(ProjectsResponse {
         projects,
         next_cursor,

@@ -49,7 +49,7 @@ pub async fn find_service_status(
 ) -> AppResult<axum::Json<ServiceStatusResponse>> {
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     let (env_name, project_name): (String, String) = environments::table
         .inner_join(projects::table)
         .filter(environments::id.eq(environment))
@@ -71,7 +71,7 @@ async fn act(
 ) -> AppResult<(StatusCode, axum::Json<ServiceActionResponse>)> {
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     if action != Action::Stop {
         let active: i64 = deployments::table
             .filter(deployments::service_id.eq(id))
@@ -115,8 +115,8 @@ async fn act(
         axum::Json(ServiceActionResponse {
             action: ServiceAction {
                 action: name.to_owned(),
-                service_id: id,
-                environment_id: environment,
+                service_id: id.into(),
+                environment_id: environment.into(),
                 job_id: job,
             },
         }),

@@ -52,7 +52,7 @@ pub async fn authorize_service(
     let service = Projects::service(conn, id)
         .await?
         .ok_or_else(|| AppError::not_found("service not found"))?;
-    let workspace = authorize_project(conn, caller, service.project_id, needed, "service").await?;
+    let workspace = authorize_project(conn, caller, service.project_id.uuid(), needed, "service").await?;
     Ok((service, workspace))
 }
 

@@ -112,7 +112,11 @@ pub async fn list_services(
     authorize_project(&mut conn, &caller, id, Role::Viewer, "project").await?;
     let services = Projects::services_page(&mut conn, id, after, limit).await?;
     let next_cursor = (services.len() as i64 == limit)
-        .then(|| services.last().map(|s| pagination::encode_name(&s.name, s.id)))
+        .then(|| {
+            services
+                .last()
+                .map(|s| pagination::encode_name(&s.name, s.id.uuid()))
+        })
         .flatten();
     Ok(axum::Json(ServicesResponse {
         services,
@@ -287,9 +291,9 @@ pub async fn find_service_settings(
 ) -> AppResult<axum::Json<ServiceSettingsResponse>> {
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     Ok(axum::Json(ServiceSettingsResponse {
-        environment_id: environment,
+        environment_id: environment.into(),
         settings: Deployments::settings(&mut conn, id, environment).await?,
     }))
 }
@@ -319,7 +323,7 @@ pub async fn update_service_settings(
     check_settings(&settings)?;
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
-    let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+    let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     Deployments::save_settings(&mut conn, id, environment, &settings).await?;
     let entry = audit::Entry::new("service.settings")
         .workspace(workspace)
@@ -332,7 +336,7 @@ pub async fn update_service_settings(
     )
     .await?;
     Ok(axum::Json(ServiceSettingsResponse {
-        environment_id: environment,
+        environment_id: environment.into(),
         settings: Deployments::settings(&mut conn, id, environment).await?,
     }))
 }

@@ -84,7 +84,7 @@ pub async fn create_upload(
     let (service, workspace, environment) = {
         let mut conn = state.db.get().await?;
         let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
-        let environment = environment_of(&mut conn, service.project_id, params.environment).await?;
+        let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
         (service, workspace, environment)
     };
 
@@ -122,7 +122,7 @@ pub async fn create_upload(
     }
 
     let new = NewDeployment {
-        service: service.id,
+        service: service.id.uuid(),
         environment,
         source_kind: "upload",
         branch: None,

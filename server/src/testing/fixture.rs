@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use railyard_shared::{
-    DeploymentState,
+    DeploymentState, ProjectId, ServiceId,
     auth::WorkspaceResponse,
     deployments::{DeploymentDetail, DeploymentResponse},
     projects::{EnvironmentResponse, Project, ProjectResponse, ServiceResponse, Source},
@@ -48,8 +48,8 @@ impl<'a> Fixture<'a> {
         Self {
             client,
             workspace,
-            project: project.id,
-            production,
+            project: project.id.uuid(),
+            production: production.uuid(),
         }
     }
 
@@ -62,7 +62,7 @@ impl<'a> Fixture<'a> {
                 serde_json::json!({"name": name}),
             )
             .await;
-        typed::<EnvironmentResponse>(&res).environment.id
+        typed::<EnvironmentResponse>(&res).environment.id.uuid()
     }
 
     /// Adds service `name` deploying branch `main` of the repository at `repo`.
@@ -73,7 +73,9 @@ impl<'a> Fixture<'a> {
 
     /// Adds service `name` deploying from `source`.
     pub async fn service(&mut self, name: &str, source: Source) -> Uuid {
-        new_service(&mut self.client, self.project, name, source).await
+        new_service(&mut self.client, self.project.into(), name, source)
+            .await
+            .uuid()
     }
 
     /// Adds service `name` that deploys what is pushed to its branch `main`.
@@ -120,7 +122,7 @@ impl<'a> Fixture<'a> {
 
     /// Deploys and waits until the deployment is live; fails on anything else.
     pub async fn deploy_live(&mut self, service: Uuid, environment: Uuid) -> DeploymentDetail {
-        let id = self.deploy(service, environment).await.deployment.id;
+        let id = self.deploy(service, environment).await.deployment.id.uuid();
         let done = self
             .wait_for(
                 id,
@@ -170,7 +172,12 @@ pub async fn new_project(client: &mut Client<'_>, workspace: Uuid, name: &str) -
 }
 
 /// A service `name` of `project` deploying from `source`.
-pub async fn new_service(client: &mut Client<'_>, project: Uuid, name: &str, source: Source) -> Uuid {
+pub async fn new_service(
+    client: &mut Client<'_>,
+    project: ProjectId,
+    name: &str,
+    source: Source,
+) -> ServiceId {
     let res = client
         .post(
             &format!("/api/v1/projects/{project}/services"),

@@ -17,7 +17,7 @@ pub struct DeployJob {
 
 impl DeployJob {
     async fn deploy(&self, id: uuid::Uuid) -> anyhow::Result<()> {
-        let Next::GoLive(log) = self.pipeline.run(id).await? else {
+        let Next::GoLive { pair, log } = self.pipeline.run(id).await? else {
             return Ok(());
         };
         let Some(releaser) = &self.releaser else {
@@ -30,7 +30,7 @@ impl DeployJob {
             Some(log) => log,
             None => self.pipeline.log(id).await?,
         };
-        let result = releaser.go_live(id, &log).await;
+        let result = releaser.go_live(id, pair, &log).await;
         log.close().await?;
         result
     }

@@ -1,11 +1,11 @@
 //! The canvas: a project's services in one environment, live.
 
 use leptos::{prelude::*, task::spawn_local};
+use railyard_shared::{EnvironmentId, ProjectId};
 use railyard_shared::{
     deployments::ProjectOverview,
     live::{ServerMessage, Topic},
 };
-use uuid::Uuid;
 
 use super::node::ServiceNode;
 use crate::{
@@ -17,7 +17,7 @@ use crate::{
 /// The services of a project in one environment, live: the socket sends the whole overview
 /// whenever a service, deployment or instance changes.
 #[component]
-pub fn Canvas(project: Uuid, environment: Uuid) -> impl IntoView {
+pub fn Canvas(project: ProjectId, environment: EnvironmentId) -> impl IntoView {
     let overview = RwSignal::new(None::<Result<ProjectOverview, String>>);
     let connection = RwSignal::new(Connection::Connecting);
     spawn_local(async move {

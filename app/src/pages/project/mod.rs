@@ -7,18 +7,18 @@ mod new_service;
 mod node;
 mod page;
 
+use railyard_shared::EnvironmentId;
 use railyard_shared::{DeploymentState, ServiceState, deployments::ServiceOverview, projects::Project};
-use uuid::Uuid;
 
 pub use list::ProjectsPage;
 pub use page::ProjectPage;
 
 /// The environment a page shows: `asked` (from `?environment=`) when it is the project's,
 /// else production, else the first.
-pub fn chosen_environment(project: &Project, asked: Option<&str>) -> Option<Uuid> {
+pub fn chosen_environment(project: &Project, asked: Option<&str>) -> Option<EnvironmentId> {
     let ids = || project.environments.iter();
     asked
-        .and_then(|a| a.parse::<Uuid>().ok())
+        .and_then(|a| a.parse::<EnvironmentId>().ok())
         .filter(|a| ids().any(|e| e.id == *a))
         .or_else(|| ids().find(|e| e.name == "production").map(|e| e.id))
         .or_else(|| ids().next().map(|e| e.id))

@@ -1,8 +1,8 @@
 //! The "New service" dialog.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use railyard_shared::ProjectId;
 use railyard_shared::projects::{Service, Source};
-use uuid::Uuid;
 
 use crate::{
     api::projects as api,
@@ -12,7 +12,7 @@ use crate::{
 /// Adds a service: from a git repository (with its branch), by `git push` (the remote URL
 /// to push to), or by upload (`railyard up`).
 #[component]
-pub fn NewService(project: Uuid, project_name: String, on_close: Callback<()>) -> impl IntoView {
+pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<()>) -> impl IntoView {
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Kind {
         Git,

@@ -2,14 +2,18 @@
 
 use leptos::prelude::*;
 use leptos_router::components::A;
+use railyard_shared::EnvironmentId;
 use railyard_shared::{ServiceState, deployments::ServiceOverview, projects::Source};
-use uuid::Uuid;
 
 use super::dot_class;
 use crate::format::ago;
 
 #[component]
-pub fn ServiceNode(service: ServiceOverview, environment: Uuid, now: ReadSignal<i64>) -> impl IntoView {
+pub fn ServiceNode(
+    service: ServiceOverview,
+    environment: EnvironmentId,
+    now: ReadSignal<i64>,
+) -> impl IntoView {
     let (dot, label) = dot_class(&service);
     let id = service.service.id;
     let source = match &service.service.source {

@@ -6,7 +6,7 @@ use leptos_router::{
     hooks::{use_navigate, use_params_map, use_query_map},
 };
 use railyard_shared::projects::Project;
-use uuid::Uuid;
+use railyard_shared::{EnvironmentId, ProjectId};
 
 use super::{canvas::Canvas, chosen_environment, new_service::NewService};
 use crate::{
@@ -21,7 +21,10 @@ use crate::{
 pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
     let project = LocalResource::new(move || {
-        let id = params.read().get("id").and_then(|id| id.parse::<Uuid>().ok());
+        let id = params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<ProjectId>().ok());
         async move {
             let id = id.ok_or_else(|| ApiError::not_found("No such project."))?;
             api::find_project(id).await
@@ -59,7 +62,7 @@ fn ProjectView(project: Project) -> impl IntoView {
     });
     let navigate = use_navigate();
     let choose = move |ev: leptos::ev::Event| {
-        if let Ok(env) = event_target_value(&ev).parse::<Uuid>() {
+        if let Ok(env) = event_target_value(&ev).parse::<EnvironmentId>() {
             navigate(&format!("/projects/{id}?environment={env}"), Default::default());
         }
     };

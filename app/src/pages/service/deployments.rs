@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use railyard_shared::{DeploymentId, EnvironmentId, ServiceId, UserId};
 use railyard_shared::{DeploymentState, deployments::Deployment, live::Topic};
 use uuid::Uuid;
 
@@ -31,13 +32,13 @@ fn question(action: DeploymentAction) -> Option<&'static str> {
 
 #[component]
 pub fn DeploymentsTab(
-    service: Uuid,
-    environment: Uuid,
+    service: ServiceId,
+    environment: EnvironmentId,
     workspace: Uuid,
     /// Bumped on every status change: the list reads itself again.
     version: RwSignal<u32>,
     /// The deployment whose log shows (`None`: the newest).
-    selected: RwSignal<Option<Uuid>>,
+    selected: RwSignal<Option<DeploymentId>>,
     can_write: Signal<bool>,
     /// A deploy requested from the page header is in flight.
     deploying: Signal<bool>,
@@ -53,7 +54,12 @@ pub fn DeploymentsTab(
         members
             .get()
             .and_then(Result::ok)
-            .map(|m| m.members.into_iter().map(|m| (m.user_id, m.name)).collect())
+            .map(|m| {
+                m.members
+                    .into_iter()
+                    .map(|m| (UserId(m.user_id), m.name))
+                    .collect()
+            })
             .unwrap_or_default()
     });
     let shown = Memo::new(move |_| {
@@ -65,7 +71,7 @@ pub fn DeploymentsTab(
         })
     });
     let act = Action::new_local(
-        move |&(deployment, action): &(Uuid, DeploymentAction)| async move {
+        move |&(deployment, action): &(DeploymentId, DeploymentAction)| async move {
             match deploys::act_on_deployment(deployment, action).await {
                 Ok(d) => {
                     toasts.ok(match action {
@@ -83,7 +89,7 @@ pub fn DeploymentsTab(
         },
     );
     let busy = Signal::derive(move || act.pending().get() || deploying.get());
-    let run = Callback::new(move |request: (Uuid, DeploymentAction)| {
+    let run = Callback::new(move |request: (DeploymentId, DeploymentAction)| {
         if busy.get_untracked() {
             return;
         }
@@ -116,11 +122,11 @@ pub fn DeploymentsTab(
 #[component]
 fn DeploymentTable(
     list: Vec<Deployment>,
-    selected: RwSignal<Option<Uuid>>,
-    shown: Memo<Option<Uuid>>,
-    run: Callback<(Uuid, DeploymentAction)>,
+    selected: RwSignal<Option<DeploymentId>>,
+    shown: Memo<Option<DeploymentId>>,
+    run: Callback<(DeploymentId, DeploymentAction)>,
     /// Member names by user id.
-    names: Signal<HashMap<Uuid, String>>,
+    names: Signal<HashMap<UserId, String>>,
     /// Whether the caller may deploy (viewers may not).
     can_write: Signal<bool>,
     /// A deployment write is in flight.

@@ -12,6 +12,7 @@ use leptos_router::{
     components::A,
     hooks::{use_params_map, use_query_map},
 };
+use railyard_shared::{DeploymentId, EnvironmentId, ServiceId};
 use railyard_shared::{
     DeploymentState, ServiceState,
     auth::Role,
@@ -19,7 +20,6 @@ use railyard_shared::{
     live::{ServerMessage, Topic},
     projects::{Project, Service},
 };
-use uuid::Uuid;
 
 use crate::{
     api::{ApiError, projects as api},
@@ -88,7 +88,10 @@ pub fn ServicePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let loaded = LocalResource::new(move || {
-        let id = params.read().get("id").and_then(|id| id.parse::<Uuid>().ok());
+        let id = params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<ServiceId>().ok());
         let asked = query.read().get("environment");
         async move {
             let id = id.ok_or_else(|| ApiError::not_found("No such service."))?;
@@ -111,12 +114,13 @@ pub fn ServicePage() -> impl IntoView {
 }
 
 #[component]
-fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl IntoView {
+fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -> impl IntoView {
     let id = service.id;
     let toasts = use_toasts();
     // Controls follow the role: viewers see them disabled, with why.
     let workspaces = use_workspaces();
-    let workspace = project.workspace_id;
+    // Workspaces (the auth API) still carry plain UUIDs.
+    let workspace = project.workspace_id.uuid();
     let can_write = Signal::derive(move || {
         workspaces
             .find(workspace)
@@ -168,7 +172,7 @@ fn ServiceView(service: Service, project: Project, environment: Uuid) -> impl In
         }
     });
     // The deployment whose build log shows: the one clicked or just requested, else the newest.
-    let selected = RwSignal::new(None::<Uuid>);
+    let selected = RwSignal::new(None::<DeploymentId>);
     let deploy = Action::new_local(move |&(): &()| async move {
         match api::deploy(id, environment).await {
             Ok(deployment) => {

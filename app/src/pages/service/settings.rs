@@ -3,7 +3,7 @@
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use railyard_shared::deployments::ServiceSettings;
-use uuid::Uuid;
+use railyard_shared::{EnvironmentId, ServiceId};
 
 use crate::{
     api::projects as api,
@@ -12,7 +12,11 @@ use crate::{
 
 /// The service's settings in this environment; they apply from the next deployment.
 #[component]
-pub fn SettingsForm(service: Uuid, environment: Uuid, can_write: Signal<bool>) -> impl IntoView {
+pub fn SettingsForm(
+    service: ServiceId,
+    environment: EnvironmentId,
+    can_write: Signal<bool>,
+) -> impl IntoView {
     let toasts = use_toasts();
     let loaded = LocalResource::new(move || api::service_settings(service, environment));
     let (root, build, start, health, policy, memory, port) = (

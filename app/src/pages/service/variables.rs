@@ -2,14 +2,14 @@
 //! environment's shared ones (which `${{ shared.NAME }}` references read).
 
 use leptos::prelude::*;
-use uuid::Uuid;
+use railyard_shared::{EnvironmentId, ServiceId};
 
 use crate::{api::projects::VariablesOf, components::variables::VariablesPanel};
 
 #[component]
 pub fn VariablesTab(
-    service: Uuid,
-    environment: Uuid,
+    service: ServiceId,
+    environment: EnvironmentId,
     env_name: String,
     can_write: Signal<bool>,
     /// A deploy of the staged changes was requested.

@@ -55,18 +55,23 @@ impl DeploymentRow {
         State::parse(&self.state).unwrap_or(State::Failed)
     }
 
+    /// Its service and environment.
+    pub fn pair(&self) -> (Uuid, Uuid) {
+        (self.service_id, self.environment_id)
+    }
+
     pub fn to_api(&self) -> Deployment {
         Deployment {
-            id: self.id,
-            service_id: self.service_id,
-            environment_id: self.environment_id,
+            id: self.id.into(),
+            service_id: self.service_id.into(),
+            environment_id: self.environment_id.into(),
             state: self.state(),
             source: self.source_kind.clone(),
             branch: self.branch.clone(),
             commit: self.commit_sha.clone(),
-            release_of: self.release_of,
+            release_of: self.release_of.map(Into::into),
             reason: self.reason.clone(),
-            triggered_by: self.triggered_by,
+            triggered_by: self.triggered_by.map(Into::into),
             created_at: self.created_at,
             updated_at: self.updated_at,
             finished_at: self.finished_at,

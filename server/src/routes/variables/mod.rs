@@ -88,7 +88,7 @@ async fn service_target(
     environment: Option<Uuid>,
 ) -> AppResult<Target> {
     let (service, workspace) = authorize_service(conn, caller, id, Role::Member).await?;
-    let environment = environment_of(conn, service.project_id, environment).await?;
+    let environment = environment_of(conn, service.project_id.uuid(), environment).await?;
     Ok(Target {
         workspace,
         environment,

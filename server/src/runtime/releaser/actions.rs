@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::InstanceState;
 use uuid::Uuid;
 
-use super::{Releaser, names, notify_routes};
+use super::{Releaser, launch::Starting, names, notify_routes};
 use crate::{
     jobs::kinds::Action,
     logs::BuildLog,
@@ -113,7 +113,8 @@ impl Releaser {
                         "Restart"
                     }
                 ));
-                let instance = match self.start_healthy(conn, row, log).await? {
+                let starting = Starting::load(conn, row.clone()).await?;
+                let instance = match self.start_healthy(conn, &starting, log).await? {
                     Ok(instance) => instance,
                     Err(reason) => anyhow::bail!("{reason}; what was running keeps running"),
                 };

@@ -3,31 +3,57 @@
 
 use anyhow::Context as _;
 use diesel_async::AsyncPgConnection;
-use railyard_shared::deployments::Plan;
+use railyard_shared::deployments::{Plan, ServiceSettings};
 use uuid::Uuid;
 
 use super::Releaser;
 use crate::{
-    models::deployment::{DeploymentRow, Deployments},
+    models::deployment::{DeploymentRow, Deployments, Release},
     runtime::{Launch, RestartPolicy},
     sandbox,
 };
 
-impl Releaser {
-    /// What starting an instance of deployment `row` on `port` runs.
-    pub(super) async fn launch_for(
-        &self,
-        conn: &mut AsyncPgConnection,
-        row: &DeploymentRow,
-        instance: Uuid,
-        port: u16,
-    ) -> anyhow::Result<Launch> {
+/// What starting a process of a deployment needs, read once per start: the row, its plan,
+/// its release and the service's settings in its environment.
+pub(in crate::runtime) struct Starting {
+    pub row: DeploymentRow,
+    pub plan: Plan,
+    pub release: Release,
+    pub settings: ServiceSettings,
+}
+
+impl Starting {
+    pub async fn load(conn: &mut AsyncPgConnection, row: DeploymentRow) -> anyhow::Result<Self> {
         let plan: Plan = row.plan().context("the deployment has no plan")?;
-        let start = plan.start.clone().context("a static site runs no process")?;
         let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
             .await?
             .context("the release is no longer kept")?;
         let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
+        Ok(Self {
+            row,
+            plan,
+            release,
+            settings,
+        })
+    }
+}
+
+impl Releaser {
+    /// What starting an instance of deployment `starting` on `port` runs.
+    pub(super) async fn launch_for(
+        &self,
+        conn: &mut AsyncPgConnection,
+        starting: &Starting,
+        instance: Uuid,
+        port: u16,
+    ) -> anyhow::Result<Launch> {
+        let Starting {
+            row,
+            plan,
+            release,
+            settings,
+        } = starting;
+        let start = plan.start.clone().context("a static site runs no process")?;
         let log = self.layout.service_log(row.service_id, row.environment_id);
         if let Some(dir) = log.parent() {
             tokio::fs::create_dir_all(dir).await?;
@@ -45,7 +71,7 @@ impl Releaser {
             restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
             deployment: Some(row.id),
             secrets: variables.secrets.into_iter().collect(),
-            health_check: plan.health_check,
+            health_check: plan.health_check.clone(),
             memory_limit_mb: settings.memory_limit_mb.and_then(|mb| u32::try_from(mb).ok()),
         })
     }

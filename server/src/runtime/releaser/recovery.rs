@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::InstanceState;
 use uuid::Uuid;
 
-use super::{Releaser, names, notify_routes};
+use super::{Releaser, launch::Starting, names, notify_routes};
 use crate::{
     models::deployment::{Deployments, machine::State},
     schema::{deployments, instances},
@@ -89,7 +89,8 @@ impl Releaser {
             .await?
             .context("deployment gone")?;
         let port = u16::try_from(port).context("a recorded port out of range")?;
-        let launch = self.launch_for(conn, &row, instance, port).await?;
+        let starting = Starting::load(conn, row).await?;
+        let launch = self.launch_for(conn, &starting, instance, port).await?;
         if let (Some(pid), Some(ticks)) = (pid, ticks)
             && self.runtime.adopt(launch.clone(), pid, ticks).await
         {

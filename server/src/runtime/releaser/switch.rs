@@ -9,13 +9,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use railyard_shared::{InstanceState, deployments::Plan};
+use railyard_shared::InstanceState;
 use uuid::Uuid;
 
-use super::{Releaser, names, notify_routes};
+use super::{Releaser, launch::Starting, names, notify_routes};
 use crate::{
     logs::BuildLog,
     models::deployment::{
@@ -27,22 +26,19 @@ use crate::{
 };
 
 impl Releaser {
-    /// Starts a new instance of deployment `row` and waits until it is healthy; it then
-    /// counts as `running` (for the router, once the deployment is `active`). `Ok(Err)`
+    /// Starts a new instance of deployment `starting` and waits until it is healthy; it
+    /// then counts as `running` (for the router, once the deployment is `active`). `Ok(Err)`
     /// says why it did not become healthy (it is stopped again).
     pub(super) async fn start_healthy(
         &self,
         conn: &mut AsyncPgConnection,
-        row: &DeploymentRow,
+        starting: &Starting,
         log: &BuildLog,
     ) -> anyhow::Result<Result<Uuid, String>> {
-        let plan: Plan = row.plan().context("the deployment has no plan")?;
+        let row = &starting.row;
         let instance = Uuid::new_v4();
-        if plan.start.is_none() {
-            let release = Deployments::release(conn, row.release_of.unwrap_or(row.id))
-                .await?
-                .context("the release is no longer kept")?;
-            let root = PathBuf::from(&release.path).join(&plan.root);
+        if starting.plan.start.is_none() {
+            let root = PathBuf::from(&starting.release.path).join(&starting.plan.root);
             log.event("A static site: Railyard serves it.");
             diesel::insert_into(instances::table)
                 .values((
@@ -58,10 +54,9 @@ impl Releaser {
             return Ok(Ok(instance));
         }
         let ids = (row.id, row.service_id, row.environment_id);
-        let settings = Deployments::settings(conn, row.service_id, row.environment_id).await?;
-        let Some(port) = settings.port.and_then(|p| u16::try_from(p).ok()) else {
+        let Some(port) = starting.settings.port.and_then(|p| u16::try_from(p).ok()) else {
             let port = self.reserve(conn, ids, instance).await?;
-            return self.start_on(conn, row, log, instance, port).await;
+            return self.start_on(conn, starting, log, instance, port).await;
         };
 
         // A fixed port: what runs now stops first, and comes back if the new one fails.
@@ -83,7 +78,7 @@ impl Releaser {
             }
         }
         let outcome = match self.reserve_fixed(conn, ids, instance, port).await? {
-            Ok(()) => self.start_on(conn, row, log, instance, port).await?,
+            Ok(()) => self.start_on(conn, starting, log, instance, port).await?,
             Err(reason) => Err(reason),
         };
         if outcome.is_err()
@@ -91,6 +86,7 @@ impl Releaser {
             && let Some(previous) = Deployments::find(conn, previous).await?
         {
             log.event(format!("Starting the previous release again on port {port}."));
+            let previous = Starting::load(conn, previous).await?;
             match Box::pin(self.start_healthy(conn, &previous, log)).await? {
                 Ok(_) => notify_routes(conn).await?,
                 Err(reason) => log.event(format!("The previous release did not come back: {reason}.")),
@@ -99,17 +95,17 @@ impl Releaser {
         Ok(outcome)
     }
 
-    /// Starts instance `instance` of `row` on `port` (already recorded) and waits until it
-    /// is healthy.
+    /// Starts instance `instance` of `starting` on `port` (already recorded) and waits
+    /// until it is healthy.
     async fn start_on(
         &self,
         conn: &mut AsyncPgConnection,
-        row: &DeploymentRow,
+        starting: &Starting,
         log: &BuildLog,
         instance: Uuid,
         port: u16,
     ) -> anyhow::Result<Result<Uuid, String>> {
-        let launch = self.launch_for(conn, row, instance, port).await?;
+        let launch = self.launch_for(conn, starting, instance, port).await?;
         let limit = launch
             .memory_limit_mb
             .map_or_else(String::new, |mb| format!(" and a memory limit of {mb} MB"));
@@ -151,13 +147,10 @@ impl Releaser {
     /// Starts deployment `id` (in `deploying`) and switches traffic to it once healthy.
     /// Go-lives of one service and environment take turns; one whose turn comes after a
     /// newer deployment went live is cancelled instead (it would replace the newer one).
-    pub async fn go_live(&self, id: Uuid, log: &BuildLog) -> anyhow::Result<()> {
-        let mut conn = self.db.get().await?;
-        let row = Deployments::find(&mut conn, id)
-            .await?
-            .context("deployment gone")?;
-        drop(conn);
-        let _turn = self.lock(row.service_id, row.environment_id).await;
+    /// `pair` is its service and environment (as the pipeline read them); the row is read
+    /// once the turn comes, as it may have changed meanwhile.
+    pub async fn go_live(&self, id: Uuid, pair: (Uuid, Uuid), log: &BuildLog) -> anyhow::Result<()> {
+        let _turn = self.lock(pair.0, pair.1).await;
         let mut conn = self.db.get().await?;
         let Some(row) = Deployments::find(&mut conn, id).await? else {
             return Ok(());
@@ -185,7 +178,9 @@ impl Releaser {
         for old in stale {
             self.stop_instance(old).await?;
         }
-        let instance = match self.start_healthy(&mut conn, &row, log).await? {
+        let starting = Starting::load(&mut conn, row).await?;
+        let row = &starting.row;
+        let instance = match self.start_healthy(&mut conn, &starting, log).await? {
             Ok(instance) => instance,
             Err(reason) => return self.fail(&mut conn, id, log, &reason).await,
         };
@@ -214,7 +209,7 @@ impl Releaser {
             &format!("Deployment {id} is live{commit}: traffic goes to it."),
         );
         drop(conn);
-        self.drain_others(&row, instance).await
+        self.drain_others(row, instance).await
     }
 
     /// After a switch: the service's other live instances drain, then stop.
