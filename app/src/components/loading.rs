@@ -36,7 +36,7 @@ fn ReadFailed(errors: ArcRwSignal<Errors>) -> impl IntoView {
         errors
             .get()
             .into_iter()
-            .map(|(_, error)| view! { <p class="form-error" role="alert">{error.to_string()}</p> })
+            .map(|(_, error)| view! { <p class="form-error" role="alert" data-testid="form-error">{error.to_string()}</p> })
             .collect_view()
     }
 }

@@ -1,4 +1,4 @@
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use leptos_router::{
     components::A,
     hooks::{use_location, use_navigate},
@@ -75,16 +75,16 @@ pub fn TopBar() -> impl IntoView {
 fn UserMenu() -> impl IntoView {
     let session = use_session();
     let navigate = use_navigate();
-    let sign_out = move |_| {
+    let sign_out = Action::new_local(move |&(): &()| {
         let navigate = navigate.clone();
-        spawn_local(async move {
+        async move {
             if let Err(err) = api::logout().await {
                 leptos::logging::warn!("sign-out failed: {err}");
             }
             session.signed_out();
             navigate("/login", Default::default());
-        });
-    };
+        }
+    });
     let name = move || session.user().map(|u| u.name).unwrap_or_default();
     let initial = move || {
         name()
@@ -97,7 +97,8 @@ fn UserMenu() -> impl IntoView {
         <div class="user-menu" data-testid="user-menu">
             <span class="avatar" aria-hidden="true">{initial}</span>
             <span class="user-name">{name}</span>
-            <button class="button-ghost" type="button" on:click=sign_out>"Sign out"</button>
+            <button class="button-ghost" type="button" disabled=move || sign_out.pending().get()
+                on:click=move |_| { sign_out.dispatch(()); }>"Sign out"</button>
         </div>
     }
 }

@@ -1,6 +1,6 @@
 //! `/workspaces/:id/audit`: who did what, newest first, filterable by action.
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use railyard_shared::auth::AuditEntry;
 use uuid::Uuid;
@@ -15,32 +15,36 @@ pub fn AuditPage() -> impl IntoView {
     let entries = RwSignal::new(Vec::<AuditEntry>::new());
     let cursor = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(false);
-
-    let load = move |more: bool| {
-        let Some(id) = workspace_id() else { return };
+    // A read that pages: the first page (again, after a filter), or the next one appended.
+    let fetch = Action::new_local(move |&(workspace, more): &(Uuid, bool)| {
         let after = if more { cursor.get_untracked() } else { None };
-        loading.set(true);
-        spawn_local(async move {
-            match api::list_audit(id, action.get_untracked(), after).await {
+        async move {
+            match api::list_audit(workspace, action.get_untracked(), after).await {
                 Ok(page) => {
                     if more {
-                        entries.update(|list| list.extend(page.entries));
+                        entries.try_update(|list| list.extend(page.entries));
                     } else {
-                        entries.set(page.entries);
+                        entries.try_set(page.entries);
                     }
-                    cursor.set(page.next_cursor);
-                    error.set(None);
+                    cursor.try_set(page.next_cursor);
+                    error.try_set(None);
                 }
-                Err(err) => error.set(Some(err.message)),
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
             }
-            loading.set(false);
-        });
+        }
+    });
+    let loading = fetch.pending();
+    let load = move |more: bool| {
+        if let Some(id) = workspace_id() {
+            fetch.dispatch((id, more));
+        }
     };
     // Load on open and whenever the workspace changes.
     Effect::new(move || {
         workspace_id();
-        load(false);
+        untrack(|| load(false));
     });
 
     view! {
@@ -53,7 +57,7 @@ pub fn AuditPage() -> impl IntoView {
             </header>
             <form class="row filter" on:submit=move |ev| { ev.prevent_default(); load(false); }>
                 <input type="search" placeholder="Filter by action, e.g. member.* or invitation.create" aria-label="Filter by action" bind:value=action />
-                <button class="button-ghost" type="submit">"Filter"</button>
+                <button class="button-ghost" type="submit" disabled=move || loading.get()>"Filter"</button>
             </form>
             <FormError error=error.into() />
             <div class="card table-card">
@@ -76,7 +80,7 @@ pub fn AuditPage() -> impl IntoView {
                 </Show>
             </div>
             <Show when=move || cursor.get().is_some()>
-                <button class="button-ghost" type="button" on:click=move |_| load(true)>"Load older entries"</button>
+                <button class="button-ghost" type="button" disabled=move || loading.get() on:click=move |_| load(true)>"Load older entries"</button>
             </Show>
         </section>
     }

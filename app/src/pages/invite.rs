@@ -1,7 +1,7 @@
 //! `/invite?token=…`: what the invitation is for, then join: sign up (new address), sign in
 //! (existing account), or accept (already signed in as the invited address).
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::{components::A, hooks::use_query_map};
 use railyard_shared::auth::{InvitationPreview, LoginRequest, SignupRequest};
 use uuid::Uuid;
@@ -10,6 +10,7 @@ use crate::{
     api::{self, ApiError},
     components::{
         auth_card::{AuthCard, FormError},
+        loading::Loaded,
         session::use_session,
         workspace,
     },
@@ -30,17 +31,17 @@ pub fn InvitePage() -> impl IntoView {
         let token = token.clone();
         move || api::preview_invitation(token.clone())
     });
+    let token = StoredValue::new(token);
     view! {
         <AuthCard title="Join a workspace" subtitle="You have been invited to Railyard.".to_owned()>
-            <Suspense fallback=|| view! { <p class="muted">"Checking the invitation…"</p> }>
-                {move || preview.get().map(|result| match result {
-                    Err(err) => view! {
-                        <p class="form-error" role="alert" data-testid="form-error">{err.message}</p>
-                        <p class="muted auth-alt"><A href="/login">"Sign in"</A></p>
-                    }.into_any(),
-                    Ok(res) => view! { <Join preview=res.invitation token=token.clone() /> }.into_any(),
+            <Loaded fallback=|| view! { <p class="muted">"Checking the invitation…"</p> }>
+                {move || Suspend::new(async move {
+                    preview.await.map(|res| view! { <Join preview=res.invitation token=token.get_value() /> })
                 })}
-            </Suspense>
+            </Loaded>
+            {move || preview.get().is_some_and(|r| r.is_err()).then(|| view! {
+                <p class="muted auth-alt"><A href="/login">"Sign in"</A></p>
+            })}
         </AuthCard>
     }
 }
@@ -60,23 +61,31 @@ fn Join(preview: InvitationPreview, token: String) -> impl IntoView {
     let invited = preview.email.clone();
     let account_exists = preview.account_exists;
 
+    let accepting = Action::new_local(move |token: &String| {
+        let token = token.clone();
+        async move {
+            match api::accept_invitation(token).await {
+                Ok(workspace) => open_workspace(workspace.id),
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
     let accept = {
         let token = token.clone();
         move || {
-            let token = token.clone();
-            spawn_local(async move {
-                match api::accept_invitation(token).await {
-                    Ok(workspace) => open_workspace(workspace.id),
-                    Err(err) => error.set(Some(err.message)),
-                }
-            });
+            if !accepting.pending().get_untracked() {
+                accepting.dispatch(token.clone());
+            }
         }
     };
     let view_for = move |signed_in_as: Option<String>| match signed_in_as {
         Some(email) if email == invited => {
             let accept = accept.clone();
             view! {
-                <button class="button" type="button" on:click=move |_| accept()>"Join workspace"</button>
+                <button class="button" type="button" disabled=move || accepting.pending().get()
+                    on:click=move |_| accept()>"Join workspace"</button>
             }
             .into_any()
         }
@@ -148,29 +157,34 @@ fn SignInToJoin(
     let session = use_session();
     let password = RwSignal::new(String::new());
     let shown_email = email.clone();
-    let on_submit = move |ev: SubmitEvent| {
-        ev.prevent_default();
-        let (email, on_joined) = (email.clone(), on_joined.clone());
-        spawn_local(async move {
-            match api::login(LoginRequest {
-                email,
-                password: password.get_untracked(),
-            })
-            .await
-            {
+    let sign_in = Action::new_local(move |request: &LoginRequest| {
+        let (request, on_joined) = (request.clone(), on_joined.clone());
+        async move {
+            match api::login(request).await {
                 Ok(user) => {
                     session.signed_in(user);
                     on_joined();
                 }
-                Err(ApiError { message, .. }) => error.set(Some(message)),
+                Err(ApiError { message, .. }) => {
+                    error.try_set(Some(message));
+                }
             }
-        });
+        }
+    });
+    let on_submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if !sign_in.pending().get_untracked() {
+            sign_in.dispatch(LoginRequest {
+                email: email.clone(),
+                password: password.get_untracked(),
+            });
+        }
     };
     view! {
         <form class="form" on:submit=on_submit>
             <label>"Email" <input type="email" value=shown_email disabled=true /></label>
             <label>"Password" <input type="password" required autocomplete="current-password" bind:value=password /></label>
-            <button class="button" type="submit">"Sign in and join"</button>
+            <button class="button" type="submit" disabled=move || sign_in.pending().get()>"Sign in and join"</button>
         </form>
     }
 }

@@ -9,4 +9,3 @@ pub mod overview;
 pub mod project;
 pub mod service;
 pub mod setup;
-pub mod workspace_settings;

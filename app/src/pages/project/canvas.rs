@@ -1,6 +1,6 @@
 //! The canvas: a project's services in one environment, live.
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 use railyard_shared::{EnvironmentId, ProjectId};
 use railyard_shared::{
     deployments::ProjectOverview,
@@ -10,6 +10,7 @@ use railyard_shared::{
 use super::node::ServiceNode;
 use crate::{
     api::projects as api,
+    components::loading::Loaded,
     format::now_s,
     live::{Connection, use_live},
 };
@@ -18,24 +19,17 @@ use crate::{
 /// whenever a service, deployment or instance changes.
 #[component]
 pub fn Canvas(project: ProjectId, environment: EnvironmentId) -> impl IntoView {
-    let overview = RwSignal::new(None::<Result<ProjectOverview, String>>);
+    // The first read answers until the socket's first overview; from then on, the socket.
+    let first = LocalResource::new(move || api::project_overview(project, environment));
+    let fresh = RwSignal::new(None::<ProjectOverview>);
     let connection = RwSignal::new(Connection::Connecting);
-    spawn_local(async move {
-        let first = api::project_overview(project, environment)
-            .await
-            .map_err(|e| e.message);
-        // The socket may have answered first, or the canvas may be gone already.
-        if overview.try_get_untracked() == Some(None) {
-            overview.try_set(Some(first));
-        }
-    });
     use_live().subscribe(
         Topic::Project { project, environment },
         || 0,
         connection,
         move |message| {
-            if let ServerMessage::Status { overview: fresh, .. } = message {
-                overview.try_set(Some(Ok(fresh)));
+            if let ServerMessage::Status { overview, .. } = message {
+                fresh.try_set(Some(overview));
             }
         },
     );
@@ -48,23 +42,38 @@ pub fn Canvas(project: ProjectId, environment: EnvironmentId) -> impl IntoView {
                     view! { <span class=class data-testid="canvas-connection"><span class="dot"></span>{label}</span> }
                 }}
             </div>
-            {move || match overview.get() {
-                None => view! { <div class="card skeleton service-node"></div> }.into_any(),
-                Some(Err(message)) => view! { <p class="form-error" role="alert">{message}</p> }.into_any(),
-                Some(Ok(o)) if o.services.is_empty() => view! {
-                    <div class="empty-canvas">
-                        <p class="muted">"No services yet."</p>
-                        <p class="muted">"Add one from a git repository, by git push, or by upload: “New service” above."</p>
-                    </div>
-                }.into_any(),
-                Some(Ok(o)) => view! {
-                    <div class="canvas-nodes" data-testid="services">
-                        {o.services.into_iter().map(|s| view! { <ServiceNode service=s environment now /> }).collect_view()}
-                    </div>
+            {move || match fresh.get() {
+                Some(overview) => view! { <Nodes overview environment now /> }.into_any(),
+                None => view! {
+                    <Loaded fallback=|| view! { <div class="card skeleton service-node"></div> }>
+                        {move || Suspend::new(async move {
+                            first.await.map(|overview| view! { <Nodes overview environment now /> })
+                        })}
+                    </Loaded>
                 }.into_any(),
             }}
         </div>
     }
+}
+
+/// The services on the canvas, or how to add the first.
+#[component]
+fn Nodes(overview: ProjectOverview, environment: EnvironmentId, now: ReadSignal<i64>) -> impl IntoView {
+    if overview.services.is_empty() {
+        return view! {
+            <div class="empty-canvas">
+                <p class="muted">"No services yet."</p>
+                <p class="muted">"Add one from a git repository, by git push, or by upload: “New service” above."</p>
+            </div>
+        }
+        .into_any();
+    }
+    view! {
+        <div class="canvas-nodes" data-testid="services">
+            {overview.services.into_iter().map(|s| view! { <ServiceNode service=s environment now /> }).collect_view()}
+        </div>
+    }
+    .into_any()
 }
 
 /// Seconds since the epoch, ticking every 10 s (for "3 min ago").

@@ -1,11 +1,13 @@
 //! `/projects`: the current workspace's projects, and a form for a new one.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
-use leptos_router::components::A;
+use leptos::{ev::SubmitEvent, prelude::*};
+use leptos_router::{components::A, hooks::use_navigate};
+use railyard_shared::auth::Role;
+use uuid::Uuid;
 
 use crate::{
     api::projects as api,
-    components::{auth_card::FormError, workspace::use_workspaces},
+    components::{auth_card::FormError, loading::Loaded, workspace::use_workspaces},
 };
 
 #[component]
@@ -25,20 +27,36 @@ pub fn ProjectsPage() -> impl IntoView {
     });
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let can_write = Signal::derive(move || {
+        workspaces
+            .current()
+            .is_some_and(|w| w.role.at_least(Role::Member))
+    });
+    let create_project = Action::new_local(move |(workspace, text): &(Uuid, String)| {
+        let (workspace, name_text, navigate) = (*workspace, text.clone(), navigate.clone());
+        async move {
+            match api::create_project(workspace, name_text).await {
+                Ok(project) => {
+                    error.try_set(None);
+                    name.try_set(String::new());
+                    version.try_update(|v| *v += 1);
+                    navigate(&format!("/projects/{}", project.id), Default::default());
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
+    let creating = create_project.pending();
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let Some(id) = workspace() else { return };
-        spawn_local(async move {
-            match api::create_project(id, name.get_untracked()).await {
-                Ok(project) => {
-                    error.set(None);
-                    name.set(String::new());
-                    version.update(|v| *v += 1);
-                    let _ = window().location().set_href(&format!("/projects/{}", project.id));
-                }
-                Err(err) => error.set(Some(err.message)),
-            }
-        });
+        if let Some(id) = workspace()
+            && !creating.get_untracked()
+        {
+            create_project.dispatch((id, name.get_untracked()));
+        }
     };
     view! {
         <section class="page">
@@ -54,28 +72,29 @@ pub fn ProjectsPage() -> impl IntoView {
                 <div class="row">
                     <input type="text" required maxlength="39" placeholder="shop" aria-label="Project name"
                         pattern="[a-z0-9][a-z0-9\\-]*" bind:value=name />
-                    <button class="button" type="submit">"Create project"</button>
+                    <button class="button" type="submit" disabled=move || creating.get() || !can_write.get()
+                        title=move || (!can_write.get()).then_some("Viewers cannot create projects")>"Create project"</button>
                 </div>
                 <p class="hint">"Lowercase letters, digits and dashes: it becomes part of the apps' host names."</p>
             </form>
-            <Transition fallback=|| view! { <div class="card skeleton"></div> }>
-                {move || projects.get().map(|result| match result {
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="muted empty">"No projects yet: create the first one above."</p>
-                    }.into_any(),
-                    Ok(list) => view! {
-                        <div class="grid" data-testid="projects">
-                            {list.into_iter().map(|p| view! {
-                                <A href=format!("/projects/{}", p.id) attr:class="card service-card">
-                                    <h2>{p.name}</h2>
-                                    <p class="muted">{format!("{} environment(s)", p.environments.len())}</p>
-                                </A>
-                            }).collect_view()}
-                        </div>
-                    }.into_any(),
-                    Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
+            <Loaded fallback=|| view! { <div class="card skeleton"></div> }>
+                {move || Suspend::new(async move {
+                    projects.await.map(|list| if list.is_empty() {
+                        view! { <p class="muted empty">"No projects yet: create the first one above."</p> }.into_any()
+                    } else {
+                        view! {
+                            <div class="grid" data-testid="projects">
+                                {list.into_iter().map(|p| view! {
+                                    <A href=format!("/projects/{}", p.id) attr:class="card service-card">
+                                        <h2>{p.name}</h2>
+                                        <p class="muted">{format!("{} environment(s)", p.environments.len())}</p>
+                                    </A>
+                                }).collect_view()}
+                            </div>
+                        }.into_any()
+                    })
                 })}
-            </Transition>
+            </Loaded>
         </section>
     }
 }

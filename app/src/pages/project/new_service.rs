@@ -1,6 +1,6 @@
 //! The "New service" dialog.
 
-use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
+use leptos::{ev::SubmitEvent, prelude::*};
 use railyard_shared::ProjectId;
 use railyard_shared::projects::{Service, Source};
 
@@ -26,6 +26,26 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
     let error = RwSignal::new(None::<String>);
     let created = RwSignal::new(None::<Service>);
     let toasts = use_toasts();
+    let add = Action::new_local(move |(text, source): &(String, Source)| {
+        let (text, source) = (text.clone(), source.clone());
+        async move {
+            match api::create_service(project, text, source).await {
+                Ok(service) => {
+                    error.try_set(None);
+                    toasts.ok(format!("Service {} added.", service.name));
+                    if kind.get_untracked() == Kind::Git {
+                        on_close.run(());
+                    } else {
+                        created.try_set(Some(service));
+                    }
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
+    let adding = add.pending();
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
         let source = match kind.get_untracked() {
@@ -38,20 +58,9 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
             },
             Kind::Upload => Source::Upload {},
         };
-        spawn_local(async move {
-            match api::create_service(project, name.get_untracked(), source).await {
-                Ok(service) => {
-                    error.set(None);
-                    toasts.ok(format!("Service {} added.", service.name));
-                    if kind.get_untracked() == Kind::Git {
-                        on_close.run(());
-                    } else {
-                        created.set(Some(service));
-                    }
-                }
-                Err(err) => error.set(Some(err.message)),
-            }
-        });
+        if !adding.get_untracked() {
+            add.dispatch((name.get_untracked(), source));
+        }
     };
     let origin = window().location().origin().unwrap_or_default();
     let tab = move |k: Kind, label: &'static str| {
@@ -106,7 +115,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                                     <input type="text" required bind:value=branch />
                                 </label>
                             })}
-                            <div class="row"><button class="button" type="submit">"Add service"</button></div>
+                            <div class="row"><button class="button" type="submit" disabled=move || adding.get()>"Add service"</button></div>
                         </form>
                     }.into_any(),
                 }}

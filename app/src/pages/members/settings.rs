@@ -1,0 +1,82 @@
+//! The workspace card on the members page: rename (admins), delete (owners).
+
+use leptos::{ev::SubmitEvent, prelude::*};
+use leptos_router::hooks::use_navigate;
+use railyard_shared::auth::Role;
+use uuid::Uuid;
+
+use crate::{
+    api,
+    components::{auth_card::FormError, workspace::use_workspaces},
+};
+
+#[component]
+pub fn WorkspaceSettings(workspace: Uuid, name: String, role: Role) -> impl IntoView {
+    let workspaces = use_workspaces();
+    let new_name = RwSignal::new(name.clone());
+    let error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(false);
+    let navigate = use_navigate();
+    let rename = Action::new_local(move |name: &String| {
+        let name = name.clone();
+        async move {
+            match api::rename_workspace(workspace, name).await {
+                Ok(_) => {
+                    error.try_set(None);
+                    saved.try_set(true);
+                    workspaces.refetch();
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
+    let delete = Action::new_local(move |&(): &()| {
+        let navigate = navigate.clone();
+        async move {
+            match api::delete_workspace(workspace).await {
+                Ok(()) => {
+                    workspaces.refetch();
+                    navigate("/", Default::default());
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
+    let busy = Signal::derive(move || rename.pending().get() || delete.pending().get());
+    let on_rename = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if !busy.get_untracked() {
+            rename.dispatch(new_name.get_untracked());
+        }
+    };
+    let name = StoredValue::new(name);
+    let on_delete = move |_| {
+        let question = format!(
+            "Delete the workspace {} and everything in it? This cannot be undone.",
+            name.get_value()
+        );
+        if !busy.get_untracked() && window().confirm_with_message(&question).unwrap_or(false) {
+            delete.dispatch(());
+        }
+    };
+    view! {
+        <form class="card form inline-form" on:submit=on_rename data-testid="workspace-settings">
+            <h2 class="card-title">"Workspace"</h2>
+            <FormError error=error.into() />
+            <Show when=move || saved.get()>
+                <p class="form-ok" role="status">"Saved."</p>
+            </Show>
+            <div class="row">
+                <input type="text" required maxlength="64" aria-label="Workspace name" bind:value=new_name />
+                <button class="button-ghost" type="submit" disabled=move || busy.get()>"Rename"</button>
+                <Show when=move || role == Role::Owner>
+                    <button class="button-ghost danger" type="button" disabled=move || busy.get() on:click=on_delete>"Delete workspace"</button>
+                </Show>
+            </div>
+        </form>
+    }
+}
