@@ -22,7 +22,7 @@ use nix::{
 use railyard_server::{
     crypto::{KeyRing, KeySource},
     schema::{deployment_variables, variables},
-    testing::{TestApp, git_repo, random_master_key},
+    testing::{Fixture, TestApp, git_repo, random_master_key},
     variables::{PublicUrls, Snapshot, store},
 };
 use serde_json::json;
@@ -94,30 +94,15 @@ async fn rotation_survives_a_sigkill_and_resumes_under_load() {
         axum::Router::new(),
     )
     .await;
-    let mut owner = app.admin().await;
+    let mut fixture = Fixture::new(&app).await;
     let (repo, _) = git_repo(&[("index.html", "hi")]);
-    let web = owner.git_service("shop", "web", repo.path()).await;
-    let project = owner.get(&format!("/api/v1/services/{web}")).await.json()["service"]["project_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let source = json!({"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}});
-    let mut services = vec![web.clone()];
-    for name in ["api", "worker", "cron"] {
-        let res = owner
-            .post(
-                &format!("/api/v1/projects/{project}/services"),
-                json!({"name": name, "source": source}),
-            )
-            .await;
-        services.push(res.json()["service"]["id"].as_str().unwrap().to_owned());
+    let mut services = Vec::new();
+    for name in ["web", "api", "worker", "cron"] {
+        services.push(fixture.git_service(name, repo.path()).await.to_string());
     }
-    let environment: uuid::Uuid =
-        owner.get(&format!("/api/v1/projects/{project}")).await.json()["project"]["environments"][0]["id"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+    let web = services[0].clone();
+    let environment = fixture.production;
+    let mut owner = fixture.client;
     for (i, service) in services.iter().enumerate() {
         let text: String = (0..1000).map(|n| format!("VAR_{n}=value-{i}-{n}\n")).collect();
         let res = owner

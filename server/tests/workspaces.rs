@@ -8,7 +8,7 @@ use diesel::{ExpressionMethods as _, QueryDsl as _};
 use diesel_async::RunQueryDsl as _;
 use railyard_server::{
     schema::{api_tokens, invitations},
-    testing::{Client, TestApp, TestResponse},
+    testing::{Client, TestApp, TestResponse, new_workspace},
 };
 use serde_json::{Value, json};
 
@@ -26,9 +26,7 @@ async fn signup<'a>(app: &'a TestApp, email: &str, invitation: Option<&str>) -> 
 }
 
 async fn workspace(owner: &mut Client<'_>, name: &str) -> String {
-    let res = owner.post("/api/v1/workspaces", json!({"name": name})).await;
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["workspace"]["id"].as_str().unwrap().to_owned()
+    new_workspace(owner, name).await.to_string()
 }
 
 /// Invites `email` and returns the token from the accept URL.

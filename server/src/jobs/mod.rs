@@ -28,6 +28,26 @@ pub mod kinds;
 
 pub const CHANNEL: &str = "railyard_jobs";
 
+/// Where a job is in the queue, with its one mapping to `jobs.state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Dead => "dead",
+        }
+    }
+}
+
 /// A claimed job, as its handler sees it.
 #[derive(Debug, Clone, diesel::QueryableByName)]
 pub struct Job {
@@ -138,7 +158,7 @@ fn railyard_alive(pid: i32) -> bool {
 pub async fn expire_dead_local_leases(conn: &mut AsyncPgConnection) -> diesel::QueryResult<usize> {
     let prefix = format!("{}:", host_name());
     let held: Vec<(i64, Option<String>)> = jobs::table
-        .filter(jobs::state.eq("running"))
+        .filter(jobs::state.eq(JobState::Running.as_str()))
         .filter(jobs::locked_by.like(format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"))))
         .select((jobs::id, jobs::locked_by))
         .load(conn)
@@ -161,7 +181,7 @@ pub async fn expire_dead_local_leases(conn: &mut AsyncPgConnection) -> diesel::Q
     diesel::update(
         jobs::table
             .filter(jobs::id.eq_any(&dead))
-            .filter(jobs::state.eq("running")),
+            .filter(jobs::state.eq(JobState::Running.as_str())),
     )
     .set(jobs::locked_until.eq(Utc::now() - chrono::Duration::seconds(1)))
     .execute(conn)
@@ -245,11 +265,11 @@ impl WorkerPool {
             Ok(mut conn) => {
                 let handed_back = diesel::update(
                     jobs::table
-                        .filter(jobs::state.eq("running"))
+                        .filter(jobs::state.eq(JobState::Running.as_str()))
                         .filter(jobs::locked_by.eq(&self.config.worker_id)),
                 )
                 .set((
-                    jobs::state.eq("queued"),
+                    jobs::state.eq(JobState::Queued.as_str()),
                     jobs::attempts.eq(jobs::attempts - 1),
                     jobs::locked_by.eq(None::<String>),
                     jobs::locked_until.eq(None::<DateTime<Utc>>),
@@ -362,9 +382,13 @@ async fn next_due(
         due: Option<DateTime<Utc>>,
     }
     let row: Due = diesel::sql_query(
-        "SELECT LEAST(              (SELECT min(run_at) FROM jobs WHERE state = 'queued' AND kind = ANY($1)),              (SELECT min(locked_until) FROM jobs WHERE state = 'running' AND kind = ANY($1))) AS due",
+        "SELECT LEAST( \
+             (SELECT min(run_at) FROM jobs WHERE state = $2 AND kind = ANY($1)), \
+             (SELECT min(locked_until) FROM jobs WHERE state = $3 AND kind = ANY($1))) AS due",
     )
     .bind::<sql_types::Array<sql_types::Text>, _>(kinds)
+    .bind::<sql_types::Text, _>(JobState::Queued.as_str())
+    .bind::<sql_types::Text, _>(JobState::Running.as_str())
     .get_result(conn)
     .await?;
     Ok(row.due)
@@ -377,12 +401,12 @@ async fn claim(
     config: &WorkerConfig,
 ) -> anyhow::Result<Option<Job>> {
     let job: Option<Job> = diesel::sql_query(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, \
+        "UPDATE jobs SET state = $4, attempts = attempts + 1, locked_by = $1, \
              locked_until = now() + make_interval(secs => $2), updated_at = now() \
          WHERE id = ( \
              SELECT id FROM jobs \
-             WHERE kind = ANY($3) AND ((state = 'queued' AND run_at <= now()) \
-                 OR (state = 'running' AND locked_until < now())) \
+             WHERE kind = ANY($3) AND ((state = $5 AND run_at <= now()) \
+                 OR (state = $4 AND locked_until < now())) \
              ORDER BY run_at, id \
              FOR UPDATE SKIP LOCKED \
              LIMIT 1) \
@@ -391,6 +415,8 @@ async fn claim(
     .bind::<sql_types::Text, _>(&config.worker_id)
     .bind::<sql_types::Double, _>(config.lease.as_secs_f64())
     .bind::<sql_types::Array<sql_types::Text>, _>(kinds)
+    .bind::<sql_types::Text, _>(JobState::Running.as_str())
+    .bind::<sql_types::Text, _>(JobState::Queued.as_str())
     .get_result(conn)
     .await
     .optional()?;
@@ -429,7 +455,11 @@ async fn finish(conn: &mut AsyncPgConnection, id: i64, worker: &str, outcome: Ou
     let updated = match outcome {
         Outcome::Done => {
             diesel::update(mine)
-                .set((jobs::state.eq("done"), jobs::finished_at.eq(now), free))
+                .set((
+                    jobs::state.eq(JobState::Done.as_str()),
+                    jobs::finished_at.eq(now),
+                    free,
+                ))
                 .execute(conn)
                 .await?
         }
@@ -437,7 +467,7 @@ async fn finish(conn: &mut AsyncPgConnection, id: i64, worker: &str, outcome: Ou
             let run_at = now + chrono::Duration::from_std(delay).unwrap_or_default();
             diesel::update(mine)
                 .set((
-                    jobs::state.eq("queued"),
+                    jobs::state.eq(JobState::Queued.as_str()),
                     jobs::run_at.eq(run_at),
                     jobs::last_error.eq(error),
                     free,
@@ -448,7 +478,7 @@ async fn finish(conn: &mut AsyncPgConnection, id: i64, worker: &str, outcome: Ou
         Outcome::Dead(error) => {
             diesel::update(mine)
                 .set((
-                    jobs::state.eq("dead"),
+                    jobs::state.eq(JobState::Dead.as_str()),
                     jobs::last_error.eq(error),
                     jobs::finished_at.eq(now),
                     free,
