@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::{UserId, WorkspaceId};
+
 /// A member's role in a workspace, highest first: owner > admin > member > viewer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -62,7 +64,7 @@ pub struct LoginRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
-    pub id: Uuid,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub is_instance_admin: bool,
@@ -111,7 +113,7 @@ pub struct CreateWorkspaceRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Workspace {
-    pub id: Uuid,
+    pub id: WorkspaceId,
     pub name: String,
     /// The caller's role in it.
     pub role: Role,
@@ -134,7 +136,7 @@ pub struct WorkspacesResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTokenRequest {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub name: String,
     /// Defaults to the creator's role; never higher.
     #[serde(default)]
@@ -150,7 +152,7 @@ pub struct CreateTokenRequest {
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub role: Role,
     /// The first characters of the token, to recognise it.
     pub prefix: String,
@@ -191,7 +193,7 @@ pub struct UpdateWorkspaceRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
-    pub user_id: Uuid,
+    pub user_id: UserId,
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -221,7 +223,7 @@ pub struct UpdateMemberRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TransferOwnershipRequest {
     /// The member who becomes an owner; the caller becomes an admin.
-    pub user_id: Uuid,
+    pub user_id: UserId,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -237,10 +239,10 @@ pub struct CreateInvitationRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Invitation {
     pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub email: String,
     pub role: Role,
-    pub invited_by: Uuid,
+    pub invited_by: UserId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -273,7 +275,7 @@ pub struct AcceptInvitationRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvitationPreview {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub workspace_name: String,
     pub email: String,
     pub role: Role,
@@ -294,8 +296,8 @@ pub struct InvitationPreviewResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub id: i64,
-    pub workspace_id: Option<Uuid>,
-    pub actor_id: Option<Uuid>,
+    pub workspace_id: Option<WorkspaceId>,
+    pub actor_id: Option<UserId>,
     /// The actor's current email, when the actor is an account.
     pub actor_email: Option<String>,
     pub actor_label: String,

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{EnvironmentId, ProjectId, ServiceId, WorkspaceId};
 
@@ -59,7 +58,7 @@ pub struct Project {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateProjectRequest {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub name: String,
 }
 

@@ -17,6 +17,7 @@ use railyard_shared::{
         WorkspaceResponse, WorkspacesResponse,
     },
 };
+use railyard_shared::{UserId, WorkspaceId};
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 use wasm_bindgen::JsCast as _;
@@ -278,16 +279,20 @@ pub async fn create_workspace(name: String) -> Result<Workspace, ApiError> {
         .map(|r| r.workspace)
 }
 
-pub async fn list_members(workspace: Uuid) -> Result<MembersResponse, ApiError> {
+pub async fn list_members(workspace: WorkspaceId) -> Result<MembersResponse, ApiError> {
     get(&format!("{API_V1}/workspaces/{workspace}/members")).await
 }
 
-pub async fn update_member(workspace: Uuid, user: Uuid, role: Role) -> Result<MemberResponse, ApiError> {
+pub async fn update_member(
+    workspace: WorkspaceId,
+    user: UserId,
+    role: Role,
+) -> Result<MemberResponse, ApiError> {
     let path = format!("{API_V1}/workspaces/{workspace}/members/{user}");
     send_json("PATCH", &path, &UpdateMemberRequest { role }, 200).await
 }
 
-pub async fn remove_member(workspace: Uuid, user: Uuid) -> Result<(), ApiError> {
+pub async fn remove_member(workspace: WorkspaceId, user: UserId) -> Result<(), ApiError> {
     no_content(
         "DELETE",
         &format!("{API_V1}/workspaces/{workspace}/members/{user}"),
@@ -296,12 +301,12 @@ pub async fn remove_member(workspace: Uuid, user: Uuid) -> Result<(), ApiError> 
     .await
 }
 
-pub async fn list_invitations(workspace: Uuid) -> Result<InvitationsResponse, ApiError> {
+pub async fn list_invitations(workspace: WorkspaceId) -> Result<InvitationsResponse, ApiError> {
     get(&format!("{API_V1}/workspaces/{workspace}/invitations")).await
 }
 
 pub async fn create_invitation(
-    workspace: Uuid,
+    workspace: WorkspaceId,
     email: String,
     role: Role,
 ) -> Result<CreatedInvitation, ApiError> {
@@ -309,7 +314,7 @@ pub async fn create_invitation(
     send_json("POST", &path, &CreateInvitationRequest { email, role }, 201).await
 }
 
-pub async fn revoke_invitation(workspace: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub async fn revoke_invitation(workspace: WorkspaceId, id: Uuid) -> Result<(), ApiError> {
     no_content(
         "DELETE",
         &format!("{API_V1}/workspaces/{workspace}/invitations/{id}"),
@@ -333,7 +338,7 @@ pub async fn accept_invitation(token: String) -> Result<Workspace, ApiError> {
 }
 
 pub async fn list_audit(
-    workspace: Uuid,
+    workspace: WorkspaceId,
     action: String,
     cursor: Option<String>,
 ) -> Result<AuditResponse, ApiError> {
@@ -372,18 +377,18 @@ pub async fn fetch_providers() -> Result<Providers, ApiError> {
     get(&format!("{API_V1}/auth/providers")).await
 }
 
-pub async fn rename_workspace(workspace: Uuid, name: String) -> Result<Workspace, ApiError> {
+pub async fn rename_workspace(workspace: WorkspaceId, name: String) -> Result<Workspace, ApiError> {
     let body = railyard_shared::auth::UpdateWorkspaceRequest { name };
     send_json::<_, WorkspaceResponse>("PATCH", &format!("{API_V1}/workspaces/{workspace}"), &body, 200)
         .await
         .map(|r| r.workspace)
 }
 
-pub async fn delete_workspace(workspace: Uuid) -> Result<(), ApiError> {
+pub async fn delete_workspace(workspace: WorkspaceId) -> Result<(), ApiError> {
     no_content("DELETE", &format!("{API_V1}/workspaces/{workspace}"), None).await
 }
 
-pub async fn transfer_ownership(workspace: Uuid, user: Uuid) -> Result<MemberResponse, ApiError> {
+pub async fn transfer_ownership(workspace: WorkspaceId, user: UserId) -> Result<MemberResponse, ApiError> {
     let body = railyard_shared::auth::TransferOwnershipRequest { user_id: user };
     send_json(
         "POST",

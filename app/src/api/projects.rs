@@ -1,7 +1,7 @@
 //! Projects, services, deployments and variables.
 
 use railyard_shared::{
-    API_V1, DeploymentId, EnvironmentId, ProjectId, ServiceId,
+    API_V1, DeploymentId, EnvironmentId, ProjectId, ServiceId, WorkspaceId,
     deployments::{
         CreateDeploymentRequest, Deployment, DeploymentResponse, DeploymentsResponse, ProjectOverview,
         ServiceSettings, ServiceSettingsResponse, ServiceStatus, ServiceStatusResponse,
@@ -12,18 +12,17 @@ use railyard_shared::{
     },
     variables::{NewVariable, VariableList, VariablePatch, VariableResponse},
 };
-use uuid::Uuid;
 use web_sys::AbortController;
 
 use super::{AbortOnDrop, ApiError, call_as, get, no_content, send_json};
 
-pub async fn list_projects(workspace: Uuid) -> Result<Vec<Project>, ApiError> {
+pub async fn list_projects(workspace: WorkspaceId) -> Result<Vec<Project>, ApiError> {
     get::<ProjectsResponse>(&format!("{API_V1}/projects?workspace_id={workspace}&limit=100"))
         .await
         .map(|r| r.projects)
 }
 
-pub async fn create_project(workspace: Uuid, name: String) -> Result<Project, ApiError> {
+pub async fn create_project(workspace: WorkspaceId, name: String) -> Result<Project, ApiError> {
     let body = CreateProjectRequest {
         workspace_id: workspace,
         name,

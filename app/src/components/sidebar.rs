@@ -1,7 +1,7 @@
 use leptos::prelude::*;
 use leptos_router::{components::A, hooks::use_navigate};
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Role;
-use uuid::Uuid;
 
 use crate::components::workspace::use_workspaces;
 
@@ -67,7 +67,7 @@ fn WorkspaceSwitcher() -> impl IntoView {
         let value = event_target_value(&ev);
         if value == "new" {
             navigate("/workspaces/new", Default::default());
-        } else if let Ok(id) = value.parse::<Uuid>() {
+        } else if let Ok(id) = value.parse::<WorkspaceId>() {
             workspaces.select(id);
             navigate("/", Default::default());
         }

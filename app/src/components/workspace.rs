@@ -2,8 +2,8 @@
 //! browser in localStorage).
 
 use leptos::prelude::*;
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Workspace;
-use uuid::Uuid;
 
 use crate::api::{self, ApiError};
 
@@ -12,7 +12,7 @@ const STORAGE_KEY: &str = "railyard.workspace";
 #[derive(Clone, Copy)]
 pub struct Workspaces {
     pub list: LocalResource<Result<Vec<Workspace>, ApiError>>,
-    selected: RwSignal<Option<Uuid>>,
+    selected: RwSignal<Option<WorkspaceId>>,
 }
 
 impl Workspaces {
@@ -26,11 +26,11 @@ impl Workspaces {
             .cloned()
     }
 
-    pub fn find(self, id: Uuid) -> Option<Workspace> {
+    pub fn find(self, id: WorkspaceId) -> Option<Workspace> {
         self.list.get()?.ok()?.into_iter().find(|w| w.id == id)
     }
 
-    pub fn select(self, id: Uuid) {
+    pub fn select(self, id: WorkspaceId) {
         self.selected.set(Some(id));
         remember(id);
     }
@@ -41,7 +41,7 @@ impl Workspaces {
 }
 
 /// Makes `id` the workspace the dashboard opens on (also usable outside the shell).
-pub fn remember(id: Uuid) {
+pub fn remember(id: WorkspaceId) {
     if let Some(storage) = window().local_storage().ok().flatten() {
         let _ = storage.set_item(STORAGE_KEY, &id.to_string());
     }

@@ -2,21 +2,26 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::AuditEntry;
-use uuid::Uuid;
 
 use crate::{api, components::auth_card::FormError};
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let params = use_params_map();
-    let workspace_id = move || params.read().get("id").and_then(|id| id.parse::<Uuid>().ok());
+    let workspace_id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<WorkspaceId>().ok())
+    };
     let action = RwSignal::new(String::new());
     let entries = RwSignal::new(Vec::<AuditEntry>::new());
     let cursor = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
     // A read that pages: the first page (again, after a filter), or the next one appended.
-    let fetch = Action::new_local(move |&(workspace, more): &(Uuid, bool)| {
+    let fetch = Action::new_local(move |&(workspace, more): &(WorkspaceId, bool)| {
         let after = if more { cursor.get_untracked() } else { None };
         async move {
             match api::list_audit(workspace, action.get_untracked(), after).await {

@@ -3,8 +3,8 @@
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::{components::A, hooks::use_query_map};
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::{InvitationPreview, LoginRequest, SignupRequest};
-use uuid::Uuid;
 
 use crate::{
     api::{self, ApiError},
@@ -17,7 +17,7 @@ use crate::{
 };
 
 /// After joining: open the workspace's members page with the workspace selected.
-fn open_workspace(id: Uuid) {
+fn open_workspace(id: WorkspaceId) {
     workspace::remember(id);
     let _ = window().location().set_href(&format!("/workspaces/{id}/members"));
 }
@@ -114,7 +114,7 @@ fn Join(preview: InvitationPreview, token: String) -> impl IntoView {
 fn SignUpToJoin(
     email: String,
     token: String,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let (name, password) = (RwSignal::new(String::new()), RwSignal::new(String::new()));

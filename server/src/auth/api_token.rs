@@ -33,7 +33,7 @@ fn to_api((id, name, workspace_id, role, prefix, created_at, expires_at, last_us
     ApiToken {
         id,
         name,
-        workspace_id,
+        workspace_id: workspace_id.into(),
         role: Role::parse(&role).unwrap_or(Role::Viewer),
         prefix,
         created_at,

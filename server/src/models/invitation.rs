@@ -29,10 +29,10 @@ macro_rules! columns {
 fn to_api((id, workspace_id, email, role, invited_by, created_at, expires_at): Row) -> Invitation {
     Invitation {
         id,
-        workspace_id,
+        workspace_id: workspace_id.into(),
         email,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
-        invited_by,
+        invited_by: invited_by.into(),
         created_at,
         expires_at,
     }

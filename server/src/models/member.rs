@@ -12,7 +12,7 @@ type Row = (Uuid, String, String, String, DateTime<Utc>);
 
 fn to_api((user_id, email, name, role, joined_at): Row) -> Member {
     Member {
-        user_id,
+        user_id: user_id.into(),
         email,
         name,
         role: Role::parse(&role).unwrap_or(Role::Viewer),

@@ -83,7 +83,7 @@ impl User {
 
     pub fn to_api(&self) -> railyard_shared::auth::User {
         railyard_shared::auth::User {
-            id: self.id,
+            id: self.id.into(),
             email: self.email.clone(),
             name: self.name.clone(),
             is_instance_admin: self.is_instance_admin,

@@ -14,7 +14,7 @@ type Row = (Uuid, String, String, DateTime<Utc>);
 fn to_api((id, name, role, created_at): Row) -> Workspace {
     // The CHECK constraint allows only the four roles; anything else reads as the lowest.
     Workspace {
-        id,
+        id: id.into(),
         name,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
         created_at,
@@ -43,7 +43,7 @@ impl Workspaces {
             .execute(conn)
             .await?;
         Ok(Workspace {
-            id,
+            id: id.into(),
             name: name.to_owned(),
             role: Role::Owner,
             created_at,
@@ -86,7 +86,7 @@ impl Workspaces {
             .first::<(String, DateTime<Utc>)>(conn)
             .await?;
         Ok(Workspace {
-            id,
+            id: id.into(),
             name,
             role,
             created_at,

@@ -136,8 +136,8 @@ pub async fn list_audit(
         .into_iter()
         .map(|r| AuditEntry {
             id: r.id,
-            workspace_id: r.workspace_id,
-            actor_id: r.actor_id,
+            workspace_id: r.workspace_id.map(Into::into),
+            actor_id: r.actor_id.map(Into::into),
             actor_email: r.actor_email,
             actor_label: r.actor_label,
             action: r.action,

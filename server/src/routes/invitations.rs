@@ -215,12 +215,12 @@ pub async fn find_invitation_preview(
         .await?
         .ok_or_else(invalid_invitation)?;
     let workspace_name: String = workspaces::table
-        .find(invitation.workspace_id)
+        .find(invitation.workspace_id.uuid())
         .select(workspaces::name)
         .first(&mut conn)
         .await?;
     let invited_by: String = users::table
-        .find(invitation.invited_by)
+        .find(invitation.invited_by.uuid())
         .select(users::name)
         .first(&mut conn)
         .await?;
@@ -267,7 +267,7 @@ pub async fn accept_invitation(
         })
         .await?;
     let (name, created_at) = workspaces::table
-        .find(invitation.workspace_id)
+        .find(invitation.workspace_id.uuid())
         .select((workspaces::name, workspaces::created_at))
         .first(&mut conn)
         .await?;

@@ -50,7 +50,7 @@ pub async fn list_members(
     let mut conn = state.db.get().await?;
     caller.require(&mut conn, id, Role::Viewer).await?;
     let members = Members::list(&mut conn, id, page).await?;
-    let next_cursor = pagination::next(&members, page.limit, |m| (m.joined_at, m.user_id));
+    let next_cursor = pagination::next(&members, page.limit, |m| (m.joined_at, m.user_id.uuid()));
     Ok(axum::Json(MembersResponse { members, next_cursor }))
 }
 
@@ -193,17 +193,17 @@ pub async fn transfer_ownership(
 ) -> AppResult<axum::Json<MemberResponse>> {
     let mut conn = state.db.get().await?;
     caller.require(&mut conn, id, Role::Owner).await?;
-    if req.user_id == caller.user_id {
+    if req.user_id == caller.user_id.into() {
         return Err(AppError::unprocessable("you are already an owner"));
     }
     let meta = &meta;
     let member = conn
         .transaction::<_, AppError, _>(async |conn| {
             Members::lock_owners(conn, id).await?;
-            let target = Members::find(conn, id, req.user_id)
+            let target = Members::find(conn, id, req.user_id.uuid())
                 .await?
                 .ok_or_else(member_not_found)?;
-            Members::set_role(conn, id, req.user_id, Role::Owner).await?;
+            Members::set_role(conn, id, req.user_id.uuid(), Role::Owner).await?;
             Members::set_role(conn, id, caller.user_id, Role::Admin).await?;
             audit::record(
                 conn,

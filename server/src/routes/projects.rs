@@ -54,15 +54,17 @@ pub async fn create_project(
 ) -> AppResult<(StatusCode, axum::Json<ProjectResponse>)> {
     check_name(&req.name, "project")?;
     let mut conn = state.db.get().await?;
-    caller.require(&mut conn, req.workspace_id, Role::Member).await?;
+    caller
+        .require(&mut conn, req.workspace_id.uuid(), Role::Member)
+        .await?;
     let meta = &meta;
     let project = conn
         .transaction::<_, AppError, _>(async |conn| {
-            let project = Projects::create(conn, req.workspace_id, &req.name)
+            let project = Projects::create(conn, req.workspace_id.uuid(), &req.name)
                 .await
                 .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
             let entry = audit::Entry::new("project.create")
-                .workspace(req.workspace_id)
+                .workspace(req.workspace_id.uuid())
                 .actor(caller.user_id);
             audit::record(
                 conn,

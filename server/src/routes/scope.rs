@@ -115,7 +115,7 @@ pub async fn accept_invitation(
             "this invitation was sent to another email address",
         ));
     }
-    if Members::find(conn, invitation.workspace_id, user.id)
+    if Members::find(conn, invitation.workspace_id.uuid(), user.id)
         .await?
         .is_some()
     {
@@ -124,12 +124,12 @@ pub async fn accept_invitation(
     if !Invitations::mark_accepted(conn, invitation.id, user.id).await? {
         return Err(invalid_invitation());
     }
-    Members::add(conn, invitation.workspace_id, user.id, invitation.role).await?;
+    Members::add(conn, invitation.workspace_id.uuid(), user.id, invitation.role).await?;
     audit::record(
         conn,
         meta,
         audit::Entry::new("invitation.accept")
-            .workspace(invitation.workspace_id)
+            .workspace(invitation.workspace_id.uuid())
             .actor(user.id)
             .target("invitation", invitation.id)
             .detail(serde_json::json!({ "role": invitation.role })),

@@ -50,7 +50,7 @@ pub async fn create_token(
         Some(_) => return Err(AppError::unprocessable("`expires_in_days` must be from 1 to 365")),
     };
     let mut conn = state.db.get().await?;
-    let mine = caller.role_in(&mut conn, req.workspace_id).await?;
+    let mine = caller.role_in(&mut conn, req.workspace_id.uuid()).await?;
     let role = req.role.unwrap_or(mine);
     if !mine.at_least(role) {
         return Err(AppError::new(
@@ -61,7 +61,7 @@ pub async fn create_token(
     let (token, api_token) = api_token::create(
         &mut conn,
         caller.user_id,
-        req.workspace_id,
+        req.workspace_id.uuid(),
         name,
         role,
         expires_at,
@@ -72,7 +72,7 @@ pub async fn create_token(
         &mut conn,
         &meta,
         audit::Entry::new("token.create")
-            .workspace(req.workspace_id)
+            .workspace(req.workspace_id.uuid())
             .actor(caller.user_id)
             .target("api_token", api_token.id)
             .detail(serde_json::json!({ "name": api_token.name, "role": role, "prefix": api_token.prefix })),

@@ -54,7 +54,7 @@ pub async fn create_workspace(
                 conn,
                 meta,
                 audit::Entry::new("workspace.create")
-                    .workspace(workspace.id)
+                    .workspace(workspace.id.uuid())
                     .actor(caller.user_id)
                     .target("workspace", workspace.id)
                     .detail(serde_json::json!({ "name": workspace.name })),
@@ -87,12 +87,12 @@ pub async fn list_workspaces(
     let mut workspaces = Workspaces::list_for(&mut conn, caller.user_id, page.after()?, limit).await?;
     if let Some(scope) = caller.token {
         // An API token sees its own workspace only, with its capped role.
-        workspaces.retain(|w| w.id == scope.workspace_id);
+        workspaces.retain(|w| w.id == scope.workspace_id.into());
         workspaces
             .iter_mut()
             .for_each(|w| w.role = w.role.min(scope.role));
     }
-    let next_cursor = pagination::next(&workspaces, limit, |w| (w.created_at, w.id));
+    let next_cursor = pagination::next(&workspaces, limit, |w| (w.created_at, w.id.uuid()));
     Ok(axum::Json(WorkspacesResponse {
         workspaces,
         next_cursor,

@@ -157,7 +157,7 @@ pub async fn new_workspace(client: &mut Client<'_>, name: &str) -> Uuid {
     let res = client
         .post("/api/v1/workspaces", serde_json::json!({"name": name}))
         .await;
-    typed::<WorkspaceResponse>(&res).workspace.id
+    typed::<WorkspaceResponse>(&res).workspace.id.uuid()
 }
 
 /// A project `name` in `workspace` (with its `production`).

@@ -1,6 +1,7 @@
 //! API tokens: create one (shown once) for a workspace, list and revoke them.
 
 use leptos::{ev::SubmitEvent, prelude::*};
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::{CreateTokenRequest, Role};
 use uuid::Uuid;
 
@@ -58,7 +59,7 @@ pub fn Tokens() -> impl IntoView {
             expires_in_days: days.get_untracked().trim().parse().ok(),
         });
     };
-    let workspace_name = move |id: Uuid| {
+    let workspace_name = move |id: WorkspaceId| {
         workspaces
             .find(id)
             .map(|w| w.name)

@@ -2,6 +2,7 @@
 //! pending ones with revocation.
 
 use leptos::{ev::SubmitEvent, prelude::*};
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::{Invitation, Role};
 use uuid::Uuid;
 
@@ -13,7 +14,7 @@ use crate::{
 
 #[component]
 pub fn PendingInvitations(
-    workspace: Uuid,
+    workspace: WorkspaceId,
     invitations: LocalResource<Result<Vec<Invitation>, ApiError>>,
     reload: Callback<()>,
 ) -> impl IntoView {
@@ -70,13 +71,13 @@ pub fn PendingInvitations(
 
 #[component]
 pub fn InviteForm(
-    workspace: Signal<Option<Uuid>>,
+    workspace: Signal<Option<WorkspaceId>>,
     my_role: Signal<Option<Role>>,
     on_invited: Callback<()>,
 ) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let role = RwSignal::new(Role::Member);
-    let invite = Action::new_local(|(id, email, role): &(Uuid, String, Role)| {
+    let invite = Action::new_local(|(id, email, role): &(WorkspaceId, String, Role)| {
         api::create_invitation(*id, email.clone(), *role)
     });
     Effect::new(move || {

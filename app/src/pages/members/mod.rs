@@ -7,8 +7,8 @@ mod table;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Role;
-use uuid::Uuid;
 
 use crate::{api, components::workspace::use_workspaces};
 use invitations::{InviteForm, PendingInvitations};
@@ -31,7 +31,12 @@ fn confirm(message: &str) -> bool {
 #[component]
 pub fn MembersPage() -> impl IntoView {
     let params = use_params_map();
-    let workspace_id = move || params.read().get("id").and_then(|id| id.parse::<Uuid>().ok());
+    let workspace_id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<WorkspaceId>().ok())
+    };
     let workspaces = use_workspaces();
     // The caller's role here decides which controls show (the server checks again).
     let my_role = Signal::derive(move || workspace_id().and_then(|id| workspaces.find(id)).map(|w| w.role));

@@ -2,8 +2,8 @@
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::hooks::use_navigate;
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Role;
-use uuid::Uuid;
 
 use crate::{
     api,
@@ -11,7 +11,7 @@ use crate::{
 };
 
 #[component]
-pub fn WorkspaceSettings(workspace: Uuid, name: String, role: Role) -> impl IntoView {
+pub fn WorkspaceSettings(workspace: WorkspaceId, name: String, role: Role) -> impl IntoView {
     let workspaces = use_workspaces();
     let new_name = RwSignal::new(name.clone());
     let error = RwSignal::new(None::<String>);

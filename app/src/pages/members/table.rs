@@ -4,8 +4,8 @@
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::{Member, Role};
-use uuid::Uuid;
 
 use super::{confirm, role_label};
 use crate::{
@@ -23,7 +23,7 @@ enum Change {
 
 #[component]
 pub fn MemberTable(
-    workspace: Uuid,
+    workspace: WorkspaceId,
     members: LocalResource<Result<Vec<Member>, ApiError>>,
     my_role: Signal<Option<Role>>,
     reload: Callback<()>,

@@ -2,8 +2,8 @@
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::{components::A, hooks::use_navigate};
+use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Role;
-use uuid::Uuid;
 
 use crate::{
     api::projects as api,
@@ -33,7 +33,7 @@ pub fn ProjectsPage() -> impl IntoView {
             .current()
             .is_some_and(|w| w.role.at_least(Role::Member))
     });
-    let create_project = Action::new_local(move |(workspace, text): &(Uuid, String)| {
+    let create_project = Action::new_local(move |(workspace, text): &(WorkspaceId, String)| {
         let (workspace, name_text, navigate) = (*workspace, text.clone(), navigate.clone());
         async move {
             match api::create_project(workspace, name_text).await {

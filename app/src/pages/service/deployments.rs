@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use railyard_shared::WorkspaceId;
 use railyard_shared::{DeploymentId, EnvironmentId, ServiceId, UserId};
 use railyard_shared::{DeploymentState, deployments::Deployment, live::Topic};
-use uuid::Uuid;
 
 use super::deployment_badge;
 use crate::{
@@ -34,7 +34,7 @@ fn question(action: DeploymentAction) -> Option<&'static str> {
 pub fn DeploymentsTab(
     service: ServiceId,
     environment: EnvironmentId,
-    workspace: Uuid,
+    workspace: WorkspaceId,
     /// Bumped on every status change: the list reads itself again.
     version: RwSignal<u32>,
     /// The deployment whose log shows (`None`: the newest).
@@ -54,12 +54,7 @@ pub fn DeploymentsTab(
         members
             .get()
             .and_then(Result::ok)
-            .map(|m| {
-                m.members
-                    .into_iter()
-                    .map(|m| (UserId(m.user_id), m.name))
-                    .collect()
-            })
+            .map(|m| m.members.into_iter().map(|m| (m.user_id, m.name)).collect())
             .unwrap_or_default()
     });
     let shown = Memo::new(move |_| {

@@ -119,8 +119,7 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
     let toasts = use_toasts();
     // Controls follow the role: viewers see them disabled, with why.
     let workspaces = use_workspaces();
-    // Workspaces (the auth API) still carry plain UUIDs.
-    let workspace = project.workspace_id.uuid();
+    let workspace = project.workspace_id;
     let can_write = Signal::derive(move || {
         workspaces
             .find(workspace)
