@@ -277,14 +277,7 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
         .or_else(|| req.uri().authority().map(Authority::as_str))
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let name = host.rsplit_once(':').map_or(host.as_str(), |(name, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            name
-        } else {
-            host.as_str()
-        }
-    });
-    let (port, authority) = match edge.lookup(name) {
+    let (port, authority) = match edge.lookup(without_port(&host)) {
         None => {
             return page(
                 StatusCode::NOT_FOUND,
@@ -374,18 +367,35 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
     if parts.status == StatusCode::SWITCHING_PROTOCOLS
         && let Some(client_upgrade) = client_upgrade
     {
-        let mut upstream = hyper::Response::from_parts(parts.clone(), ());
-        let upstream_upgrade = hyper::upgrade::on(&mut upstream);
-        tokio::spawn(async move {
-            if let (Ok(client), Ok(upstream)) = (client_upgrade.await, upstream_upgrade.await) {
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream))
-                    .await;
-            }
-        });
-        return Response::from_parts(parts, Body::empty());
+        return splice(parts, client_upgrade);
     }
     strip_headers(&mut parts.headers, false, false);
     Response::from_parts(parts, Body::new(body))
+}
+
+/// `host` without a trailing `:port`.
+fn without_port(host: &str) -> &str {
+    host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    })
+}
+
+/// The app agreed to switch protocols (a WebSocket): the client's and the app's upgraded
+/// connections are joined, both ways, until either ends.
+fn splice(parts: axum::http::response::Parts, client: hyper::upgrade::OnUpgrade) -> Response {
+    let mut upstream = hyper::Response::from_parts(parts.clone(), ());
+    let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+    tokio::spawn(async move {
+        if let (Ok(client), Ok(upstream)) = (client.await, upstream_upgrade.await) {
+            let _ =
+                tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
+        }
+    });
+    Response::from_parts(parts, Body::empty())
 }
 
 #[cfg(test)]

@@ -36,6 +36,17 @@ impl RestartPolicy {
             _ => Self::OnFailure,
         }
     }
+
+    /// Whether a process that exited with `code` (`None`: unknown, as for an adopted one)
+    /// is started again.
+    pub fn restarts(self, code: Option<i32>) -> bool {
+        match self {
+            Self::Always => true,
+            // An adopted process's status is unknown: it is gone, so bring it back.
+            Self::OnFailure => code != Some(0),
+            Self::Never => false,
+        }
+    }
 }
 
 /// One process to start.

@@ -23,7 +23,7 @@ use nix::{
 use railyard_shared::InstanceState;
 use tokio::{io::unix::AsyncFd, process::Child, sync::watch};
 
-use super::{Launch, RestartPolicy, cgroup::Cgroups, health, start_ticks};
+use super::{Launch, cgroup::Cgroups, health, start_ticks};
 use crate::{db::DbPool, sandbox, schema::instances};
 
 /// Uptime after which an exit no longer counts as a fast failure (and backoff resets).
@@ -209,17 +209,10 @@ impl Supervisor {
                 let _ = tx.send_replace(Some(code.unwrap_or(-1)));
             }
             let stopping = *control.stop.borrow();
-            let supervised = AtomicBool::load(&control.supervised, Ordering::Acquire);
             let forced = control.force_restart.swap(false, Ordering::AcqRel);
-            let restart = supervised
+            let restart = AtomicBool::load(&control.supervised, Ordering::Acquire)
                 && !stopping
-                && (forced
-                    || match launch.restart {
-                        RestartPolicy::Always => true,
-                        // An adopted process's status is unknown: it is gone, so bring it back.
-                        RestartPolicy::OnFailure => code != Some(0),
-                        RestartPolicy::Never => false,
-                    });
+                && (forced || launch.restart.restarts(code));
             if started.elapsed() >= STABLE {
                 failures = 0;
             }
@@ -252,17 +245,14 @@ impl Supervisor {
                 break;
             }
             let delay = scaled_backoff(failures, delays.0, delays.1);
+            let why = if forced {
+                " (killed after failing health checks)"
+            } else {
+                ""
+            };
             event(
                 &launch,
-                &format!(
-                    "{exit}{}. Restarting in {} ms.",
-                    if forced {
-                        " (killed after failing health checks)"
-                    } else {
-                        ""
-                    },
-                    delay.as_millis()
-                ),
+                &format!("{exit}{why}. Restarting in {} ms.", delay.as_millis()),
             );
             let mut stop = control.stop.subscribe();
             tokio::select! {
