@@ -3,7 +3,10 @@
 //! finding and killing what an earlier run left behind. Builds (`pipeline`) and apps
 //! (`runtime`) both start their processes through here.
 
-use std::{ffi::OsString, path::Path};
+use std::{
+    ffi::OsString,
+    path::{Component, Path, PathBuf},
+};
 
 use railyard_shared::deployments::Step;
 use tokio::process::Command;
@@ -91,4 +94,59 @@ pub fn kill_leftovers(dir: &Path) -> usize {
         }
     }
     killed
+}
+
+/// Whether `target`, a link at `link` (both relative to the root), stays in the tree.
+pub fn link_stays_inside(link: &Path, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: Vec<&std::ffi::OsStr> = link
+        .parent()
+        .map(|p| {
+            p.components()
+                .filter_map(|c| match c {
+                    Component::Normal(part) => Some(part),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for component in target.components() {
+        match component {
+            Component::Normal(part) => depth.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// The first symbolic link in the tree at `root` (its `.git` aside) that points out of the
+/// tree, as (the link, relative to `root`; its target). A checked-out repository may hold
+/// links, but one that leaves would let a build, or the router serving a static site, read
+/// what is outside (`key.txt -> /srv/railyard/master.key`, `root -> /`).
+pub fn link_leaving(root: &Path) -> std::io::Result<Option<(PathBuf, PathBuf)>> {
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        for entry in std::fs::read_dir(root.join(&relative))? {
+            let entry = entry?;
+            let path = relative.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_symlink() {
+                let target = std::fs::read_link(entry.path())?;
+                if !link_stays_inside(&path, &target) {
+                    return Ok(Some((path, target)));
+                }
+            } else if kind.is_dir() && !(relative.as_os_str().is_empty() && entry.file_name() == ".git") {
+                pending.push(path);
+            }
+        }
+    }
+    Ok(None)
 }

@@ -47,37 +47,6 @@ fn inside(path: &Path) -> Result<PathBuf, UnpackError> {
     Ok(out)
 }
 
-/// Whether `target`, a link at `link` (both relative to the root), stays in the tree.
-fn link_stays_inside(link: &Path, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    let mut depth: Vec<&std::ffi::OsStr> = link
-        .parent()
-        .map(|p| {
-            p.components()
-                .filter_map(|c| match c {
-                    Component::Normal(part) => Some(part),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for component in target.components() {
-        match component {
-            Component::Normal(part) => depth.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-    }
-    true
-}
-
 /// Unpacks the tarball (gzip-compressed or plain) at `archive` into `dest`, which must not
 /// exist. On any error `dest` is removed.
 pub fn unpack(archive: &Path, dest: &Path, limits: Limits) -> Result<usize, UnpackError> {
@@ -131,7 +100,7 @@ fn unpack_into(archive: &Path, dest: &Path, limits: Limits) -> Result<usize, Unp
                 let ok = if kind == tar::EntryType::Link {
                     inside(&target).is_ok()
                 } else {
-                    link_stays_inside(&relative, &target)
+                    crate::sandbox::link_stays_inside(&relative, &target)
                 };
                 if !ok {
                     return Err(refused(format!(
@@ -196,6 +165,7 @@ fn check_links(root: &Path, dir: &Path) -> Result<(), UnpackError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::link_stays_inside;
 
     #[test]
     fn links_are_judged_from_where_they_are() {

@@ -186,6 +186,33 @@ async fn a_static_site_is_served_by_railyard() {
     assert_eq!(deployment["plan"]["provider"], "static");
     assert_eq!(deployment["plan"]["start"], Value::Null);
     assert!(release(&fx, &deployment).join("index.html").is_file());
+    // Served as it lies, so without its repository (the router serves no dot-path either).
+    assert!(!release(&fx, &deployment).join(".git").exists());
+    workers.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_link_out_of_its_tree_fails_the_build() {
+    let fx = fixture(&[]).await;
+    let workers = fx.app.start_workers();
+    let mut owner = fx.app.admin().await;
+    let repo = tempfile::tempdir().unwrap();
+    // A link inside the tree is fine; one to the master key, or to `/`, is not.
+    std::os::unix::fs::symlink("index.html", repo.path().join("home.html")).unwrap();
+    std::os::unix::fs::symlink(fx.data.path().join("master.key"), repo.path().join("key.txt")).unwrap();
+    std::fs::create_dir(repo.path().join("assets")).unwrap();
+    std::os::unix::fs::symlink("../../..", repo.path().join("assets/root")).unwrap();
+    git_commit(repo.path(), &[("index.html", "<h1>hi</h1>")], true);
+    let service = git_service(&mut owner, &format!("file://{}", repo.path().display())).await;
+    let id = deploy(&mut owner, &service, json!({})).await;
+    let deployment = wait_for(&mut owner, &id, &["deploying", "failed", "cancelled"]).await;
+    assert_eq!(deployment["state"], "failed", "{deployment}");
+    let reason = deployment["reason"].as_str().unwrap();
+    assert!(reason.contains("links out of the repository"), "{reason}");
+    assert!(
+        reason.contains("key.txt") || reason.contains("assets/root"),
+        "{reason}"
+    );
     workers.shutdown().await;
 }
 

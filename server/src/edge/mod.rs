@@ -11,7 +11,13 @@
 
 pub mod listen;
 
-use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use axum::{
@@ -293,6 +299,17 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
             );
         }
         Some(Target::Static(dir)) => {
+            let (root, path) = (dir.clone(), req.uri().path().to_owned());
+            let allowed = tokio::task::spawn_blocking(move || servable(&root, &path))
+                .await
+                .unwrap_or(false);
+            if !allowed {
+                return page(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "There is no file at this address.",
+                );
+            }
             let serve = tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true);
             return match serve.oneshot(req).await {
                 Ok(res) => res.map(Body::new).into_response(),
@@ -373,6 +390,38 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
     Response::from_parts(parts, Body::new(body))
 }
 
+/// Whether a static site may answer `path` from `root`: no segment is a dot-path (`.git`,
+/// `.env`, `..`), and the file it names, links resolved, lies beneath `root` (a release is
+/// not changed once built, so what is checked here is what is served). A path that names
+/// nothing passes: the file server answers 404.
+fn servable(root: &Path, path: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.iter().any(|s| s.starts_with('.') || s.contains('\\')) {
+        return false;
+    }
+    let Ok(root) = std::fs::canonicalize(root) else {
+        return false;
+    };
+    let mut target = root.join(segments.join("/"));
+    if target.is_dir() {
+        target.push("index.html");
+    }
+    // What does not exist is judged by its deepest existing ancestor (links resolved); a
+    // link to nothing is refused.
+    let mut probe = target.as_path();
+    loop {
+        match std::fs::canonicalize(probe) {
+            Ok(resolved) => return resolved.starts_with(&root),
+            Err(_) if probe.is_symlink() => return false,
+            Err(_) => match probe.parent() {
+                Some(parent) => probe = parent,
+                None => return false,
+            },
+        }
+    }
+}
+
 /// `host` without a trailing `:port`.
 fn without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, port)| {
@@ -401,6 +450,45 @@ fn splice(parts: axum::http::response::Parts, client: hyper::upgrade::OnUpgrade)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_files_stay_beneath_their_release() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
+        std::fs::write(dir.join("index.html"), "home").unwrap();
+        std::fs::create_dir_all(dir.join("docs/.git")).unwrap();
+        std::fs::write(dir.join("docs/index.html"), "docs").unwrap();
+        std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
+        std::os::unix::fs::symlink("index.html", dir.join("home.html")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("host.txt")).unwrap();
+        std::os::unix::fs::symlink("/", dir.join("root")).unwrap();
+        std::os::unix::fs::symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
+        for ok in [
+            "/",
+            "/index.html",
+            "/home.html",
+            "/docs",
+            "/docs/",
+            "/missing.css",
+        ] {
+            assert!(servable(dir, ok), "{ok}");
+        }
+        for refused in [
+            "/.env",
+            "/%2eenv",
+            "/docs/.git/config",
+            "/docs/%2Egit/HEAD",
+            "/../etc/passwd",
+            "/%2e%2e/etc/passwd",
+            "/host.txt",
+            "/root/etc/passwd",
+            "/root",
+            "/dangling",
+            "/a%5cb",
+        ] {
+            assert!(!servable(dir, refused), "{refused}");
+        }
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs

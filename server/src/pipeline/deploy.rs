@@ -401,6 +401,19 @@ impl Pipeline {
             }
             (Source::Upload {}, _) => Err("this service takes uploads: upload code to deploy it".to_owned()),
         };
+        if fetched.is_ok() && row.source_kind != "upload" {
+            // Uploads are checked as they are unpacked; a repository is checked here.
+            let root = dir.to_owned();
+            if let Some((link, target)) =
+                tokio::task::spawn_blocking(move || sandbox::link_leaving(&root)).await??
+            {
+                return Ok(Err(format!(
+                    "`{}` links out of the repository (to {}): links must stay inside it",
+                    link.display(),
+                    target.display()
+                )));
+            }
+        }
         Ok(fetched)
     }
 
@@ -413,6 +426,13 @@ impl Pipeline {
         plan: &Plan,
         commit: Option<&str>,
     ) -> anyhow::Result<bool> {
+        if plan.start.is_none() {
+            // A static site is served as it lies: its repository history is not part of it.
+            match tokio::fs::remove_dir_all(dir.join(".git")).await {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+                _ => {}
+            }
+        }
         let relative = dir
             .strip_prefix(&self.layout.data_dir)
             .unwrap_or(dir)
