@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use railyard_server::testing::{Client, TestApp, new_workspace};
+use railyard_server::testing::{Client, TestApp, new_project, new_service, new_workspace};
+use railyard_shared::projects::Source;
 use serde_json::{Value, json};
 
 async fn setup(app: &TestApp) -> (Client<'_>, String) {
@@ -303,4 +304,102 @@ async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() 
     for project in projects["projects"].as_array().unwrap() {
         assert_eq!(project["environments"].as_array().unwrap().len(), 1);
     }
+}
+
+/// Every service answers at `<service>-<environment>-<project>`: two workspaces' projects
+/// may share a name, but never a host (it would hand one tenant's traffic to another).
+#[tokio::test(flavor = "multi_thread")]
+async fn host_names_are_unique_across_the_instance() {
+    let app = TestApp::new().await;
+    let mut owner = app.admin().await;
+    let push = || Source::Push {
+        branch: "main".into(),
+    };
+    // Tenant A: shop/web, shop/web-staging, store/web.
+    let a = new_workspace(&mut owner, "acme").await;
+    let shop_a = new_project(&mut owner, a, "shop").await.id;
+    new_service(&mut owner, shop_a, "web", push()).await;
+    new_service(&mut owner, shop_a, "web-staging", push()).await;
+    let store_a = new_project(&mut owner, a, "store").await.id;
+    new_service(&mut owner, store_a, "web", push()).await;
+
+    // Tenant B has a project `shop` too: its `web` would take A's host.
+    let b = new_workspace(&mut owner, "globex").await;
+    let shop_b = new_project(&mut owner, b, "shop").await.id;
+    let services = format!("/api/v1/projects/{shop_b}/services");
+    let res = owner
+        .post(
+            &services,
+            json!({"name": "web", "source": {"push": {"branch": "main"}}}),
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    let message = res.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("web-production-shop.localhost"), "{message}");
+    let res = owner
+        .post(
+            &services,
+            json!({"name": "shop-web", "source": {"push": {"branch": "main"}}}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let mine = res.json()["service"]["id"].as_str().unwrap().to_owned();
+
+    // Renaming into another tenant's host is refused as creating is.
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/services/{mine}"),
+            Some(json!({"name": "web"})),
+        )
+        .await;
+    assert_eq!(res.status, 409, "renaming into A's host: {}", res.text());
+    let other = new_service(&mut owner, shop_b, "api", push()).await;
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/services/{other}"),
+            Some(json!({"name": "web"})),
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    // Renaming a service to its own name keeps its hosts.
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/services/{mine}"),
+            Some(json!({"name": "shop-web"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // B's project `other` with a `web` service may not be renamed `store` (A's store/web).
+    let other_b = new_project(&mut owner, b, "other").await.id;
+    new_service(&mut owner, other_b, "web", push()).await;
+    let res = owner
+        .call(
+            "PATCH",
+            &format!("/api/v1/projects/{other_b}"),
+            Some(json!({"name": "store"})),
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+
+    // An environment: `web` in B's `other` plus `staging` would be `web-staging-other`,
+    // free; in A's `shop`, `web` + `staging-production` would be A's own `web-staging`
+    // in production, so it is refused there too.
+    let res = owner
+        .post(
+            &format!("/api/v1/projects/{other_b}/environments"),
+            json!({"name": "staging"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let res = owner
+        .post(
+            &format!("/api/v1/projects/{shop_a}/environments"),
+            json!({"name": "staging-production"}),
+        )
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
 }

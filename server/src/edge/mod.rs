@@ -128,11 +128,22 @@ impl Edge {
             .load(conn)
             .await?;
         let host = |s: &str, e: &str, p: &str| format!("{s}-{e}-{p}.{}", self.base_domain);
-        let mut table: HashMap<String, Target> = known
-            .iter()
-            .map(|(s, e, p)| (host(s, e, p), Target::Down))
-            .collect();
+        let mut table: HashMap<String, Target> = HashMap::with_capacity(known.len());
+        // A host two services would answer at (made before names were checked across the
+        // instance) goes to neither: the router never chooses between tenants.
+        let mut contested = std::collections::HashSet::new();
+        for (s, e, p) in &known {
+            if table.insert(host(s, e, p), Target::Down).is_some() {
+                contested.insert(host(s, e, p));
+            }
+        }
+        if !contested.is_empty() {
+            tracing::warn!(hosts = ?contested, "host names shared by two services are not routed: rename one");
+        }
         for (s, e, p, port, root) in live {
+            if contested.contains(&host(&s, &e, &p)) {
+                continue;
+            }
             let target = match (port.and_then(|p| u16::try_from(p).ok()), root) {
                 (Some(port), _) => match Authority::try_from(format!("127.0.0.1:{port}").as_str()) {
                     Ok(authority) => Target::App { port, authority },

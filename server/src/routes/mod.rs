@@ -60,6 +60,23 @@ pub(crate) async fn request_deployment(
 }
 
 /// 422 unless `name` is a valid project, environment or service name.
+/// Refuses `change` (409) when it would give a service a host name another service of the
+/// instance answers at; the caller's transaction then holds the host lock until it commits.
+pub(crate) async fn check_host(
+    conn: &mut AsyncPgConnection,
+    base_domain: &str,
+    change: crate::models::hosts::Change<'_>,
+) -> Result<(), AppError> {
+    use crate::models::hosts;
+    hosts::lock(conn).await?;
+    match hosts::taken(conn, change).await? {
+        Some(host) => Err(AppError::conflict(format!(
+            "{host}.{base_domain} is the address of another service on this instance: choose another name"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn check_name(name: &str, what: &str) -> Result<(), AppError> {
     if valid_name(name) {
         Ok(())

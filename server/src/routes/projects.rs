@@ -20,6 +20,7 @@ use crate::{
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
     models::{
+        hosts,
         project::Projects,
         teardown::{self, Scope},
     },
@@ -28,7 +29,7 @@ use crate::{
 };
 
 use super::{
-    check_name,
+    check_host, check_name,
     scope::{authorize_project, environment_of},
 };
 
@@ -200,9 +201,22 @@ pub async fn update_project(
     check_name(&req.name, "project")?;
     let mut conn = state.db.get().await?;
     let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
-    Projects::rename(&mut conn, id, &req.name)
-        .await
-        .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
+    let base = &state.config.runtime.base_domain;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        check_host(
+            conn,
+            base,
+            hosts::Change::Project {
+                project: id,
+                name: &req.name,
+            },
+        )
+        .await?;
+        Projects::rename(conn, id, &req.name)
+            .await
+            .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))
+    })
+    .await?;
     let entry = audit::Entry::new("project.rename")
         .workspace(workspace)
         .actor(caller.user_id)
@@ -269,9 +283,23 @@ pub async fn create_environment(
     check_name(&req.name, "environment")?;
     let mut conn = state.db.get().await?;
     let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
-    let environment = Projects::add_environment(&mut conn, id, &req.name)
-        .await
-        .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))?;
+    let base = &state.config.runtime.base_domain;
+    let environment = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            check_host(
+                conn,
+                base,
+                hosts::Change::Environment {
+                    project: id,
+                    name: &req.name,
+                },
+            )
+            .await?;
+            Projects::add_environment(conn, id, &req.name)
+                .await
+                .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))
+        })
+        .await?;
     let entry = audit::Entry::new("environment.create")
         .workspace(workspace)
         .actor(caller.user_id);

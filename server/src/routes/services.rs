@@ -1,6 +1,7 @@
 //! Services of a project: where their code comes from.
 
 use axum::{extract::State, http::StatusCode};
+use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     auth::Role,
     deployments::{RESTART_POLICIES, ServiceSettings, ServiceSettingsResponse},
@@ -11,7 +12,7 @@ use railyard_shared::{
 use uuid::Uuid;
 
 use super::{
-    check_name,
+    check_host, check_name,
     scope::{authorize_project, authorize_service, environment_of},
 };
 use crate::{
@@ -22,6 +23,7 @@ use crate::{
     extract::{Json, Path, Query},
     models::{
         deployment::Deployments,
+        hosts,
         project::Projects,
         teardown::{self, Scope},
     },
@@ -73,9 +75,20 @@ pub async fn create_service(
     check_source(&state, &req.source)?;
     let mut conn = state.db.get().await?;
     let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
-    let service = Projects::create_service(&mut conn, id, &req.name, &req.source)
-        .await
-        .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))?;
+    let base = &state.config.runtime.base_domain;
+    let service = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let change = hosts::Change::Service {
+                project: id,
+                name: &req.name,
+                renamed: None,
+            };
+            check_host(conn, base, change).await?;
+            Projects::create_service(conn, id, &req.name, &req.source)
+                .await
+                .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))
+        })
+        .await?;
     let entry = audit::Entry::new("service.create")
         .workspace(workspace)
         .actor(caller.user_id);
@@ -173,9 +186,21 @@ pub async fn update_service(
     let source = req.source.unwrap_or(current.source);
     check_name(&name, "service")?;
     check_source(&state, &source)?;
-    let service = Projects::update_service(&mut conn, id, &name, &source)
-        .await
-        .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))?;
+    let base = &state.config.runtime.base_domain;
+    let project = current.project_id.uuid();
+    let service = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let change = hosts::Change::Service {
+                project,
+                name: &name,
+                renamed: Some(id),
+            };
+            check_host(conn, base, change).await?;
+            Projects::update_service(conn, id, &name, &source)
+                .await
+                .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))
+        })
+        .await?;
     let entry = audit::Entry::new("service.update")
         .workspace(workspace)
         .actor(caller.user_id)
