@@ -148,6 +148,18 @@ pub struct LogsResponse {
 /// Restart policies of a running service.
 pub const RESTART_POLICIES: &[&str] = &["on_failure", "always", "never"];
 
+/// Whether `path` may be a health check path (settings and `railyard.toml` alike): an
+/// absolute path of printable ASCII, at most 512 bytes, naming no other host (`//host`,
+/// `@host`, `\`).
+pub fn valid_health_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 512
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'@' && b != b'\\' && b != b'#')
+}
+
 /// A service's settings in one environment. `None` means "detect" (or the default). Unknown
 /// fields are refused, so a misspelt setting is an error rather than silently ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,4 +261,29 @@ pub struct ProjectOverview {
     pub project_id: ProjectId,
     pub environment_id: EnvironmentId,
     pub services: Vec<ServiceOverview>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_health_path;
+
+    #[test]
+    fn health_paths_name_no_other_host() {
+        for ok in ["/", "/health", "/healthz?full=1", "/api/v1/health"] {
+            assert!(valid_health_path(ok), "{ok}");
+        }
+        for bad in [
+            "health",
+            "@127.0.0.1:31999/x",
+            "//evil.example/x",
+            "/a b",
+            "/x@y",
+            "/a\\b",
+            "/x#y",
+            "",
+        ] {
+            assert!(!valid_health_path(bad), "{bad}");
+        }
+        assert!(!valid_health_path(&format!("/{}", "a".repeat(512))));
+    }
 }

@@ -131,6 +131,13 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
         if let Some(start) = config.start {
             plan.start = Some(Step::Shell(start));
         }
+        if let Some(path) = &config.health_check
+            && !railyard_shared::deployments::valid_health_path(path)
+        {
+            return Err(DetectError::Config(format!(
+                "health_check {path:?} must be a path such as /health (printable ASCII, no spaces, naming no host)"
+            )));
+        }
         plan.health_check = config.health_check;
     }
     if let Some(build) = &settings.build_command {
@@ -262,6 +269,26 @@ mod tests {
 
     fn detect_default(dir: &Path) -> Result<Plan, DetectError> {
         detect(dir, &ServiceSettings::default())
+    }
+
+    #[test]
+    fn a_health_check_naming_another_host_is_refused() {
+        for bad in ["@127.0.0.1:31999/steal", "//evil.example/x", "health", "/a b"] {
+            let dir = repo(&[(
+                "railyard.toml",
+                &format!("start = \"./web\"\nhealth_check = {bad:?}\n"),
+            )]);
+            let err = detect_default(dir.path()).unwrap_err();
+            assert!(err.to_string().contains("health_check"), "{bad}: {err}");
+        }
+        let dir = repo(&[(
+            "railyard.toml",
+            "start = \"./web\"\nhealth_check = \"/ready?deep=1\"\n",
+        )]);
+        assert_eq!(
+            detect_default(dir.path()).unwrap().health_check.as_deref(),
+            Some("/ready?deep=1")
+        );
     }
 
     fn shell(cmd: &str) -> Option<Step> {

@@ -4,7 +4,7 @@ use axum::{extract::State, http::StatusCode};
 use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     auth::Role,
-    deployments::{RESTART_POLICIES, ServiceSettings, ServiceSettingsResponse},
+    deployments::{RESTART_POLICIES, ServiceSettings, ServiceSettingsResponse, valid_health_path},
     projects::{
         CreateServiceRequest, ServiceResponse, ServicesResponse, Source, UpdateServiceRequest, valid_branch,
     },
@@ -270,7 +270,7 @@ fn check_settings(settings: &ServiceSettings) -> Result<(), AppError> {
         }
     }
     if let Some(path) = &settings.health_check_path
-        && (!path.starts_with('/') || path.len() > 512 || !path.bytes().all(|b| b.is_ascii_graphic()))
+        && !valid_health_path(path)
     {
         return bad("`health_check_path` must be a path such as /health (printable ASCII, no spaces)");
     }

@@ -60,9 +60,20 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
 }
 
 /// One health check: a 2xx from `path`, or, with none, a TCP connection accepted on `port`.
+/// The URL a health check asks: the app's own port on 127.0.0.1, whatever `path` says (it
+/// is set as the path and query, never parsed as part of an address).
+pub fn probe_url(port: u16, path: &str) -> reqwest::Url {
+    let mut url = reqwest::Url::parse("http://127.0.0.1/").unwrap_or_else(|_| unreachable!("a fixed URL"));
+    let _ = url.set_port(Some(port));
+    let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
+    url.set_path(path);
+    url.set_query(query);
+    url
+}
+
 pub async fn probe(client: &reqwest::Client, port: u16, path: Option<&str>) -> Result<(), String> {
     match path {
-        Some(path) => match client.get(format!("http://127.0.0.1:{port}{path}")).send().await {
+        Some(path) => match client.get(probe_url(port, path)).send().await {
             Ok(res) if res.status().is_success() => Ok(()),
             Ok(res) => Err(format!("{path} answered {}", res.status())),
             Err(err) if err.is_connect() => Err(format!("nothing listens on PORT {port}")),
@@ -72,5 +83,25 @@ pub async fn probe(client: &reqwest::Client, port: u16, path: Option<&str>) -> R
             Ok(_) => Ok(()),
             Err(_) => Err(format!("nothing listens on PORT {port}")),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probe_url;
+
+    #[test]
+    fn the_probe_asks_the_apps_own_port_whatever_the_path_says() {
+        for (path, expected) in [
+            ("/health", "http://127.0.0.1:4000/health"),
+            ("/health?full=1", "http://127.0.0.1:4000/health?full=1"),
+            ("@127.0.0.1:31999/x", "http://127.0.0.1:4000/@127.0.0.1:31999/x"),
+            ("//evil.example/x", "http://127.0.0.1:4000//evil.example/x"),
+        ] {
+            let url = probe_url(4000, path);
+            assert_eq!(url.host_str(), Some("127.0.0.1"), "{path}");
+            assert_eq!(url.port(), Some(4000), "{path}");
+            assert_eq!(url.as_str(), expected);
+        }
     }
 }
