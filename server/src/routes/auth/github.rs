@@ -57,11 +57,14 @@ pub struct StartParams {
     pub redirect: Option<String>,
 }
 
-/// A path on this server, never another host (`//evil.example`, `https://…`, `/\\evil`).
+/// A path on this server, never another host (`//evil.example`, `https://…`, `/\\evil`,
+/// `/<tab>/evil.example`, which a browser reads as `//evil.example`): printable ASCII only, so
+/// no control character reaches the `Location` header either.
 fn local_path(redirect: Option<&str>) -> String {
     match redirect {
         Some(path)
             if path.starts_with('/')
+                && path.bytes().all(|b| b.is_ascii_graphic())
                 && !path.starts_with("//")
                 && !path.contains('\\')
                 && !path.contains("://") =>
@@ -353,6 +356,12 @@ mod tests {
             "evil",
             "",
             "/x?u=https://e",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/ /evil.example",
+            "/x\u{0}y",
+            "/x\u{7f}",
         ] {
             assert_eq!(local_path(Some(evil)), "/", "{evil}");
         }
