@@ -4,10 +4,9 @@
 // resolved values; the sealed value is never on the page after it is saved.
 const { test, expect } = require('@playwright/test');
 const { signIn } = require('./admin');
+const { gitRepo } = require('./repo');
 const crypto = require('node:crypto');
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const artifacts = path.join(__dirname, '..', 'artifacts');
@@ -29,17 +28,6 @@ require('http').createServer((q, s) => {
   }));
 }).listen(process.env.PORT, '127.0.0.1');
 `;
-
-/** A git repository (branch main) holding `files`; its file:// URL. */
-function gitRepo(files) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'railyard-e2e-repo-'));
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-  const git = (...args) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
-  git('init', '-q', '-b', 'main');
-  git('add', '.');
-  git('-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', 'commit', '-q', '-m', 'app');
-  return `file://${dir}`;
-}
 
 /** Signs in the instance admin (setting the instance up when this file runs alone). */
 

@@ -5,9 +5,8 @@
 // click on Deploy sends one request.
 const { test, expect } = require('@playwright/test');
 const { signIn } = require('./admin');
-const { execFileSync } = require('node:child_process');
+const { gitRepo } = require('./repo');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const artifacts = path.join(__dirname, '..', 'artifacts');
@@ -23,16 +22,6 @@ const FAILING = {
   'railyard.toml': `build = "echo '${LONG}' && exit 3"\nstart = "node server.js"\n`,
   'server.js': "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT, '127.0.0.1');\n",
 };
-
-function gitRepo(files) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'railyard-e2e-phone-'));
-  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
-  const git = (...args) => execFileSync('git', args, { cwd: dir, stdio: 'pipe' });
-  git('init', '-q', '-b', 'main');
-  git('add', '.');
-  git('-c', 'user.name=e2e', '-c', 'user.email=e2e@example.com', 'commit', '-q', '-m', 'app');
-  return `file://${dir}`;
-}
 
 /** A JSON API call as the page's signed-in user (with its CSRF token). */
 async function api(page, method, url, data) {
