@@ -4,6 +4,8 @@
 const { defineConfig } = require('@playwright/test');
 const crypto = require('node:crypto');
 const path = require('node:path');
+const fs = require('node:fs');
+const os = require('node:os');
 
 // The one-time setup token of the fresh instance; workers inherit it from the runner.
 process.env.RAILYARD_SETUP_TOKEN ||= crypto.randomBytes(24).toString('hex');
@@ -68,6 +70,8 @@ module.exports = defineConfig({
       RAILYARD_DASHBOARD_DIR: process.env.RAILYARD_DASHBOARD_DIR || path.join(root, 'dist'),
       RAILYARD_DATA_DIR: process.env.RAILYARD_DATA_DIR || path.join(__dirname, 'artifacts/data'),
       RAILYARD_SETUP_TOKEN: process.env.RAILYARD_SETUP_TOKEN,
+      // The workflow specs deploy repositories they make in the temporary directory.
+      RAILYARD_FILE_SOURCE_ROOTS: fs.realpathSync(os.tmpdir()),
       GITHUB_CLIENT_ID: 'e2e-client',
       GITHUB_CLIENT_SECRET: 'e2e-secret',
       GITHUB_OAUTH_URL: `http://127.0.0.1:${githubPort}`,

@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
                     deployment: None,
                     health_check: None,
                     memory_limit_mb: None,
+                    jail: None,
                 };
                 let id = launch.instance;
                 let first = runtime.start(launch).await?.pid;

@@ -12,6 +12,7 @@ use crate::{
     mail::{Mailer, ResendMailer},
     ratelimit::RateLimiter,
     redis::RedisBus,
+    sandbox::Sandbox,
 };
 
 /// Everything a handler may reach. Outside services (GitHub, mail, clock, ...) join here as
@@ -34,6 +35,8 @@ pub struct App {
     pub github: Option<Arc<dyn GitHubApi>>,
     /// Outgoing email; `None` when not configured (invitation links are then shown to copy).
     pub mailer: Option<Arc<dyn Mailer>>,
+    /// Who builds and apps run as (probed once per process).
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl App {
@@ -79,7 +82,9 @@ impl App {
             )?)),
             None => None,
         };
+        let sandbox = Arc::new(Sandbox::detect(config.sandbox.clone(), &config.data_dir).await);
         Ok(Self {
+            sandbox,
             config,
             db,
             redis,

@@ -42,6 +42,22 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
     },
+    /// (Internal) Run a build step or an app in its jail (see `sandbox::enter`).
+    #[command(hide = true)]
+    Sandbox {
+        /// The jail, as JSON.
+        #[arg(long)]
+        jail: String,
+        /// This is the jail's init (started by the outer helper).
+        #[arg(long)]
+        init: bool,
+        /// Print how much of the Landlock ruleset the kernel enforces (the probe).
+        #[arg(long)]
+        report: bool,
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +92,15 @@ fn main() -> ExitCode {
             command,
         );
     }
+    if let Command::Sandbox {
+        jail,
+        init,
+        report,
+        command,
+    } = &cli.command
+    {
+        return railyard_server::sandbox::enter::main(jail, *init, *report, command);
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {
@@ -91,7 +116,7 @@ fn main() -> ExitCode {
     // between threads.
     let builder = match cli.command {
         Command::Serve => tokio::runtime::Builder::new_multi_thread(),
-        Command::Router | Command::Keys { .. } | Command::Monitor { .. } => {
+        Command::Router | Command::Keys { .. } | Command::Monitor { .. } | Command::Sandbox { .. } => {
             tokio::runtime::Builder::new_current_thread()
         }
     };
@@ -108,7 +133,7 @@ fn main() -> ExitCode {
         Command::Keys {
             action: KeysAction::Rotate { resume },
         } => runtime.block_on(variables::rotate::command(config, resume)),
-        Command::Monitor { .. } => Ok(()),
+        Command::Monitor { .. } | Command::Sandbox { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

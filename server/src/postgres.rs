@@ -101,8 +101,8 @@ impl EmbeddedPostgres {
         fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
         let root = root.canonicalize()?;
         let owner = cluster_owner()?;
-        if let Some((uid, _)) = owner {
-            check_reachable(&root, uid)?;
+        if let Some((uid, gid)) = owner {
+            check_reachable(&root, uid, gid)?;
         }
         let password = load_or_create_password(&root.join("credentials"))?;
         let mut cluster = Self {
@@ -341,7 +341,7 @@ fn find_bin_dir(bin_override: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 /// As root, the cluster runs as the `postgres` system user; otherwise as ourselves.
-fn cluster_owner() -> anyhow::Result<Option<(Uid, Gid)>> {
+pub fn cluster_owner() -> anyhow::Result<Option<(Uid, Gid)>> {
     if !Uid::effective().is_root() {
         return Ok(None);
     }
@@ -355,12 +355,14 @@ fn cluster_owner() -> anyhow::Result<Option<(Uid, Gid)>> {
 }
 
 /// The cluster's owner must be able to traverse every directory above its data.
-fn check_reachable(root: &Path, uid: Uid) -> anyhow::Result<()> {
+fn check_reachable(root: &Path, uid: Uid, gid: Gid) -> anyhow::Result<()> {
     for dir in root.ancestors().skip(1) {
         let meta = fs::metadata(dir)?;
         let mode = meta.mode();
         let reachable = if meta.uid() == uid.as_raw() {
             mode & 0o100 != 0
+        } else if meta.gid() == gid.as_raw() {
+            mode & 0o010 != 0
         } else {
             mode & 0o001 != 0
         };

@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, health, invitations, jwks, live, logs, me, members, projects, runtime,
-        services, tokens, uploads, variables, workspaces,
+        audit, auth, deployments, health, instance, invitations, jwks, live, logs, me, members, projects,
+        runtime, services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -26,6 +26,7 @@ use crate::{
 pub fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::find_health))
+        .routes(routes!(instance::find_instance))
         .routes(routes!(jwks::find_jwks))
         .routes(routes!(auth::csrf::find_csrf))
         .routes(routes!(auth::signup::signup))

@@ -350,3 +350,12 @@ diesel::table! {
         offset -> Int8,
     }
 }
+
+diesel::table! {
+    sandbox_users (service_id, environment_id) {
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        number -> Int4,
+        created_at -> Timestamptz,
+    }
+}

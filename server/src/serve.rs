@@ -25,6 +25,25 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // recognised by their (absolute) working directory.
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
+    let passage = match &config.database.url {
+        None => crate::postgres::cluster_owner()?.map(|(_, gid)| gid.as_raw()),
+        Some(_) => None,
+    };
+    crate::layout::close(&config.data_dir, passage).with_context(|| {
+        format!(
+            "cannot close RAILYARD_DATA_DIR {} to other users",
+            config.data_dir.display()
+        )
+    })?;
+    if let Some(url) = &config.database.url
+        && let Some(why) = crate::config::reachable_without_password(url)
+    {
+        tracing::warn!(
+            "DATABASE_URL {why}: any process on this host can connect to the control plane's database \
+             (apps included, whatever their isolation). Give the database a password, or let Railyard \
+             run its embedded PostgreSQL."
+        );
+    }
 
     // The embedded cluster lives as long as this function; dropping it stops PostgreSQL,
     // on the error paths below too.
@@ -222,8 +241,7 @@ async fn start_workers(state: &AppState, database_url: &str) -> anyhow::Result<O
     if expired > 0 {
         tracing::warn!(jobs = expired, "taking over jobs of a Railyard process that died");
     }
-    let (_, handlers) =
-        crate::worker::with_runtime(&state.db, &state.config, state.keys.clone(), &state.bus).await?;
+    let (_, handlers) = crate::worker::with_runtime(state).await?;
     let config = WorkerConfig {
         workers: pipeline.workers,
         lease: pipeline.job_lease,

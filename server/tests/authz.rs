@@ -31,11 +31,14 @@ enum Access {
     SignedIn,
     /// At least this role in the workspace named by the path (or the body).
     Workspace(Role),
+    /// The instance's admins only (the first account).
+    InstanceAdmin,
 }
 
 /// Every API route and who may call it.
 const POLICY: &[(&str, &str, Access)] = &[
     ("get", "/api/v1/health", Access::Public),
+    ("get", "/api/v1/instance", Access::InstanceAdmin),
     ("get", "/.well-known/jwks.json", Access::Public),
     ("get", "/api/v1/auth/csrf", Access::Public),
     ("post", "/api/v1/auth/signup", Access::Public),
@@ -694,5 +697,29 @@ async fn signed_in_routes_refuse_anonymous_callers() {
             .await
             .status;
         assert_eq!(status, 401, "{method} {template}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instance_routes_are_for_instance_admins_only() {
+    let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+    let mut admin = app.admin().await;
+    let mut user = signup(&app, "someone@example.com").await;
+    // Even the owner of a workspace of their own is no instance admin.
+    new_workspace(&mut user, "theirs").await;
+    for (method, template, access) in POLICY {
+        if *access != Access::InstanceAdmin {
+            continue;
+        }
+        let method = method.to_uppercase();
+        assert_eq!(
+            Client::new(&app).call(&method, template, None).await.status,
+            401,
+            "{template}"
+        );
+        let refused = user.call(&method, template, None).await;
+        assert_eq!(refused.status, 403, "{template}: {}", refused.text());
+        let allowed = admin.call(&method, template, None).await;
+        assert_eq!(allowed.status, 200, "{template}: {}", allowed.text());
     }
 }

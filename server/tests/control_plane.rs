@@ -112,21 +112,40 @@ async fn through_router(client: &reqwest::Client, router: u16) -> Result<String,
     }
 }
 
-/// Whether the app that answered (its pid and parent pid in `body`) runs under the recorded
-/// process `pid` (the monitor, which runs `sh -c`, which runs node).
+/// Whether the app that answered (its pid, as its own PID namespace numbers it, first in
+/// `body`) runs under the recorded process `pid` (the monitor, which runs the sandbox
+/// helper, its init, `sh -c`, then node): some process below `pid` has that number, on the
+/// host or in its namespace.
 fn serves(body: &str, pid: i32) -> bool {
-    body.split_whitespace()
-        .filter_map(|word| word.parse::<i32>().ok())
-        .any(|mut p| {
-            for _ in 0..4 {
-                if p == pid {
-                    return true;
-                }
-                let Some(parent) = parent_of(p) else { return false };
-                p = parent;
-            }
-            false
+    let Some(answered) = body.split_whitespace().find_map(|word| word.parse::<i32>().ok()) else {
+        return false;
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            let mut up = p;
+            (0..6).any(|_| {
+                up = parent_of(up).unwrap_or(0);
+                up == pid
+            })
         })
+        .any(|p| p == answered || ns_pid(p) == Some(answered))
+}
+
+/// The pid of `pid` in its own (innermost) PID namespace.
+fn ns_pid(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
 }
 
 fn parent_of(pid: i32) -> Option<i32> {
@@ -153,6 +172,10 @@ async fn apps_survive_a_killed_control_plane_and_are_re_adopted() {
         ("RAILYARD_LISTEN", format!("127.0.0.1:{api}")),
         ("RAILYARD_DASHBOARD_DIR", "/nonexistent-railyard-dist".to_owned()),
         ("RAILYARD_DRAIN_SECS", "0".to_owned()),
+        (
+            "RAILYARD_FILE_SOURCE_ROOTS",
+            railyard_server::testing::file_source_root(),
+        ),
     ];
     let logs = tempfile::tempdir().unwrap();
     let mut edge = Proc::spawn("router", &env, &logs.path().join("router.log"));

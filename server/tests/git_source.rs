@@ -2,7 +2,16 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+/// Where `file://` sources may come from here: where the tests make their repositories.
+fn roots() -> Vec<PathBuf> {
+    vec![PathBuf::from(railyard_server::testing::file_source_root())]
+}
 
 use railyard_server::pipeline::{
     detect,
@@ -73,7 +82,7 @@ async fn fetches_a_branch_head_or_a_commit_and_detects_the_plan() {
             commit: None,
         },
         &dest,
-        &data,
+        (&data, &roots()),
         TIMEOUT,
     )
     .await
@@ -91,7 +100,7 @@ async fn fetches_a_branch_head_or_a_commit_and_detects_the_plan() {
             commit: Some(&first[..12]),
         },
         &dest,
-        &data,
+        (&data, &roots()),
         TIMEOUT,
     )
     .await
@@ -108,7 +117,7 @@ async fn fetches_a_branch_head_or_a_commit_and_detects_the_plan() {
                 commit: None
             },
             &dest,
-            &data,
+            (&data, &roots()),
             TIMEOUT
         )
         .await
@@ -129,7 +138,7 @@ async fn git_failures_are_clear() {
             commit: None,
         },
         &root.path().join("a"),
-        &data,
+        (&data, &roots()),
         TIMEOUT,
     )
     .await
@@ -142,7 +151,7 @@ async fn git_failures_are_clear() {
             commit: Some("deadbeefdeadbeef"),
         },
         &root.path().join("b"),
-        &data,
+        (&data, &roots()),
         TIMEOUT,
     )
     .await
@@ -159,7 +168,7 @@ async fn git_failures_are_clear() {
             commit: None,
         },
         &root.path().join("c"),
-        &data,
+        (&data, &roots()),
         TIMEOUT,
     )
     .await
@@ -192,7 +201,7 @@ async fn the_injection_corpus_never_reaches_git() {
                 commit: None,
             },
             &root.path().join("d"),
-            &data,
+            (&data, &roots()),
             TIMEOUT,
         )
         .await
@@ -213,7 +222,7 @@ async fn the_injection_corpus_never_reaches_git() {
                 commit: None,
             },
             &root.path().join("e"),
-            &data,
+            (&data, &roots()),
             TIMEOUT,
         )
         .await
@@ -228,7 +237,7 @@ async fn the_injection_corpus_never_reaches_git() {
                 commit: Some(commit),
             },
             &root.path().join("f"),
-            &data,
+            (&data, &roots()),
             TIMEOUT,
         )
         .await

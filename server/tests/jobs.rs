@@ -305,18 +305,14 @@ async fn shutdown_finishes_running_jobs_or_hands_them_back() {
 async fn a_process_with_a_runtime_handles_every_job_kind() {
     let app = TestApp::new().await;
     let state = &app.state;
-    let (runtime, handlers) =
-        railyard_server::worker::with_runtime(&state.db, &state.config, state.keys.clone(), &state.bus)
-            .await
-            .unwrap();
+    let (runtime, handlers) = railyard_server::worker::with_runtime(state).await.unwrap();
     let mut handled: Vec<&str> = handlers.iter().map(|h| h.kind()).collect();
     handled.sort_unstable();
     let mut kinds = railyard_server::jobs::kinds::ALL.to_vec();
     kinds.sort_unstable();
     assert_eq!(handled, kinds, "one handler per job kind");
     // A build-only process leaves what needs the runtime to one that has it.
-    let builds =
-        railyard_server::worker::handlers(&state.db, &state.config, state.keys.clone(), &state.bus, None);
+    let builds = railyard_server::worker::handlers(state, None);
     assert_eq!(builds.iter().map(|h| h.kind()).collect::<Vec<_>>(), ["deploy"]);
     runtime.detach_all();
 }

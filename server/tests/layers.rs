@@ -30,7 +30,7 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "sandbox.rs",
+        "sandbox",
         &[
             "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
         ],

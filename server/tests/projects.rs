@@ -128,6 +128,8 @@ async fn services_take_each_kind_of_source() {
         .unwrap()
         .to_owned();
     let services = format!("/api/v1/projects/{project}/services");
+    // Under RAILYARD_FILE_SOURCE_ROOTS (the tests' temporary directory).
+    let local = format!("file://{}/git/shop", railyard_server::testing::file_source_root());
     for (name, source) in [
         (
             "web",
@@ -135,10 +137,7 @@ async fn services_take_each_kind_of_source() {
         ),
         ("api", json!({"push": {"branch": "release/1.2"}})),
         ("docs", json!({"upload": {}})),
-        (
-            "local",
-            json!({"git": {"url": "file:///srv/git/shop", "branch": "main"}}),
-        ),
+        ("local", json!({"git": {"url": local, "branch": "main"}})),
     ] {
         let res = owner
             .post(&services, json!({"name": name, "source": source}))
@@ -230,6 +229,22 @@ async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() 
         ));
     }
     bodies.push((services.clone(), json!({"name": "web", "source": {"git": {"url": format!("file://{}/postgres", data_dir.display()), "branch": "main"}}})));
+    // Credentials in the URL (they would be stored, shown to viewers and logged), a
+    // repository outside RAILYARD_FILE_SOURCE_ROOTS, and percent-encoding git would decode.
+    for url in [
+        "https://user:ghp_secret@github.com/a/b.git".to_owned(),
+        "https://ghp_secret@github.com/a/b.git".to_owned(),
+        "file:///srv/elsewhere/repo".to_owned(),
+        format!(
+            "file://{}/%2e%2e/etc",
+            railyard_server::testing::file_source_root()
+        ),
+    ] {
+        bodies.push((
+            services.clone(),
+            json!({"name": "web", "source": {"git": {"url": url, "branch": "main"}}}),
+        ));
+    }
     for (path, body) in bodies {
         let res = owner.post(&path, body.clone()).await;
         assert!(

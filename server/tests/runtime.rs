@@ -439,6 +439,7 @@ mod supervisor {
             deployment: None,
             health_check: None,
             memory_limit_mb: None,
+            jail: None,
         }
     }
 

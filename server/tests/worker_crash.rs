@@ -40,6 +40,10 @@ fn worker(app: &TestApp, data: &Path, n: usize) -> Child {
         .env_remove("REDIS_URL")
         .env("DATABASE_URL", &app.db.url)
         .env("RAILYARD_MASTER_KEY", key)
+        .env(
+            "RAILYARD_FILE_SOURCE_ROOTS",
+            railyard_server::testing::file_source_root(),
+        )
         .env("RAILYARD_DATA_DIR", data)
         .env("RAILYARD_LISTEN", format!("127.0.0.1:{}", free_port()))
         .env("RAILYARD_ROUTER_LISTEN", format!("127.0.0.1:{}", free_port()))
@@ -65,11 +69,14 @@ async fn states(app: &TestApp) -> Vec<(uuid::Uuid, String)> {
 }
 
 /// Build steps running with their working directory inside `dir` (the apps, `python3`,
-/// are meant to run on).
+/// are meant to run on, with the sandbox helpers they run under, `railyard-server`).
 fn processes_in(dir: &Path) -> usize {
     railyard_server::sandbox::processes_in(dir)
         .into_iter()
-        .filter(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != "python3"))
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| !["python3", "railyard-server"].contains(&c.trim()))
+        })
         .count()
 }
 
@@ -78,14 +85,16 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap().to_owned();
     let app = TestApp::with(&[("RAILYARD_DATA_DIR", &data_dir)], axum::Router::new()).await;
-    // Each build prints, works for a while, then records that it completed.
+    // Each build prints, works for a while, then records that it completed (in its home,
+    // which outlives a rebuild's fresh release directory).
     let (repo, _) = git_repo(&[(
         "railyard.toml",
-        "build = \"echo build started; sleep 6; echo done >> ../$(basename $PWD).completed\"\nstart = \"exec python3 -m http.server $PORT --bind 127.0.0.1\"\n",
+        "build = \"echo build started; sleep 6; echo done >> $HOME/completed\"\nstart = \"exec python3 -m http.server $PORT --bind 127.0.0.1\"\n",
     )]);
     let mut fixture = Fixture::new(&app).await;
     let url = format!("file://{}", repo.path().display());
     let mut ids = Vec::new();
+    let mut homes = std::collections::HashMap::new();
     for name in ["a", "b", "c", "d"] {
         let service = fixture.service(name, git_main(url.clone())).await;
         let owner = &mut fixture.client;
@@ -93,7 +102,10 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
             .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
             .await;
         assert_eq!(res.status, 201, "{}", res.text());
-        ids.push(res.json()["deployment"]["id"].as_str().unwrap().to_owned());
+        let id = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+        let home = railyard_server::layout::Layout::new(data.path()).home(service, fixture.production);
+        homes.insert(id.parse::<uuid::Uuid>().unwrap(), home);
+        ids.push(id);
     }
 
     // Start a worker and kill it while two builds run their step.
@@ -143,7 +155,13 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
 
     let mut conn = app.state.db.get().await.unwrap();
     for (id, state) in states(&app).await {
-        assert_eq!(state, "active", "{id} ended {state}");
+        let reason: Option<String> = deployments::table
+            .find(id)
+            .select(deployments::reason)
+            .first(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(state, "active", "{id} ended {state}: {reason:?}");
         for phase in ["deploying", "active"] {
             let arrivals: i64 = deployment_events::table
                 .filter(deployment_events::deployment_id.eq(id))
@@ -154,7 +172,7 @@ async fn a_killed_worker_loses_no_deployment_and_builds_none_twice() {
                 .unwrap();
             assert_eq!(arrivals, 1, "{id} reached {phase} {arrivals} times");
         }
-        let completed = fs::read_to_string(releases.join(format!("{id}.completed"))).unwrap();
+        let completed = fs::read_to_string(homes[&id].join("completed")).unwrap();
         assert_eq!(
             completed.lines().count(),
             1,

@@ -9,6 +9,7 @@ pub mod deployments;
 pub mod error;
 pub mod health;
 pub mod ids;
+pub mod instance;
 pub mod live;
 pub mod projects;
 pub mod states;

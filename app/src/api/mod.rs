@@ -228,6 +228,11 @@ pub async fn fetch_health() -> Result<HealthResponse, ApiError> {
     json_call("GET", &format!("{API_V1}/health"), None, &[200, 503]).await
 }
 
+/// `GET /api/v1/instance` (instance admins only).
+pub async fn fetch_instance() -> Result<railyard_shared::instance::InstanceResponse, ApiError> {
+    get(&format!("{API_V1}/instance")).await
+}
+
 /// The signed-in user, or `None` when nobody is signed in.
 pub async fn fetch_me() -> Result<Option<User>, ApiError> {
     match get::<UserResponse>(&format!("{API_V1}/me")).await {

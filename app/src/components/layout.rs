@@ -5,6 +5,7 @@ use crate::{
     components::{
         crumbs::provide_crumbs,
         health::provide_health,
+        isolation::IsolationBanner,
         session::use_session,
         sidebar::Sidebar,
         toast::{ToastStack, provide_toasts},
@@ -38,6 +39,7 @@ fn SignedIn() -> impl IntoView {
             <Sidebar />
             <div class="main">
                 <TopBar />
+                <IsolationBanner />
                 <main class="content">
                     <Outlet />
                 </main>

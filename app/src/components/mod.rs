@@ -1,6 +1,7 @@
 pub mod auth_card;
 pub mod crumbs;
 pub mod health;
+pub mod isolation;
 pub mod layout;
 pub mod live_log;
 pub mod loading;

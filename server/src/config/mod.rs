@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: AuthConfig,
     pub pipeline: PipelineConfig,
     pub runtime: RuntimeConfig,
+    /// Who tenant code runs as (`RAILYARD_ISOLATION`, `RAILYARD_SANDBOX_*`).
+    pub sandbox: crate::sandbox::SandboxConfig,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -99,6 +101,9 @@ pub struct RedisConfig {
 /// Builds and the job workers that run them.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
+    /// Directories `file://` sources may come from (`RAILYARD_FILE_SOURCE_ROOTS`; none by
+    /// default, so no repository on the host is clonable).
+    pub file_source_roots: Vec<PathBuf>,
     /// Jobs run at once by this process (`RAILYARD_WORKERS`, default 2; 0 runs none).
     pub workers: usize,
     /// How long a claimed job holds without a heartbeat before another worker may take it
@@ -227,6 +232,7 @@ impl Config {
             auth: read::auth(&env)?,
             pipeline: read::pipeline(&env)?,
             runtime: read::runtime(&env)?,
+            sandbox: read::sandbox(&env)?,
             dashboard: DashboardConfig {
                 dist_dir: env
                     .get("RAILYARD_DASHBOARD_DIR")
@@ -262,6 +268,26 @@ pub fn redact_url(url: &str) -> String {
         }
         None => url.to_owned(),
     }
+}
+
+/// Why a PostgreSQL URL lets anyone on the host in: it names a TCP address and carries no
+/// password (so it relies on `trust`, which admits every local process). `None` for a URL
+/// with a password (in the user part or `?password=`) or for a UNIX socket.
+pub fn reachable_without_password(url: &str) -> Option<&'static str> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let socket_host = parsed
+        .query_pairs()
+        .any(|(key, value)| key == "host" && value.starts_with('/'));
+    let has_password = parsed.password().is_some_and(|p| !p.is_empty())
+        || parsed
+            .query_pairs()
+            .any(|(key, value)| key == "password" && !value.is_empty());
+    // `%2Frun%2Fpostgresql`: a socket directory in the host part (libpq's form).
+    let tcp = parsed
+        .host_str()
+        .is_some_and(|h| !h.is_empty() && !h.to_ascii_lowercase().starts_with("%2f"))
+        && !socket_host;
+    (tcp && !has_password).then_some("names a TCP address and no password")
 }
 
 mod env;

@@ -239,6 +239,7 @@ pub(super) fn auth(env: &Env<'_>) -> Result<AuthConfig, ConfigError> {
 
 pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
     let pipeline = PipelineConfig {
+        file_source_roots: absolute_dirs(env, "RAILYARD_FILE_SOURCE_ROOTS")?,
         workers: env.parse_in("RAILYARD_WORKERS", 2, 0..=64)?,
         job_lease: Duration::from_secs(env.parse_in("RAILYARD_JOB_LEASE_SECS", 30, 2..=3600)?),
         build_timeout: Duration::from_secs(env.parse_in("RAILYARD_BUILD_TIMEOUT_SECS", 1800, 5..=86_400)?),
@@ -306,4 +307,41 @@ pub(super) fn runtime(env: &Env<'_>) -> Result<RuntimeConfig, ConfigError> {
         cgroup_root: env.get("RAILYARD_CGROUP_ROOT").map(PathBuf::from),
     };
     Ok(runtime)
+}
+
+pub(super) fn sandbox(env: &Env<'_>) -> Result<crate::sandbox::SandboxConfig, ConfigError> {
+    let isolate = match env.get("RAILYARD_ISOLATION").as_deref().map(str::trim) {
+        None | Some("" | "on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(invalid(
+                "RAILYARD_ISOLATION",
+                other,
+                "`on` (the default: builds and apps run isolated, or not at all) or `off`",
+            ));
+        }
+    };
+    let readable = absolute_dirs(env, "RAILYARD_SANDBOX_READ_PATHS")?;
+    Ok(crate::sandbox::SandboxConfig {
+        isolate,
+        uid_base: env.parse_in("RAILYARD_SANDBOX_UID_BASE", 400_000u32, 1000..=2_000_000_000)?,
+        readable,
+    })
+}
+
+/// A `:`-separated list of absolute directories.
+fn absolute_dirs(env: &Env<'_>, var: &'static str) -> Result<Vec<PathBuf>, ConfigError> {
+    env.get(var)
+        .unwrap_or_default()
+        .split(':')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let path = PathBuf::from(p.trim());
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(invalid(var, p, "absolute directories separated by `:`"))
+            }
+        })
+        .collect()
 }

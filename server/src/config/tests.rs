@@ -169,3 +169,47 @@ fn redacts_urls() {
     assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     assert_eq!(redact_url("garbage"), "<not a URL>");
 }
+
+#[test]
+fn a_database_without_a_password_on_tcp_is_named() {
+    for open in [
+        "postgres://root@127.0.0.1:5432/railyard",
+        "postgresql://localhost/db",
+        "postgres://u:@h/db",
+    ] {
+        assert!(reachable_without_password(open).is_some(), "{open}");
+    }
+    for closed in [
+        "postgres://u:secret@127.0.0.1/db",
+        "postgres://u@h/db?password=secret",
+        "postgres:///db?host=/run/postgresql",
+        "postgres://u@%2Frun%2Fpostgresql/db",
+    ] {
+        assert!(reachable_without_password(closed).is_none(), "{closed}");
+    }
+}
+
+#[test]
+fn isolation_is_on_unless_turned_off() {
+    let on = parse(&[]).unwrap().sandbox;
+    assert!(on.isolate);
+    assert_eq!(on.uid_base, 400_000);
+    let off = parse(&[
+        ("RAILYARD_ISOLATION", "off"),
+        ("RAILYARD_SANDBOX_READ_PATHS", "/opt/go:/srv/tools"),
+    ])
+    .unwrap()
+    .sandbox;
+    assert!(!off.isolate);
+    assert_eq!(
+        off.readable,
+        [std::path::PathBuf::from("/opt/go"), "/srv/tools".into()]
+    );
+    for (var, value) in [
+        ("RAILYARD_ISOLATION", "maybe"),
+        ("RAILYARD_SANDBOX_READ_PATHS", "relative/dir"),
+        ("RAILYARD_SANDBOX_UID_BASE", "0"),
+    ] {
+        assert_eq!(parse(&[(var, value)]).unwrap_err().var, var, "{var}={value}");
+    }
+}

@@ -6,6 +6,7 @@ pub mod invitation;
 pub mod log_lines;
 pub mod member;
 pub mod project;
+pub mod sandbox_user;
 pub mod teardown;
 pub mod user;
 pub mod workspace;

@@ -35,7 +35,12 @@ macro_rules! service_columns {
 
 fn to_service((id, project_id, name, kind, git_url, branch, created_at): ServiceRow) -> Service {
     let source = match (kind.as_str(), git_url, branch) {
-        ("git", Some(url), Some(branch)) => Source::Git { url, branch },
+        // A URL stored with credentials before they were refused is never shown (or
+        // fetched: the redacted form is refused at fetch time, saying why).
+        ("git", Some(url), Some(branch)) => Source::Git {
+            url: crate::sources::redact_credentials(&url),
+            branch,
+        },
         ("push", _, Some(branch)) => Source::Push { branch },
         _ => Source::Upload {},
     };

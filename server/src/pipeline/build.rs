@@ -13,7 +13,7 @@ use tokio::{
 use crate::variables::{Masker, mask::MaskStream};
 use crate::{
     logs::{BuildLog, Stream, clean_line},
-    sandbox,
+    sandbox::{self, Jail},
 };
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,10 +28,13 @@ pub enum StepError {
     Cancelled,
 }
 
-/// Runs `step` in `dir` until it exits, `deadline` passes or `cancel` turns true.
+/// Runs `step` in `dir` (in `jail`, when isolation is on) until it exits, `deadline`
+/// passes or `cancel` turns true.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_step(
     step: &Step,
     dir: &Path,
+    jail: Option<&Jail>,
     env: &[(OsString, OsString)],
     log: &BuildLog,
     deadline: Instant,
@@ -39,7 +42,7 @@ pub async fn run_step(
     cancel: &mut watch::Receiver<bool>,
 ) -> Result<(), StepError> {
     let shown = step.to_string();
-    let mut cmd = sandbox::command(step, dir).map_err(|error| StepError::Spawn {
+    let mut cmd = sandbox::command(step, dir, jail).map_err(|error| StepError::Spawn {
         step: shown.clone(),
         error,
     })?;

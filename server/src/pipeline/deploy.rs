@@ -8,7 +8,7 @@
 //! A failing build is an outcome (`failed`, with the reason and the log kept), not a job
 //! error; only infrastructure errors (the database, the disk) retry the job.
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use diesel::{ExpressionMethods as _, QueryDsl as _};
@@ -27,6 +27,7 @@ use crate::{
     layout::Layout,
     logbus::LogBus,
     logs::BuildLog,
+    models::sandbox_user,
     models::{
         deployment::{
             DeploymentRow, Deployments,
@@ -34,7 +35,7 @@ use crate::{
         },
         project::Projects,
     },
-    sandbox,
+    sandbox::{self, Sandbox},
     schema::{deployments, releases},
     variables::source::VariableSource,
 };
@@ -61,6 +62,8 @@ pub struct Pipeline {
     variables: VariableSource,
     /// Where stored build-log lines are published live.
     bus: LogBus,
+    /// Who builds run as (their jail), or that they are refused.
+    sandbox: Arc<Sandbox>,
 }
 
 impl Pipeline {
@@ -70,6 +73,7 @@ impl Pipeline {
         config: PipelineConfig,
         variables: VariableSource,
         bus: LogBus,
+        sandbox: Arc<Sandbox>,
     ) -> Self {
         Self {
             db,
@@ -77,6 +81,7 @@ impl Pipeline {
             config,
             variables,
             bus,
+            sandbox,
         }
     }
 
@@ -337,15 +342,33 @@ impl Pipeline {
             }
         };
 
-        // 4. The build steps, in the plan's root.
-        let home = self.layout.cache(row.service_id);
+        // 4. The build steps, in the plan's root, as the service's own user.
+        let home = self.layout.home(row.service_id, row.environment_id);
         tokio::fs::create_dir_all(&home).await?;
+        let number = {
+            let mut conn = self.db.get().await?;
+            sandbox_user::number(&mut conn, row.service_id, row.environment_id).await?
+        };
+        let jail = match self.sandbox.jail(number, vec![dir.to_owned(), home.clone()]) {
+            Ok(jail) => jail,
+            Err(refused) => return Ok(Outcome::Failed(refused.to_string())),
+        };
+        if let Some(jail) = &jail {
+            let (dir, home, owner) = (dir.to_owned(), home.clone(), jail.clone());
+            tokio::task::spawn_blocking(move || {
+                sandbox::hand_over(&dir, &owner)?;
+                sandbox::hand_over(&home, &owner)
+            })
+            .await?
+            .context("cannot hand the build its directories")?;
+        }
         let env = sandbox::scrubbed_env(&home, &snapshot.env(None));
         let workdir = dir.join(&plan.root);
         for step in &plan.build {
             match build::run_step(
                 step,
                 &workdir,
+                jail.as_ref(),
                 &env,
                 log,
                 deadline,
@@ -388,13 +411,17 @@ impl Pipeline {
             }
             (Source::Git { url, branch }, _) => {
                 let branch = row.branch.as_deref().unwrap_or(branch);
-                log.event(format!("Cloning {url} (branch {branch})."));
+                log.event(format!(
+                    "Cloning {} (branch {branch}).",
+                    crate::sources::redact_credentials(url)
+                ));
                 let checkout = git::Checkout {
                     url,
                     branch,
                     commit: row.commit_sha.as_deref(),
                 };
-                git::fetch(&checkout, dir, &self.layout.data_dir, timeout)
+                let roots = self.config.file_source_roots.as_slice();
+                git::fetch(&checkout, dir, (&self.layout.data_dir, roots), timeout)
                     .await
                     .map(Some)
                     .map_err(|err| err.to_string())

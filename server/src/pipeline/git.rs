@@ -81,14 +81,15 @@ pub async fn run(mut cmd: Command, timeout: Duration) -> Result<String, FetchErr
 }
 
 /// Clones `source` into `dest` (which must not exist) and returns the checked-out commit id.
-/// `data_dir` is Railyard's own directory, which a `file://` source may not point into.
+/// `data_dir` is Railyard's own directory, which a `file://` source may not point into;
+/// `file_roots` the directories one may come from.
 pub async fn fetch(
     source: &Checkout<'_>,
     dest: &Path,
-    data_dir: &Path,
+    (data_dir, file_roots): (&Path, &[std::path::PathBuf]),
     timeout: Duration,
 ) -> Result<String, FetchError> {
-    sources::check_git_url(source.url, data_dir).map_err(FetchError::Invalid)?;
+    sources::check_git_url(source.url, data_dir, file_roots).map_err(FetchError::Invalid)?;
     if !valid_branch(source.branch) {
         return Err(FetchError::Invalid(format!(
             "{:?} is not a valid branch name",

@@ -35,7 +35,12 @@ use crate::{
 fn check_source(state: &AppState, source: &Source) -> Result<(), AppError> {
     let branch = match source {
         Source::Git { url, branch } => {
-            sources::check_git_url(url, &state.config.data_dir).map_err(AppError::unprocessable)?;
+            sources::check_git_url(
+                url,
+                &state.config.data_dir,
+                &state.config.pipeline.file_source_roots,
+            )
+            .map_err(AppError::unprocessable)?;
             Some(branch)
         }
         Source::Push { branch } => Some(branch),

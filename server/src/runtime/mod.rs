@@ -71,6 +71,8 @@ pub struct Launch {
     pub health_check: Option<String>,
     /// The most memory the app (with all it forks) may use, in MiB.
     pub memory_limit_mb: Option<u32>,
+    /// The jail it runs in (`None`: isolation is off).
+    pub jail: Option<crate::sandbox::Jail>,
 }
 
 /// A started process.
@@ -111,6 +113,7 @@ pub async fn start(
     config: &Config,
     variables: VariableSource,
     bus: LogBus,
+    sandbox: Arc<crate::sandbox::Sandbox>,
 ) -> anyhow::Result<(Arc<native::NativeRuntime>, Arc<Releaser>)> {
     let watch = config.runtime.health_every.map(|every| native::HealthWatch {
         every,
@@ -133,6 +136,7 @@ pub async fn start(
         layout.clone(),
         variables,
         bus.clone(),
+        sandbox,
     ));
     logs::rotate::spawn_rotation(layout.logs(), config.runtime.log_max_bytes);
     logs::ship::spawn(db.clone(), bus, layout.logs(), config.runtime.log_retention);
@@ -157,13 +161,15 @@ pub fn start_ticks(pid: i32) -> Option<i64> {
 }
 
 /// Resident memory of the app that process group `leader` runs, in bytes: the sum of
-/// `VmRSS` over the group's processes but the leader (the app's monitor, Railyard's own).
+/// `VmRSS` over the group's processes but Railyard's own (the leader, the app's monitor,
+/// and the sandbox helpers below it: processes of the leader's program).
 /// `None` unless `leader` is still the process that started at `start_ticks`, so a pid the
 /// kernel gave to another process since (or one on another host) is never read as the app.
 pub fn app_memory_bytes(leader: i32, start_ticks: i64) -> Option<i64> {
     if self::start_ticks(leader) != Some(start_ticks) {
         return None;
     }
+    let ours = std::fs::read_link(format!("/proc/{leader}/exe")).ok();
     let mut kib = 0_i64;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -171,6 +177,9 @@ pub fn app_memory_bytes(leader: i32, start_ticks: i64) -> Option<i64> {
         };
         // The process group is field 5.
         if pid == leader || stat_field::<i32>(pid, 5) != Some(leader) {
+            continue;
+        }
+        if ours.is_some() && std::fs::read_link(entry.path().join("exe")).ok() == ours {
             continue;
         }
         kib += std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -9,7 +9,7 @@
 use std::{
     ffi::OsString,
     io::Read as _,
-    path::{Path, PathBuf},
+    path::Path,
     process::{ExitCode, Stdio},
     time::Duration,
 };
@@ -32,29 +32,6 @@ pub struct MonitorInput {
 
 /// How long the pipes are still read after the app exited (a child it left may hold them).
 const DRAIN: Duration = Duration::from_millis(500);
-
-/// The program that monitors apps: this server's own binary. Test and benchmark binaries
-/// find it beside themselves (`target/<profile>/railyard-server`).
-pub fn program() -> anyhow::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    if exe
-        .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("railyard-server"))
-    {
-        return Ok(exe);
-    }
-    exe.ancestors()
-        .skip(1)
-        .take(3)
-        .map(|dir| dir.join("railyard-server"))
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "the railyard-server binary (which monitors apps) is not beside {}",
-                exe.display()
-            )
-        })
-}
 
 /// What the monitor is told on its command line.
 #[derive(Debug, Clone, Copy)]

@@ -128,8 +128,10 @@ pub(super) fn spawn(launch: &Launch, cgroups: Option<&Cgroups>) -> anyhow::Resul
         .create(true)
         .append(true)
         .open(&launch.log)?;
-    let argv = sandbox::argv(&launch.start, &launch.dir).map_err(anyhow::Error::msg)?;
-    let mut cmd = tokio::process::Command::new(super::monitor::program()?);
+    let argv = sandbox::argv(&launch.start, &launch.dir)
+        .and_then(|argv| sandbox::jailed(argv, launch.jail.as_ref()))
+        .map_err(anyhow::Error::msg)?;
+    let mut cmd = tokio::process::Command::new(sandbox::helper_program()?);
     cmd.arg("monitor").arg("--dir").arg(&launch.dir);
     if let Some(deployment) = launch.deployment {
         cmd.arg("--deployment").arg(deployment.to_string());

@@ -193,6 +193,8 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
             "/nonexistent-railyard-dist".to_owned(),
         ),
         ("RAILYARD_MASTER_KEY".to_owned(), random_master_key()),
+        // Tests deploy repositories they make in temporary directories.
+        ("RAILYARD_FILE_SOURCE_ROOTS".to_owned(), file_source_root()),
     ]);
     for (key, value) in vars {
         map.insert((*key).to_owned(), (*value).to_owned());
@@ -201,6 +203,16 @@ pub fn config(database_url: &str, vars: &[(&str, &str)]) -> Config {
         map.remove("RAILYARD_MASTER_KEY");
     }
     Config::from_lookup(|name| map.get(name).cloned()).expect("valid test configuration")
+}
+
+/// Where tests make the repositories they deploy (the system's temporary directory,
+/// resolved): what `RAILYARD_FILE_SOURCE_ROOTS` allows in tests and in the binaries they start.
+pub fn file_source_root() -> String {
+    let tmp = std::env::temp_dir();
+    std::fs::canonicalize(&tmp)
+        .unwrap_or(tmp)
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// An app on its own database, called in-process.
@@ -327,13 +339,7 @@ impl TestApp {
     /// Starts the job workers (deploys) on this app's database, as `serve` does.
     pub fn start_workers(&self) -> crate::jobs::WorkerPool {
         let pipeline = &self.state.config.pipeline;
-        let handlers = crate::worker::handlers(
-            &self.state.db,
-            &self.state.config,
-            self.state.keys.clone(),
-            &self.state.bus,
-            None,
-        );
+        let handlers = crate::worker::handlers(&self.state, None);
         crate::jobs::WorkerPool::start(
             self.state.db.clone(),
             self.db.url.clone(),
@@ -354,10 +360,9 @@ impl TestApp {
     /// router kept current from the database, as `serve` does.
     pub async fn start_runtime(&self) -> (crate::jobs::WorkerPool, crate::edge::Edge) {
         let config = &self.state.config;
-        let (runtime, handlers) =
-            crate::worker::with_runtime(&self.state.db, config, self.state.keys.clone(), &self.state.bus)
-                .await
-                .expect("the runtime starts");
+        let (runtime, handlers) = crate::worker::with_runtime(&self.state)
+            .await
+            .expect("the runtime starts");
         self.runtimes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -9,15 +9,12 @@ pub mod teardown;
 use std::sync::Arc;
 
 use crate::{
-    config::Config,
-    crypto::KeyRing,
-    db::DbPool,
+    app::App,
     jobs::{
         JobHandler,
         kinds::{self, Deploy, ServiceAction, Teardown},
     },
     layout::Layout,
-    logbus::LogBus,
     pipeline::deploy::Pipeline,
     runtime::{native::NativeRuntime, releaser::Releaser},
     variables::{PublicUrls, source::VariableSource},
@@ -26,23 +23,19 @@ use crate::{
 /// The handler of every job kind. Without a `releaser` (a process that builds but runs no
 /// apps) deployments stop at `deploying`, and service actions and teardowns are left to
 /// a process that has one.
-pub fn handlers(
-    db: &DbPool,
-    config: &Config,
-    keys: Arc<KeyRing>,
-    bus: &LogBus,
-    releaser: Option<Arc<Releaser>>,
-) -> Vec<Arc<dyn JobHandler>> {
+pub fn handlers(app: &App, releaser: Option<Arc<Releaser>>) -> Vec<Arc<dyn JobHandler>> {
+    let config = &app.config;
     let variables = VariableSource {
-        keys,
+        keys: app.keys.clone(),
         urls: PublicUrls::of(config),
     };
     let pipeline = Pipeline::new(
-        db.clone(),
+        app.db.clone(),
         Layout::new(&config.data_dir),
         config.pipeline.clone(),
         variables,
-        bus.clone(),
+        app.bus.clone(),
+        app.sandbox.clone(),
     );
     let mut handlers = vec![kinds::handler::<Deploy, _>(deploy::DeployJob {
         pipeline,
@@ -61,16 +54,18 @@ pub fn handlers(
 
 /// The native runtime, after re-adopting what a previous server left running, and the
 /// handlers of a process that builds and runs apps on it.
-pub async fn with_runtime(
-    db: &DbPool,
-    config: &Config,
-    keys: Arc<KeyRing>,
-    bus: &LogBus,
-) -> anyhow::Result<(Arc<NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
+pub async fn with_runtime(app: &App) -> anyhow::Result<(Arc<NativeRuntime>, Vec<Arc<dyn JobHandler>>)> {
     let variables = VariableSource {
-        keys: keys.clone(),
-        urls: PublicUrls::of(config),
+        keys: app.keys.clone(),
+        urls: PublicUrls::of(&app.config),
     };
-    let (runtime, releaser) = crate::runtime::start(db, config, variables, bus.clone()).await?;
-    Ok((runtime, handlers(db, config, keys, bus, Some(releaser))))
+    let (runtime, releaser) = crate::runtime::start(
+        &app.db,
+        &app.config,
+        variables,
+        app.bus.clone(),
+        app.sandbox.clone(),
+    )
+    .await?;
+    Ok((runtime, handlers(app, Some(releaser))))
 }

@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use super::Releaser;
 use crate::{
-    models::deployment::{DeploymentRow, Deployments, Release},
+    models::{
+        deployment::{DeploymentRow, Deployments, Release},
+        sandbox_user,
+    },
     runtime::{Launch, RestartPolicy},
     sandbox,
 };
@@ -58,12 +61,28 @@ impl Releaser {
         if let Some(dir) = log.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let home = self.layout.cache(row.service_id);
+        let home = self.layout.home(row.service_id, row.environment_id);
         tokio::fs::create_dir_all(&home).await?;
+        let release_dir = self.layout.data_dir.join(&release.path);
+        let number = sandbox_user::number(conn, row.service_id, row.environment_id).await?;
+        let jail = self
+            .sandbox
+            .jail(number, vec![release_dir.clone(), home.clone()])?;
+        if let Some(jail) = &jail {
+            // A release built for another environment (or before isolation was on)
+            // becomes this one's.
+            let (dir, home, owner) = (release_dir.clone(), home.clone(), jail.clone());
+            tokio::task::spawn_blocking(move || {
+                sandbox::hand_over(&dir, &owner)?;
+                sandbox::hand_over(&home, &owner)
+            })
+            .await?
+            .context("cannot hand the app its directories")?;
+        }
         let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
         Ok(Launch {
             instance,
-            dir: self.layout.data_dir.join(&release.path).join(&plan.root),
+            dir: release_dir.join(&plan.root),
             start,
             env: sandbox::scrubbed_env(&home, &variables.env(Some(port))),
             port,
@@ -73,6 +92,7 @@ impl Releaser {
             secrets: variables.secrets.into_iter().collect(),
             health_check: plan.health_check.clone(),
             memory_limit_mb: settings.memory_limit_mb.and_then(|mb| u32::try_from(mb).ok()),
+            jail,
         })
     }
 }

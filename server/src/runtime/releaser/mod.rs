@@ -30,7 +30,7 @@ pub use recovery::Recovered;
 
 use super::Runtime;
 use crate::{
-    config::RuntimeConfig, db::DbPool, layout::Layout, logbus::LogBus, schema::instances,
+    config::RuntimeConfig, db::DbPool, layout::Layout, logbus::LogBus, sandbox::Sandbox, schema::instances,
     variables::source::VariableSource,
 };
 
@@ -44,6 +44,8 @@ pub struct Releaser {
     pub layout: Layout,
     pub variables: VariableSource,
     pub bus: LogBus,
+    /// Who apps run as (their jail), or that they are refused.
+    pub sandbox: Arc<Sandbox>,
     /// One lock per service and environment (see the module's documentation).
     locks: Mutex<HashMap<(Uuid, Uuid), Turn>>,
 }
@@ -69,6 +71,7 @@ impl Releaser {
         layout: Layout,
         variables: VariableSource,
         bus: LogBus,
+        sandbox: Arc<Sandbox>,
     ) -> Self {
         Self {
             db,
@@ -77,6 +80,7 @@ impl Releaser {
             layout,
             variables,
             bus,
+            sandbox,
             locks: Mutex::new(HashMap::new()),
         }
     }

@@ -1,12 +1,19 @@
-//! How Railyard runs code it did not write (builds and apps): the environment they get
-//! (nothing of Railyard's own), their argv (never a shell line of Railyard's making), and
-//! finding and killing what an earlier run left behind. Builds (`pipeline`) and apps
-//! (`runtime`) both start their processes through here.
+//! How Railyard runs code it did not write (builds and apps): as whom and with what in
+//! reach ([`jail`]: the policy, [`enter`]: the `railyard-server sandbox` helper that builds
+//! the jail), the environment they get (nothing of Railyard's own), their argv (never a
+//! shell line of Railyard's making), handing them their directories, and finding and
+//! killing what an earlier run left behind. Builds (`pipeline`) and apps (`runtime`) both
+//! start their processes through here.
+
+pub mod enter;
+pub mod jail;
 
 use std::{
     ffi::OsString,
     path::{Component, Path, PathBuf},
 };
+
+pub use jail::{Isolation, Jail, Refused, Sandbox, SandboxConfig};
 
 use railyard_shared::deployments::Step;
 use tokio::process::Command;
@@ -52,13 +59,74 @@ pub fn argv(step: &Step, dir: &Path) -> Result<Vec<OsString>, String> {
     }
 }
 
-/// The command for `step` (see [`argv`]).
-pub fn command(step: &Step, dir: &Path) -> Result<Command, String> {
-    let argv = argv(step, dir)?;
+/// `argv` run in `jail` (through `railyard-server sandbox`), or as it is without one.
+pub fn jailed(argv: Vec<OsString>, jail: Option<&Jail>) -> Result<Vec<OsString>, String> {
+    let Some(jail) = jail else { return Ok(argv) };
+    let program = helper_program().map_err(|err| format!("{err:#}"))?;
+    let spec = serde_json::to_string(jail).map_err(|err| err.to_string())?;
+    Ok([
+        program.into(),
+        "sandbox".into(),
+        "--jail".into(),
+        spec.into(),
+        "--".into(),
+    ]
+    .into_iter()
+    .chain(argv)
+    .collect())
+}
+
+/// The command for `step` (see [`argv`]), in `jail` when there is one.
+pub fn command(step: &Step, dir: &Path, jail: Option<&Jail>) -> Result<Command, String> {
+    let argv = jailed(argv(step, dir)?, jail)?;
     let (program, rest) = argv.split_first().ok_or("empty command")?;
     let mut cmd = Command::new(program);
     cmd.args(rest);
     Ok(cmd)
+}
+
+/// The program of Railyard's own helpers (the app monitor, the sandbox): this server's
+/// binary. Test and benchmark binaries find it beside themselves
+/// (`target/<profile>/railyard-server`).
+pub fn helper_program() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("railyard-server"))
+    {
+        return Ok(exe);
+    }
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|dir| dir.join("railyard-server"))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the railyard-server binary (which runs apps' monitors and sandboxes) is not beside {}",
+                exe.display()
+            )
+        })
+}
+
+/// Hands the tree at `root` to the jail's user (its files, without following links), and
+/// closes it to everyone else (mode 0700 on `root`). Quick when `root` is its already.
+pub fn hand_over(root: &Path, jail: &Jail) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let meta = std::fs::symlink_metadata(root)?;
+    if meta.uid() == jail.uid && meta.gid() == jail.gid {
+        return Ok(());
+    }
+    let mut pending = vec![root.to_owned()];
+    while let Some(path) = pending.pop() {
+        std::os::unix::fs::lchown(&path, Some(jail.uid), Some(jail.gid))?;
+        if std::fs::symlink_metadata(&path)?.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+    }
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
 }
 
 /// The processes whose working directory is inside `dir`.

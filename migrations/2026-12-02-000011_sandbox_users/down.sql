@@ -1,0 +1,2 @@
+DROP TABLE sandbox_users;
+DROP SEQUENCE sandbox_user_numbers;
