@@ -427,6 +427,31 @@ async fn api_tokens_are_scoped_capped_shown_once_and_revocable() {
     )
     .await;
     assert_eq!(res.status, 403, "tokens do not mint tokens");
+    // Nor reach the account: its tokens in other workspaces, its devices (finding 11).
+    let sessions_before = dev.get("/api/v1/me/sessions").await.json()["sessions"].clone();
+    let token_id = dev.get("/api/v1/tokens").await.json()["tokens"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session_id = sessions_before[0]["id"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("GET", "/api/v1/tokens".to_owned()),
+        ("DELETE", format!("/api/v1/tokens/{token_id}")),
+        ("GET", "/api/v1/me/sessions".to_owned()),
+        ("DELETE", format!("/api/v1/me/sessions/{session_id}")),
+    ] {
+        let res = bearer(&app, method, &path, &secret, None).await;
+        assert_eq!(res.status, 403, "{method} {path} with a token: {}", res.text());
+    }
+    assert_eq!(
+        dev.get("/api/v1/me/sessions").await.json()["sessions"],
+        sessions_before
+    );
+    assert_eq!(
+        bearer(&app, "GET", "/api/v1/me", &secret, None).await.status,
+        200,
+        "still working"
+    );
 
     // A token's role is capped by the member's current role.
     let dev_id = dev.get("/api/v1/me").await.json()["user"]["id"]

@@ -52,6 +52,8 @@ pub async fn list_sessions(
     Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<SessionsResponse>> {
     let page = params.page()?;
+    // The account is the browser's: a workspace-scoped API token sees no other devices.
+    caller.require_session()?;
     let mut conn = state.db.get().await?;
     let rows = session::list(&mut conn, caller.user_id, page).await?;
     let next_cursor = pagination::next(&rows, page.limit, |s| (s.created_at, s.id));
@@ -90,6 +92,8 @@ pub async fn delete_session(
     meta: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> AppResult<StatusCode> {
+    // The account is the browser's: a workspace-scoped API token sees no other devices.
+    caller.require_session()?;
     let mut conn = state.db.get().await?;
     if !session::revoke(&mut conn, caller.user_id, id, "revoked by the user").await? {
         return Err(AppError::not_found("no active session with this id"));

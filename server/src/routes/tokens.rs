@@ -95,6 +95,8 @@ pub async fn list_tokens(
     Query(params): Query<PageParams>,
 ) -> AppResult<axum::Json<TokensResponse>> {
     let page = params.page()?;
+    // Tokens of every workspace are the account's: a token (scoped to one) cannot reach them.
+    caller.require_session()?;
     let mut conn = state.db.get().await?;
     let tokens = api_token::list(&mut conn, caller.user_id, page).await?;
     let next_cursor = pagination::next(&tokens, page.limit, |t| (t.created_at, t.id));
@@ -118,6 +120,8 @@ pub async fn delete_token(
     meta: RequestMeta,
     Path(id): Path<Uuid>,
 ) -> AppResult<StatusCode> {
+    // Tokens of every workspace are the account's: a token (scoped to one) cannot reach them.
+    caller.require_session()?;
     let mut conn = state.db.get().await?;
     if !api_token::revoke(&mut conn, caller.user_id, id).await? {
         return Err(AppError::not_found("no live API token with this id"));
