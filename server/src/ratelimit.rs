@@ -14,7 +14,7 @@ use crate::{error::AppError, redis::RedisBus};
 pub enum Bucket {
     /// Sign-in attempts per client address.
     LoginAddress,
-    /// Sign-in (and password-change) attempts per account.
+    /// Sign-in attempts per account from one address (and password changes per account).
     LoginAccount,
     /// Sign-ups per client address.
     SignupAddress,

@@ -577,3 +577,48 @@ async fn shared_rate_limits_hold_across_replicas() {
         .await;
     assert_eq!(res.status, 429, "the count is shared");
 }
+
+/// A sign-in from client address `ip` (as the listener's peer), outside any session.
+async fn login_from(app: &TestApp, ip: &str, email: &str, password: &str) -> u16 {
+    let mut request = axum::http::Request::post("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            ip.parse().unwrap(),
+            40_000,
+        )));
+    app.send(request).await.status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guessing_from_one_address_never_locks_the_owner_out_from_another() {
+    let app = TestApp::new().await;
+    app.admin().await;
+    let (attempts, _) = railyard_server::ratelimit::Bucket::LoginAccount.limit();
+    for _ in 0..attempts {
+        assert_eq!(
+            login_from(&app, "198.51.100.7", "admin@example.com", "guess guess").await,
+            401
+        );
+    }
+    // The guessing address waits, even with the right password ...
+    assert_eq!(
+        login_from(&app, "198.51.100.7", "admin@example.com", PASSWORD).await,
+        429
+    );
+    // ... and keeps waiting at one try every 30 s (the window does not reopen per try) ...
+    assert_eq!(
+        login_from(&app, "198.51.100.7", "admin@example.com", "guess guess").await,
+        429
+    );
+    // ... while the owner, from an address that has not been failing, signs in.
+    assert_eq!(
+        login_from(&app, "203.0.113.5", "admin@example.com", PASSWORD).await,
+        200
+    );
+}

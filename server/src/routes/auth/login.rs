@@ -32,7 +32,12 @@ pub async fn login(
 ) -> AppResult<(CookieJar, axum::Json<UserResponse>)> {
     let email = normalize_email(&req.email).unwrap_or_default();
     state.limits.check(Bucket::LoginAddress, &meta.ip).await?;
-    state.limits.check(Bucket::LoginAccount, &email).await?;
+    // Per account *and* address: someone guessing at an account from one address locks
+    // only themselves out, never the owner signing in from another.
+    state
+        .limits
+        .check(Bucket::LoginAccount, &format!("{email} from {}", meta.ip))
+        .await?;
     let mut conn = state.db.get().await?;
     let user = if email.is_empty() {
         None
