@@ -354,13 +354,9 @@ impl Pipeline {
             Err(refused) => return Ok(Outcome::Failed(refused.to_string())),
         };
         if let Some(jail) = &jail {
-            let (dir, home, owner) = (dir.to_owned(), home.clone(), jail.clone());
-            tokio::task::spawn_blocking(move || {
-                sandbox::hand_over(&dir, &owner)?;
-                sandbox::hand_over(&home, &owner)
-            })
-            .await?
-            .context("cannot hand the build its directories")?;
+            jail.take_its_directories()
+                .await
+                .context("cannot hand the build its directories")?;
         }
         let env = sandbox::scrubbed_env(&home, &snapshot.env(None));
         let workdir = dir.join(&plan.root);

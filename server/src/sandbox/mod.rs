@@ -109,6 +109,17 @@ pub fn helper_program() -> anyhow::Result<PathBuf> {
         })
 }
 
+impl Jail {
+    /// Hands the jail its own directories (`writable`: its release, its home); see
+    /// [`hand_over`].
+    pub async fn take_its_directories(&self) -> std::io::Result<()> {
+        let jail = self.clone();
+        tokio::task::spawn_blocking(move || jail.writable.iter().try_for_each(|dir| hand_over(dir, &jail)))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+}
+
 /// Hands the tree at `root` to the jail's user (its files, without following links), and
 /// closes it to everyone else (mode 0700 on `root`). Quick when `root` is its already.
 pub fn hand_over(root: &Path, jail: &Jail) -> std::io::Result<()> {

@@ -71,13 +71,9 @@ impl Releaser {
         if let Some(jail) = &jail {
             // A release built for another environment (or before isolation was on)
             // becomes this one's.
-            let (dir, home, owner) = (release_dir.clone(), home.clone(), jail.clone());
-            tokio::task::spawn_blocking(move || {
-                sandbox::hand_over(&dir, &owner)?;
-                sandbox::hand_over(&home, &owner)
-            })
-            .await?
-            .context("cannot hand the app its directories")?;
+            jail.take_its_directories()
+                .await
+                .context("cannot hand the app its directories")?;
         }
         let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
         Ok(Launch {
