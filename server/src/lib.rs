@@ -18,6 +18,7 @@ pub mod git_http;
 pub mod github;
 pub mod jobs;
 pub mod layout;
+pub mod listener;
 pub mod logbus;
 pub mod logs;
 pub mod mail;

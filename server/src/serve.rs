@@ -13,12 +13,14 @@ use crate::{
     config::{Config, redact_url},
     db, edge,
     jobs::{self, WorkerConfig, WorkerPool},
+    listener,
     postgres::EmbeddedPostgres,
     redis::RedisBus,
     router,
 };
 
 pub async fn run(mut config: Config) -> anyhow::Result<()> {
+    let budget = listener::raise_file_limit();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
     // Absolute from here on: builds run in other working directories, and processes are
@@ -95,10 +97,23 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     };
     let workers = start_workers(&state, &database_url).await?;
     let state_for_tasks = state.clone();
-    let app = router::build(state, axum::Router::new()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router::build(state, axum::Router::new());
+    let (api_limits, router_limits) = limits(&state_for_tasks.config, budget);
+    tracing::info!(
+        open_files = budget.files,
+        api_connections = api_limits.total,
+        router_connections = router_limits.total,
+        per_client = api_limits.per_client,
+        "connection limits"
+    );
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let api = axum::serve(api_listener, app).with_graceful_shutdown(wait_for(shutdown_rx.clone()));
+    let api = listener::serve(
+        api_listener,
+        api_limits,
+        move |peer| listener::axum_service(app.clone(), peer),
+        wait_for(shutdown_rx.clone()),
+    );
     let (apps, routes) = match edge_listener {
         Some(listener) => {
             let edge = edge::Edge::new(
@@ -107,7 +122,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             )
             .with_timeouts(state_for_tasks.config.http.edge_timeouts);
             let routes = edge.spawn_refresh(state_for_tasks.db.clone(), database_url.clone());
-            let apps = edge::listen::serve(listener, edge, wait_for(shutdown_rx));
+            let apps = edge::listen::serve(listener, edge, router_limits, wait_for(shutdown_rx));
             (Some(apps), Some(routes))
         }
         None => (None, None),
@@ -171,7 +186,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         tracing::info!("shutdown requested; finishing in-flight requests");
         let _ = shutdown_tx.send(true);
     });
-    let (api_result, apps_result) = tokio::join!(api, apps);
+    let ((), apps_result) = tokio::join!(api, apps);
     signals.abort();
     rotation.abort();
     if let Some(routes) = routes {
@@ -180,7 +195,6 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Some(workers) = workers {
         workers.shutdown().await;
     }
-    api_result.context("API server failed")?;
     apps_result.context("app router failed")?;
 
     if let Some(redis) = redis {
@@ -191,6 +205,23 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("railyard stopped");
     Ok(())
+}
+
+/// The API's and the app router's connection limits: as configured, or their share of the
+/// open-file limit.
+fn limits(config: &Config, budget: listener::Budget) -> (listener::Limits, listener::Limits) {
+    let http = &config.http;
+    let api = listener::Limits {
+        idle: http.idle_timeout,
+        per_client: http.max_connections_per_client,
+        total: http.max_connections.unwrap_or_else(|| budget.share(25)),
+    };
+    let router = listener::Limits {
+        idle: http.edge_timeouts.idle,
+        per_client: http.max_connections_per_client,
+        total: http.router_max_connections.unwrap_or_else(|| budget.share(50)),
+    };
+    (api, router)
 }
 
 async fn bind_router(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -204,6 +235,7 @@ async fn bind_router(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 /// follows changes, and keeps the last table it has while the database is unreachable, so
 /// traffic flows while `serve` restarts (or is killed).
 pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
+    let budget = listener::raise_file_limit();
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
     let database_url = crate::postgres::running_database(&config)?;
@@ -224,7 +256,8 @@ pub async fn router_only(mut config: Config) -> anyhow::Result<()> {
     {
         println!("Railyard app router is running on http://{addr}");
     }
-    let served = edge::listen::serve_on_threads(listeners, edge, shutdown_signal()).await;
+    let (_, limits) = limits(&config, budget);
+    let served = edge::listen::serve_on_threads(listeners, edge, limits, shutdown_signal()).await;
     refresh.abort();
     served.context("app router failed")
 }

@@ -30,6 +30,12 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "listener.rs",
+        &[
+            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge", "auth",
+        ],
+    ),
+    (
         "sandbox",
         &[
             "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",

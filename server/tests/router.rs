@@ -235,6 +235,7 @@ async fn every_router_thread_serves_and_all_stop_on_shutdown() {
     let served = tokio::spawn(railyard_server::edge::listen::serve_on_threads(
         listeners,
         edge,
+        TestApp::LIMITS,
         async move {
             let _ = stopped.await;
         },

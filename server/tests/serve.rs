@@ -34,10 +34,15 @@ struct Server {
     log: PathBuf,
     data_dir: PathBuf,
     database_url: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
     fn start(data_dir: &Path, database_url: Option<&str>) -> Self {
+        Self::start_with(data_dir, database_url, Vec::new())
+    }
+
+    fn start_with(data_dir: &Path, database_url: Option<&str>, env: Vec<(String, String)>) -> Self {
         let (api, router) = (free_port(), free_port());
         let log = data_dir.join(format!("server-{api}.log"));
         let file = fs::File::create(&log).unwrap();
@@ -56,6 +61,7 @@ impl Server {
         if let Some(url) = database_url {
             cmd.env("DATABASE_URL", url);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         Self {
             child: cmd.spawn().unwrap(),
             api,
@@ -63,6 +69,7 @@ impl Server {
             log,
             data_dir: data_dir.to_owned(),
             database_url: database_url.map(str::to_owned),
+            env,
         }
     }
 
@@ -86,7 +93,8 @@ impl Server {
             if let Some(status) = self.child.try_wait().unwrap() {
                 if retries > 0 && self.output().contains("cannot listen on") {
                     retries -= 1;
-                    let again = Self::start(&self.data_dir, self.database_url.as_deref());
+                    let again =
+                        Self::start_with(&self.data_dir, self.database_url.as_deref(), self.env.clone());
                     *self = again;
                     continue;
                 }
@@ -390,4 +398,143 @@ async fn a_fresh_instance_prints_a_one_time_setup_link() {
     let mut again = Server::start(data.path(), Some(&db.url));
     again.wait_healthy().await;
     assert!(!again.output().contains("/setup?token="), "{}", again.output());
+}
+
+/// A connection from `source` (a loopback address: every 127/8 address is this host's) to
+/// `port` that sends nothing.
+async fn silent_connection(source: &str, port: u16) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Whether the server closed `stream` within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(within, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Those of `streams` the server has not closed within `within` (all waited on at once).
+async fn still_open(streams: Vec<tokio::net::TcpStream>, within: Duration) -> Vec<tokio::net::TcpStream> {
+    let checks = streams
+        .into_iter()
+        .map(|mut stream| async move { (!closed_within(&mut stream, within).await).then_some(stream) });
+    futures_util::future::join_all(checks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// `GET path` on `port` from the loopback address `source`: its status, or `None` when
+/// the connection was refused or cut.
+async fn get_from(source: &str, port: u16, path: &str) -> Option<u16> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(source.parse::<std::net::IpAddr>().unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .ok()?;
+    Some(res.status().as_u16())
+}
+
+/// Finding 5 of the tenant boundary: 20,100 half-open connections from one client used up
+/// the server's file descriptors and took the API and every app offline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_flood_is_cut_off_and_leaves_the_api_and_the_router_up() {
+    let db = TestDb::new().await;
+    let data = data_dir();
+    let env = [
+        ("RAILYARD_IDLE_TIMEOUT_SECS", "5"),
+        ("RAILYARD_ROUTER_IDLE_TIMEOUT_SECS", "5"),
+        ("RAILYARD_MAX_CONNECTIONS_PER_CLIENT", "40"),
+        ("RAILYARD_MAX_CONNECTIONS", "100"),
+        ("RAILYARD_WORKERS", "0"),
+    ];
+    let env = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let mut server = Server::start_with(data.path(), Some(&db.url), env);
+    server.wait_healthy().await;
+    let (api, router) = (server.api, server.router);
+
+    // The open-file limit is raised to the hard limit.
+    let limits = fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(files[3], files[4], "soft = hard open-file limit: {limits}");
+
+    // One address floods the API: past 40 connections, each new one is closed at once.
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(silent_connection("127.0.0.1", api).await);
+    }
+    let mut open = still_open(flood, Duration::from_millis(300)).await;
+    assert_eq!(open.len(), 40, "connections the flooding address kept");
+    // Everyone else is still served: another client of the API, and the router.
+    assert_eq!(get_from("127.0.0.2", api, "/api/v1/health").await, Some(200));
+    assert!(
+        get_from("127.0.0.1", router, "/").await.is_some(),
+        "the router answers the flooding address"
+    );
+
+    // Many addresses together stop at the listener's budget (100); the router has its own.
+    let mut more = Vec::new();
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        for _ in 0..40 {
+            more.push(silent_connection(source, api).await);
+        }
+    }
+    open.extend(still_open(more, Duration::from_millis(300)).await);
+    assert_eq!(open.len(), 100, "connections the API holds at most");
+    assert_eq!(
+        get_from("127.0.0.5", api, "/api/v1/health").await,
+        None,
+        "a 101st is refused"
+    );
+    assert!(
+        get_from("127.0.0.5", router, "/").await.is_some(),
+        "the app router does not share the API's budget"
+    );
+
+    // Connections that send nothing are closed after the idle timeout (5 s), and the API
+    // serves again.
+    let left = still_open(open, Duration::from_secs(8)).await;
+    assert_eq!(left.len(), 0, "silent connections that outlived the idle timeout");
+    assert_eq!(get_from("127.0.0.1", api, "/api/v1/health").await, Some(200));
+
+    // A connection that stops in the middle of its headers is closed too.
+    let mut stalled = silent_connection("127.0.0.6", api).await;
+    {
+        use tokio::io::AsyncWriteExt as _;
+        stalled
+            .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    assert!(closed_within(&mut stalled, Duration::from_secs(6)).await);
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "closed before the idle timeout"
+    );
+    server.signal(Signal::SIGTERM);
+    assert!(server.wait_exit().await.success());
 }

@@ -70,4 +70,19 @@ impl Env<'_> {
             Err(invalid(var, &value, &expected()))
         }
     }
+
+    /// [`Self::parse_in`] for a variable with no default.
+    pub(super) fn parse_opt_in<T>(
+        &self,
+        var: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        if self.get(var).is_none() {
+            return Ok(None);
+        }
+        self.parse_in(var, *range.start(), range).map(Some)
+    }
 }

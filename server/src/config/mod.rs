@@ -43,6 +43,19 @@ pub struct HttpConfig {
     pub embedded_edge: bool,
     /// Upper bound for one API request (`RAILYARD_REQUEST_TIMEOUT_SECS`).
     pub request_timeout: Duration,
+    /// An API connection that does not finish its request headers, or idles between
+    /// requests, is closed after this (`RAILYARD_IDLE_TIMEOUT_SECS`, default 60).
+    pub idle_timeout: Duration,
+    /// Connections one client address may hold open at once, on the API and on the app
+    /// router each (`RAILYARD_MAX_CONNECTIONS_PER_CLIENT`, default 256; 0 for no cap, as
+    /// behind a proxy that is the only client).
+    pub max_connections_per_client: usize,
+    /// Connections the API listener holds at once (`RAILYARD_MAX_CONNECTIONS`); by default
+    /// a quarter of the process's open-file limit.
+    pub max_connections: Option<usize>,
+    /// Connections the app router holds at once (`RAILYARD_ROUTER_MAX_CONNECTIONS`); by
+    /// default half of the open-file limit (of its own process, under `router`).
+    pub router_max_connections: Option<usize>,
     /// The app router's request and idle timeouts.
     pub edge_timeouts: EdgeTimeouts,
     /// Threads of `railyard-server router` (`RAILYARD_ROUTER_THREADS`), each an event loop of

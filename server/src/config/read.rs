@@ -39,6 +39,14 @@ pub(super) fn http(env: &Env<'_>) -> Result<HttpConfig, ConfigError> {
         edge_listen,
         embedded_edge,
         request_timeout: Duration::from_secs(env.parse_in("RAILYARD_REQUEST_TIMEOUT_SECS", 30, 1..=3600)?),
+        idle_timeout: Duration::from_secs(env.parse_in("RAILYARD_IDLE_TIMEOUT_SECS", 60, 1..=86_400)?),
+        max_connections_per_client: env.parse_in(
+            "RAILYARD_MAX_CONNECTIONS_PER_CLIENT",
+            256,
+            0..=1_000_000,
+        )?,
+        max_connections: env.parse_opt_in("RAILYARD_MAX_CONNECTIONS", 1..=10_000_000)?,
+        router_max_connections: env.parse_opt_in("RAILYARD_ROUTER_MAX_CONNECTIONS", 1..=10_000_000)?,
         edge_timeouts: EdgeTimeouts {
             request: Duration::from_secs(env.parse_in(
                 "RAILYARD_ROUTER_REQUEST_TIMEOUT_SECS",

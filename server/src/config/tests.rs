@@ -76,6 +76,33 @@ fn edge_timeouts_and_cgroup_root() {
 }
 
 #[test]
+fn connection_limits() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.http.idle_timeout, Duration::from_secs(60));
+    assert_eq!(config.http.max_connections_per_client, 256);
+    assert_eq!(config.http.max_connections, None);
+    assert_eq!(config.http.router_max_connections, None);
+    let config = parse(&[
+        ("RAILYARD_IDLE_TIMEOUT_SECS", "10"),
+        ("RAILYARD_MAX_CONNECTIONS_PER_CLIENT", "0"),
+        ("RAILYARD_MAX_CONNECTIONS", "5000"),
+        ("RAILYARD_ROUTER_MAX_CONNECTIONS", "20000"),
+    ])
+    .unwrap();
+    assert_eq!(config.http.idle_timeout, Duration::from_secs(10));
+    assert_eq!(config.http.max_connections_per_client, 0);
+    assert_eq!(config.http.max_connections, Some(5000));
+    assert_eq!(config.http.router_max_connections, Some(20000));
+    for (var, value) in [
+        ("RAILYARD_MAX_CONNECTIONS", "0"),
+        ("RAILYARD_ROUTER_MAX_CONNECTIONS", "lots"),
+        ("RAILYARD_IDLE_TIMEOUT_SECS", "0"),
+    ] {
+        assert_eq!(parse(&[(var, value)]).unwrap_err().var, var);
+    }
+}
+
+#[test]
 fn edge_threads_default_to_half_the_cpus() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(parse(&[]).unwrap().http.edge_threads, (cpus / 2).max(1));

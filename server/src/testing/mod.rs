@@ -387,13 +387,23 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Connection limits of the listeners tests serve on: loose, as every test client
+    /// shares one address (the limits themselves are tested on the `serve` binary).
+    pub const LIMITS: crate::listener::Limits = crate::listener::Limits {
+        idle: std::time::Duration::from_secs(60),
+        per_client: 0,
+        total: 100_000,
+    };
+
     /// Serves an app router on a free loopback port, as `serve` does; its address.
     pub async fn serve_edge(edge: crate::edge::Edge) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
         let addr = listener.local_addr().expect("an address");
-        tokio::spawn(async move { crate::edge::listen::serve(listener, edge, std::future::pending()).await });
+        tokio::spawn(async move {
+            crate::edge::listen::serve(listener, edge, Self::LIMITS, std::future::pending()).await;
+        });
         addr
     }
 
@@ -405,13 +415,12 @@ impl TestApp {
             .expect("a free port");
         let addr = listener.local_addr().expect("its address");
         let router = self.router.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await;
-        });
+        tokio::spawn(crate::listener::serve(
+            listener,
+            Self::LIMITS,
+            move |peer| crate::listener::axum_service(router.clone(), peer),
+            std::future::pending(),
+        ));
         addr
     }
 }
