@@ -11,9 +11,9 @@ use futures_util::{
     SinkExt as _, StreamExt as _,
     future::{AbortHandle, Abortable, select},
 };
-use gloo_net::websocket::{Message, futures::WebSocket};
+use gloo_net::websocket::{Message, WebSocketError, futures::WebSocket};
 use leptos::{prelude::*, task::spawn_local};
-use railyard_shared::live::{ClientMessage, ServerMessage, Topic};
+use railyard_shared::live::{CLOSE_SIGNED_OUT, ClientMessage, ServerMessage, Topic};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Connection {
@@ -190,8 +190,18 @@ impl Live {
                         }
                     }
                 };
+                let signed_out = std::cell::Cell::new(false);
                 let reader = async {
-                    while let Some(Ok(Message::Text(text))) = stream.next().await {
+                    loop {
+                        let text = match stream.next().await {
+                            Some(Ok(Message::Text(text))) => text,
+                            Some(Ok(Message::Bytes(_))) => continue,
+                            Some(Err(WebSocketError::ConnectionClose(close))) => {
+                                signed_out.set(close.code == CLOSE_SIGNED_OUT);
+                                break;
+                            }
+                            _ => break,
+                        };
                         let Ok(message) = serde_json::from_str::<ServerMessage>(&text) else {
                             continue;
                         };
@@ -203,6 +213,11 @@ impl Live {
                 };
                 select(pin!(writer), pin!(reader)).await;
                 self.hub.try_update_value(|hub| hub.outbox = None);
+                if signed_out.get() {
+                    // The session ended (signed out elsewhere, revoked): no reconnecting.
+                    let _ = window().location().set_href("/login");
+                    return;
+                }
             }
             self.mark(Connection::Reconnecting);
             failures.set(failures.get().saturating_add(1));

@@ -128,6 +128,12 @@ impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => Self::not_found("not found"),
+            // PostgreSQL stores no NUL in text: the input was not text it can keep.
+            diesel::result::Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence") && info.message().contains("0x00") =>
+            {
+                Self::bad_request("text may not contain NUL characters (\\u0000)")
+            }
             other => Self::internal(other),
         }
     }

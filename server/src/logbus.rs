@@ -32,6 +32,10 @@ pub enum Live {
         project: uuid::Uuid,
         environment: Option<uuid::Uuid>,
     },
+    /// What `user` may see may have changed (a session or token revoked, a role changed, a
+    /// membership ended), or, with no user, anyone's (a workspace deleted): their live
+    /// sockets check their credential and every topic again.
+    Access { user: Option<uuid::Uuid> },
 }
 
 #[derive(Clone)]
@@ -121,6 +125,12 @@ impl LogBus {
             local,
             outbox: Some(outbox),
         })
+    }
+
+    /// Tells `user`'s live sockets (everyone's, with `None`) on every replica that their
+    /// access may have changed: call it once the change is committed.
+    pub fn access_changed(&self, user: Option<uuid::Uuid>) {
+        self.publish(Live::Access { user });
     }
 
     /// Publishes to every subscriber (of every replica, with Redis).

@@ -27,8 +27,8 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps every route of `router` (axum applies `Router::layer` after routing, so the
 /// matched path is known to the trace span). Outermost first:
-/// request id → trace span → propagate id → security headers → compression → error
-/// envelope → timeout → panic catcher → body limit → handler.
+/// client request id check → request id → trace span → propagate id → security headers →
+/// compression → error envelope → NUL check → timeout → panic catcher → body limit → handler.
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     request_timeout: Duration,
@@ -42,6 +42,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
+        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
         .layer(axum::middleware::from_fn(error_envelope))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -58,11 +59,56 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id));
     match cors(cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,
     }
+}
+
+/// A path or query carrying an encoded NUL (`%00`) is refused before any handler: no name,
+/// id or search a handler would pass on may hold one (PostgreSQL refuses NUL in text).
+async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+    let uri = req.uri();
+    let has_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+    };
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return AppError::bad_request("the request's path or query contains a NUL character (%00)")
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// The longest client `X-Request-Id` kept.
+const MAX_REQUEST_ID: usize = 64;
+
+/// A client's own `X-Request-Id` is kept (it ties the client's logs to ours, and lands in
+/// the append-only audit log) only when it is one short safe token — a UUID, or up to 64
+/// letters, digits, `.`, `_` and `-`; anything else is dropped and the request gets a
+/// fresh UUID.
+async fn drop_unsafe_request_id(mut req: Request) -> Request {
+    let mut ids = req.headers().get_all(&REQUEST_ID).iter();
+    let safe = match (ids.next(), ids.next()) {
+        (Some(id), None) => is_safe_request_id(id.as_bytes()),
+        (None, _) => true,
+        (Some(_), Some(_)) => false,
+    };
+    if !safe {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// CORS for the configured origins only (none by default: the dashboard is same-origin).

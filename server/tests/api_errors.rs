@@ -205,6 +205,36 @@ async fn a_client_request_id_is_kept_and_echoed() {
     );
     assert_ne!(a, b, "each request gets its own id");
     assert!(uuid::Uuid::parse_str(a).is_ok(), "{a}");
+
+    // Anything but one short safe token is replaced (it would be stored in the audit log).
+    for unsafe_id in [
+        "x".repeat(65),
+        "a b".to_owned(),
+        "<script>".to_owned(),
+        "id\u{7f}".to_owned(),
+    ] {
+        let Ok(value) = axum::http::HeaderValue::from_bytes(unsafe_id.as_bytes()) else {
+            continue;
+        };
+        let req = Request::get("/api/v1/nope")
+            .header("x-request-id", value)
+            .body(Body::empty())
+            .unwrap();
+        let res = app.send(req).await;
+        let id = res.json()["error"]["request_id"].as_str().unwrap().to_owned();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{unsafe_id:?} became {id}");
+        assert_eq!(res.header("x-request-id"), Some(id.as_str()));
+    }
+    let req = Request::get("/api/v1/nope")
+        .header("x-request-id", "one")
+        .header("x-request-id", "two")
+        .body(Body::empty())
+        .unwrap();
+    let id = app.send(req).await.json()["error"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "two ids became {id}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -289,6 +319,12 @@ async fn bad_path_and_query_parameters_are_explained() {
         ("/api/v1/projects", "workspace_id"),
         ("/api/v1/projects?workspace_id=xyz", "invalid query"),
         ("/api/v1/workspaces?limit=abc", "limit"),
+        // NUL reaches no handler (PostgreSQL refused it in a log search: a 500).
+        ("/api/v1/workspaces?name=a%00b", "NUL"),
+        (
+            "/api/v1/services/00000000-0000-0000-0000-000000000000/logs?q=%00",
+            "NUL",
+        ),
     ] {
         let res = admin.get(path).await;
         let message = assert_envelope(&res, 400, "bad_request");

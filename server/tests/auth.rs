@@ -58,7 +58,7 @@ async fn only_the_setup_link_creates_the_first_admin() {
     let user = &res.json()["user"];
     assert_eq!(user["email"], "admin@example.com", "normalised");
     assert_eq!(user["is_instance_admin"], true);
-    for cookie in ["railyard_access", "railyard_refresh", "railyard_csrf"] {
+    for cookie in ["railyard_access", "railyard_session", "railyard_csrf"] {
         assert!(admin.cookies.contains_key(cookie), "{cookie} set");
     }
     let set_cookie: Vec<_> = res
@@ -73,6 +73,19 @@ async fn only_the_setup_link_creates_the_first_admin() {
         .unwrap();
     assert!(
         access.contains("HttpOnly") && access.contains("SameSite=Lax"),
+        "{access}"
+    );
+    // The long-lived refresh secret goes only to the endpoints that exchange or end it.
+    let refresh = set_cookie
+        .iter()
+        .find(|c| c.starts_with("railyard_session="))
+        .unwrap();
+    assert!(
+        refresh.contains("Path=/api/v1/auth") && refresh.contains("HttpOnly"),
+        "{refresh}"
+    );
+    assert!(
+        access.contains("Path=/;") || access.ends_with("Path=/"),
         "{access}"
     );
     let csrf = set_cookie
@@ -142,6 +155,19 @@ async fn open_signup_creates_ordinary_accounts_and_validates_input() {
         (
             json!({"email": "a@example.com", "password": PASSWORD, "name": "  "}),
             "name",
+        ),
+        (
+            json!({"email": "a@example.com", "password": " \t  \u{3000}    ", "name": "A"}),
+            "only spaces",
+        ),
+        // Text that reads otherwise than it is: "Ada" shown, "ada\u{202E}nimda" stored.
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "name": "ada\u{202E}nimda"}),
+            "bidirectional",
+        ),
+        (
+            json!({"email": "a@example.com", "password": PASSWORD, "name": "ad\u{200B}min"}),
+            "zero-width",
         ),
     ] {
         let res = client.post("/api/v1/auth/signup", body).await;
@@ -246,12 +272,12 @@ async fn cookie_writes_need_the_csrf_token_of_their_session() {
 async fn refresh_rotates_and_reuse_revokes_the_family() {
     let app = TestApp::new().await;
     let mut admin = app.admin().await;
-    let first_refresh = admin.cookies["railyard_refresh"].clone();
+    let first_refresh = admin.cookies["railyard_session"].clone();
     let first_access = admin.cookies["railyard_access"].clone();
 
     let res = admin.call("POST", "/api/v1/auth/refresh", None).await;
     assert_eq!(res.status, 200, "{}", res.text());
-    let second_refresh = admin.cookies["railyard_refresh"].clone();
+    let second_refresh = admin.cookies["railyard_session"].clone();
     assert_ne!(first_refresh, second_refresh, "rotated");
     assert_ne!(first_access, admin.cookies["railyard_access"], "new access token");
     assert_eq!(admin.get("/api/v1/me").await.status, 200);
@@ -261,7 +287,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
     thief.cookies = admin.cookies.clone();
     thief
         .cookies
-        .insert("railyard_refresh".into(), first_refresh.clone());
+        .insert("railyard_session".into(), first_refresh.clone());
     let res = thief.call("POST", "/api/v1/auth/refresh", None).await;
     assert_eq!(res.status, 409, "{}", res.text());
     assert_eq!(admin.get("/api/v1/me").await.status, 200);
@@ -273,7 +299,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         .execute(&mut conn)
         .await
         .unwrap();
-    thief.cookies.insert("railyard_refresh".into(), first_refresh);
+    thief.cookies.insert("railyard_session".into(), first_refresh);
     let res = thief.call("POST", "/api/v1/auth/refresh", None).await;
     assert_eq!(res.status, 401, "{}", res.text());
     assert_eq!(
@@ -341,6 +367,75 @@ async fn logout_ends_the_session_at_once() {
         replay.call("POST", "/api/v1/auth/refresh", None).await.status,
         401
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signing_in_again_ends_the_browsers_previous_session() {
+    let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+    let mut admin = app.admin().await;
+    let mut other = Client::new(&app);
+    let res = other
+        .post("/api/v1/auth/signup", signup_body("dev@example.com", None))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let before = admin.cookies.clone();
+
+    // In the admin's browser, someone signs in as another user.
+    let res = admin
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "dev@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        admin.get("/api/v1/me").await.json()["user"]["email"],
+        "dev@example.com"
+    );
+    let mut replay = Client::new(&app);
+    replay.cookies = before;
+    assert_eq!(
+        replay.get("/api/v1/me").await.status,
+        401,
+        "the admin's session ended"
+    );
+    assert_eq!(
+        replay.call("POST", "/api/v1/auth/refresh", None).await.status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_refresh_cookie_beside_the_real_one_is_refused() {
+    let app = TestApp::new().await;
+    let admin = app.admin().await;
+    let refresh = admin.cookies["railyard_session"].clone();
+    let request = |cookies: String| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/auth/refresh")
+            .header("cookie", cookies)
+            .header("x-csrf-token", admin.cookies["railyard_csrf"].clone())
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let csrf = format!("railyard_csrf={}", admin.cookies["railyard_csrf"]);
+    // One tossed in by a subdomain (its own session's token) next to the real one.
+    let res = app
+        .send(request(format!(
+            "railyard_session=ry_tossed; railyard_session={refresh}; {csrf}"
+        )))
+        .await;
+    assert_eq!(res.status, 401, "{}", res.text());
+    assert!(
+        res.text().contains("more than one session cookie"),
+        "{}",
+        res.text()
+    );
+    let res = app
+        .send(request(format!("railyard_session={refresh}; {csrf}")))
+        .await;
+    assert_eq!(res.status, 200, "the real one alone still works: {}", res.text());
 }
 
 #[tokio::test(flavor = "multi_thread")]

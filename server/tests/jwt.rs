@@ -128,7 +128,7 @@ async fn forged_and_misused_tokens_are_refused() {
     corpus.push(("not an access token", with(&|c| c.typ = "refresh".into())));
     corpus.push((
         "refresh token as access token",
-        admin.cookies["railyard_refresh"].clone(),
+        admin.cookies["railyard_session"].clone(),
     ));
     let mut tampered = payload.clone();
     tampered["sub"] = json!(uuid::Uuid::new_v4());

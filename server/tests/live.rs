@@ -284,3 +284,211 @@ async fn the_canvas_follows_deployments_and_new_services_live() {
     assert_eq!(refused["message"], "not found");
     workers.shutdown().await;
 }
+
+/// A socket opened with the API token `token`.
+async fn connect_with_token(addr: std::net::SocketAddr, token: &str) -> Socket {
+    let mut request = format!("ws://{addr}/api/v1/live").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Waits (up to `wait`) for the server to close `socket`; the close code.
+async fn closed_with(socket: &mut Socket, wait: Duration) -> Option<u16> {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), socket.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(None | Some(Err(_))) => return None,
+        }
+    }
+    panic!("the socket stayed open for {wait:?}");
+}
+
+/// Messages (skipping status and lines) until one of `kind` about `topic`, within `wait`.
+async fn message_about(socket: &mut Socket, kind: &str, topic: &str, wait: Duration) -> Value {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if let Some(message) = next(socket, Duration::from_millis(200)).await
+            && message["type"] == kind
+            && message["topic"] == topic
+        {
+            return message;
+        }
+    }
+    panic!("no {kind} about {topic} within {wait:?}");
+}
+
+/// Finding 6 of the tenant boundary: a socket kept streaming after its token was revoked
+/// or its user removed from the workspace. Both now act at once (well within the 30 s of
+/// the periodic check), as does signing out; and one socket's topics and subscribe
+/// requests are bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn revocation_and_removal_end_live_subscriptions_at_once() {
+    use railyard_server::testing::Fixture;
+    let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+    let addr = app.serve().await;
+    let origin = format!("http://{addr}");
+    let mut fixture = Fixture::new(&app).await;
+    let (repo, _) = git_repo(&[("index.html", "hi")]);
+    let service = fixture.git_service("web", repo.path()).await;
+    let staging = fixture.environment("staging").await;
+    let (ws, project) = (fixture.workspace, fixture.project);
+    let logs = format!("service:{service}:{staging}");
+    let canvas = format!("project:{project}:{staging}");
+    let soon = Duration::from_secs(5);
+
+    // A member, with a browser socket and an API token socket.
+    let mut dev = Client::new(&app);
+    let res = dev
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "dev@example.com", "password": "correct horse battery", "name": "Dev"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let dev_id = res.json()["user"]["id"].as_str().unwrap().to_owned();
+    let res = fixture
+        .client
+        .post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": "dev@example.com", "role": "member"}),
+        )
+        .await;
+    let invitation = res.json()["accept_url"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let res = dev
+        .post("/api/v1/invitations/accept", json!({"token": invitation}))
+        .await;
+    assert!(res.status < 300, "{}", res.text());
+    let mut token_ids = Vec::new();
+    let mut secrets = Vec::new();
+    for name in ["ci", "deploy"] {
+        let res = dev
+            .post("/api/v1/tokens", json!({"workspace_id": ws, "name": name}))
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        token_ids.push(res.json()["api_token"]["id"].as_str().unwrap().to_owned());
+        secrets.push(res.json()["token"].as_str().unwrap().to_owned());
+    }
+    let mut browser = connect(addr, Some(&dev.cookie_header()), &origin).await.unwrap();
+    let mut with_token = connect_with_token(addr, &secrets[0]).await;
+    for socket in [&mut browser, &mut with_token] {
+        subscribe(socket, &logs, 0).await;
+        message_about(socket, "subscribed", &logs, soon).await;
+    }
+    subscribe(&mut browser, &canvas, 0).await;
+    message_about(&mut browser, "subscribed", &canvas, soon).await;
+
+    // The token is revoked: its socket is closed at once, as signed out.
+    let res = dev
+        .call("DELETE", &format!("/api/v1/tokens/{}", token_ids[0]), None)
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert_eq!(closed_with(&mut with_token, soon).await, Some(4401));
+
+    // The member is removed: the browser socket loses both topics at once (the session
+    // itself is still good, for the member's other workspaces).
+    let res = fixture
+        .client
+        .call(
+            "DELETE",
+            &format!("/api/v1/workspaces/{ws}/members/{dev_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    for topic in [&logs, &canvas] {
+        let error = message_about(&mut browser, "error", topic, soon).await;
+        assert_eq!(error["message"], "you no longer have access to this topic");
+    }
+    subscribe(&mut browser, &logs, 0).await;
+    assert_eq!(
+        message_about(&mut browser, "error", &logs, soon).await["message"],
+        "not found"
+    );
+
+    // Invited back, the member's old token of this workspace stays dead.
+    let res = fixture
+        .client
+        .post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": "dev@example.com", "role": "member"}),
+        )
+        .await;
+    let invitation = res.json()["accept_url"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let res = dev
+        .post("/api/v1/invitations/accept", json!({"token": invitation}))
+        .await;
+    assert!(res.status < 300, "{}", res.text());
+    let res = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/projects/{project}"))
+        .bearer_auth(&secrets[1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "a token from before the removal");
+
+    // A second browser session of the owner signs out: its socket is closed.
+    let mut second = Client::new(&app);
+    let res = second
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let mut socket = connect(addr, Some(&second.cookie_header()), &origin)
+        .await
+        .unwrap();
+    subscribe(&mut socket, &canvas, 0).await;
+    message_about(&mut socket, "subscribed", &canvas, soon).await;
+    let res = second.post("/api/v1/auth/logout", json!({})).await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert_eq!(closed_with(&mut socket, soon).await, Some(4401));
+
+    // One socket holds at most 100 topics, and sends at most 200 subscribes in 10 s.
+    let mut environments = vec![fixture.production, staging];
+    for n in 0..99 {
+        environments.push(fixture.environment(&format!("env{n}")).await);
+    }
+    let mut socket = connect(addr, Some(&fixture.client.cookie_header()), &origin)
+        .await
+        .unwrap();
+    for environment in &environments[..100] {
+        let topic = format!("project:{project}:{environment}");
+        subscribe(&mut socket, &topic, 0).await;
+        message_about(&mut socket, "subscribed", &topic, soon).await;
+    }
+    let past = format!("project:{project}:{}", environments[100]);
+    subscribe(&mut socket, &past, 0).await;
+    let error = message_about(&mut socket, "error", &past, soon).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("100 topics"),
+        "{error}"
+    );
+    // Subscribing again to an open topic replays it: that is what the rate bounds.
+    let again = format!("project:{project}:{}", environments[0]);
+    for _ in 0..100 {
+        subscribe(&mut socket, &again, 0).await;
+    }
+    let error = message_about(&mut socket, "error", &again, soon).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("slow down"),
+        "{error}"
+    );
+}

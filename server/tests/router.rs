@@ -186,6 +186,12 @@ async fn the_app_sees_the_clients_host_and_may_close_idle_connections() {
         assert!(Instant::now() < deadline, "the router never served the live app");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Two Host headers: which one is meant is not for the router to guess.
+    let twice =
+        format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nHost: other.localhost\r\nConnection: close\r\n\r\n");
+    let (_, answer) = read_until_closed(router, &twice).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
     // Requests on either side of the app closing the router's idle connections to it.
     for pause in [0, 400, 0, 0, 700, 0] {
         tokio::time::sleep(Duration::from_millis(pause)).await;

@@ -317,6 +317,31 @@ pub struct AuditResponse {
     pub next_cursor: Option<String>,
 }
 
+/// Whether a free-text name (a person's, a workspace's, a token's) shows what it says: no
+/// control characters, and none of the invisible ones that make text read otherwise than
+/// it is stored — bidirectional overrides and isolates (`U+202A`–`U+202E`,
+/// `U+2066`–`U+2069`, the marks `U+200E`, `U+200F`, `U+061C`), zero-width characters
+/// (`U+200B`–`U+200D`, `U+2060`, `U+FEFF`), invisible operators and the like.
+pub fn is_plain_text(text: &str) -> bool {
+    !text.chars().any(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{00AD}'
+                    | '\u{061C}'
+                    | '\u{115F}'
+                    | '\u{1160}'
+                    | '\u{180E}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{206F}'
+                    | '\u{3164}'
+                    | '\u{FEFF}'
+                    | '\u{FFF9}'..='\u{FFFB}'
+            )
+    })
+}
+
 /// Trims and lower-cases an email address; `None` when it is not one.
 pub fn normalize_email(email: &str) -> Option<String> {
     let email = email.trim().to_lowercase();
@@ -334,6 +359,25 @@ pub fn normalize_email(email: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_has_no_invisible_characters() {
+        for fine in ["Ada Lovelace", "Zoë", "Ünïcödé ✓", "北京", "שלום", "🚂 trains"] {
+            assert!(is_plain_text(fine), "{fine}");
+        }
+        for hidden in [
+            "ada\u{202E}nimda",
+            "a\u{2066}b",
+            "ad\u{200B}min",
+            "x\u{200D}",
+            "\u{FEFF}bom",
+            "tab\there",
+            "nul\u{0}",
+            "a\u{2061}b",
+        ] {
+            assert!(!is_plain_text(hidden), "{hidden:?}");
+        }
+    }
 
     #[test]
     fn roles_are_ordered() {

@@ -7,6 +7,10 @@
 //! `{"type":"lines","topic":...,"lines":[{"cursor","ts","stream","text"}]}`,
 //! `{"type":"status","topic":...,"overview":{...}}`, `{"type":"dropped","count":N}`,
 //! `{"type":"error","topic":...,"message":...}`.
+//!
+//! Access is checked again whenever it may have changed: a topic the caller may no longer
+//! read gets an `error` ("you no longer have access to this topic") and is closed; a
+//! session or API token that has ended closes the socket with [`CLOSE_SIGNED_OUT`].
 
 use std::{fmt, str::FromStr};
 
@@ -17,6 +21,10 @@ use crate::{
     DeploymentId, EnvironmentId, ProjectId, ServiceId,
     deployments::{LogLine, ProjectOverview},
 };
+
+/// The close code of a socket whose session or API token has ended: sign in again (4000 to
+/// 4999 are the application's; this one reads as 401).
+pub const CLOSE_SIGNED_OUT: u16 = 4401;
 
 /// What a subscription follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

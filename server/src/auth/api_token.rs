@@ -117,6 +117,41 @@ pub async fn revoke(conn: &mut AsyncPgConnection, user_id: Uuid, id: Uuid) -> di
     Ok(n == 1)
 }
 
+/// Whether the token `id` is still live (not revoked, not expired).
+pub async fn is_active(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<bool> {
+    let now = Utc::now();
+    diesel::select(diesel::dsl::exists(
+        api_tokens::table
+            .filter(api_tokens::id.eq(id))
+            .filter(api_tokens::revoked_at.is_null())
+            .filter(
+                api_tokens::expires_at
+                    .is_null()
+                    .or(api_tokens::expires_at.gt(now)),
+            ),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Revokes every live token `user_id` holds for `workspace` (they left it, or were
+/// removed): a member invited back later starts with no token of before.
+pub async fn revoke_for_workspace(
+    conn: &mut AsyncPgConnection,
+    user_id: Uuid,
+    workspace: Uuid,
+) -> diesel::QueryResult<usize> {
+    diesel::update(
+        api_tokens::table
+            .filter(api_tokens::user_id.eq(user_id))
+            .filter(api_tokens::workspace_id.eq(workspace))
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(Utc::now()))
+    .execute(conn)
+    .await
+}
+
 /// Finds the live token with this secret and notes its use.
 pub async fn authenticate(
     conn: &mut AsyncPgConnection,

@@ -109,6 +109,17 @@ impl Caller {
         }
     }
 
+    /// Whether the credential the caller came with still holds (its session active, its
+    /// API token unrevoked and unexpired): a long-lived connection asks again when access
+    /// may have changed.
+    pub async fn still_signed_in(&self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+        match (self.token, self.session_id) {
+            (Some(scope), _) => api_token::is_active(conn, scope.token_id).await,
+            (None, Some(session)) => session::is_active(conn, self.user_id, session).await,
+            (None, None) => Ok(false),
+        }
+    }
+
     /// 403 for endpoints that only a browser session may use (e.g. minting API tokens).
     pub fn require_session(&self) -> Result<Uuid, AppError> {
         self.session_id

@@ -1,8 +1,13 @@
 //! Session cookies and the CSRF double-submit token.
 //!
 //! Access (JWT, 15 min) and refresh (opaque, 7 days) cookies are HttpOnly and
-//! SameSite=Lax; over https they are `Secure` and carry the `__Host-` prefix (so no
-//! subdomain can set them). The CSRF token sits in the readable cookie `railyard_csrf`;
+//! SameSite=Lax. The access and CSRF cookies are on `Path=/`; the refresh cookie
+//! (`railyard_session`) only on [`REFRESH_PATH`], so the long-lived secret goes out only to
+//! the endpoints that exchange or end it. Over https they are `Secure` with a prefix: the
+//! access cookie `__Host-` (so no subdomain can set it), the refresh cookie `__Secure-`
+//! (`__Host-` demands `Path=/`); a refresh request carrying two refresh cookies (one
+//! tossed in by a subdomain beside the real one) is refused. The refresh cookie of before
+//! (`railyard_refresh` on `Path=/`) is expired whenever cookies are set. The CSRF token sits in the readable cookie `railyard_csrf`;
 //! a cookie-authenticated write must echo it in `X-CSRF-Token`. The token is
 //! `<nonce>.<HMAC-SHA256(key, session id, nonce)>`: a value tossed in by another site or
 //! subdomain does not verify for the victim's session.
@@ -18,6 +23,8 @@ use super::{jwt::ACCESS_TTL, secret, session::REFRESH_TTL};
 
 pub const CSRF_COOKIE: &str = "railyard_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Where the refresh cookie is sent: refresh, logout and login live under it.
+pub const REFRESH_PATH: &str = "/api/v1/auth";
 
 #[derive(Clone)]
 pub struct CookiePolicy {
@@ -51,6 +58,27 @@ impl CookiePolicy {
 
     pub fn refresh_name(&self) -> &'static str {
         if self.secure {
+            "__Secure-railyard_session"
+        } else {
+            "railyard_session"
+        }
+    }
+
+    /// How many refresh cookies `headers` carry (more than one: one was tossed in).
+    pub fn refresh_cookies_in(&self, headers: &HeaderMap) -> usize {
+        let name = self.refresh_name();
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter(|pair| pair.trim().split_once('=').is_some_and(|(n, _)| n == name))
+            .count()
+    }
+
+    /// The refresh cookie's name before it moved to [`REFRESH_PATH`].
+    fn legacy_refresh_name(&self) -> &'static str {
+        if self.secure {
             "__Host-railyard_refresh"
         } else {
             "railyard_refresh"
@@ -64,8 +92,13 @@ impl CookiePolicy {
         max_age: CookieDuration,
         http_only: bool,
     ) -> Cookie<'static> {
+        let path = if name == self.refresh_name() {
+            REFRESH_PATH
+        } else {
+            "/"
+        };
         Cookie::build((name, value))
-            .path("/")
+            .path(path)
             .http_only(http_only)
             .secure(self.secure)
             .same_site(SameSite::Lax)
@@ -80,15 +113,26 @@ impl CookiePolicy {
         jar.add(self.build(self.access_name(), access, access_age, true))
             .add(self.build(self.refresh_name(), refresh, refresh_age, true))
             .add(self.build(CSRF_COOKIE, self.csrf_token(Some(session)), refresh_age, false))
+            .add(self.build(
+                self.legacy_refresh_name(),
+                String::new(),
+                CookieDuration::ZERO,
+                true,
+            ))
     }
 
     /// Expires every session cookie.
     pub fn signed_out(&self, jar: CookieJar) -> CookieJar {
-        [self.access_name(), self.refresh_name(), CSRF_COOKIE]
-            .into_iter()
-            .fold(jar, |jar, name| {
-                jar.add(self.build(name, String::new(), CookieDuration::ZERO, name != CSRF_COOKIE))
-            })
+        [
+            self.access_name(),
+            self.refresh_name(),
+            CSRF_COOKIE,
+            self.legacy_refresh_name(),
+        ]
+        .into_iter()
+        .fold(jar, |jar, name| {
+            jar.add(self.build(name, String::new(), CookieDuration::ZERO, name != CSRF_COOKIE))
+        })
     }
 
     /// A CSRF cookie for a visitor without a session.

@@ -33,6 +33,8 @@ pub enum PolicyError {
     Common,
     #[error("the password must not be your email address")]
     IsEmail,
+    #[error("the password must not be only spaces")]
+    Blank,
 }
 
 /// Checks the policy. Length counts characters, not bytes; nothing is truncated.
@@ -43,6 +45,9 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), PolicyError> {
     }
     if chars > MAX_CHARS {
         return Err(PolicyError::TooLong);
+    }
+    if password.trim().is_empty() {
+        return Err(PolicyError::Blank);
     }
     let lower = password.to_lowercase();
     if COMMON.contains(lower.as_str()) {
@@ -106,6 +111,11 @@ mod tests {
         // 128 characters of 4 bytes each: allowed, counted in characters.
         assert_eq!(check_policy(&"🚂".repeat(128), "a@b.c"), Ok(()));
         assert_eq!(check_policy("correct horse battery", "a@b.c"), Ok(()));
+        assert_eq!(check_policy("          ", "a@b.c"), Err(PolicyError::Blank));
+        assert_eq!(
+            check_policy("\u{3000}\t\u{3000}\t\u{3000}\t\u{3000}\t", "a@b.c"),
+            Err(PolicyError::Blank)
+        );
         assert!(COMMON.len() > 30_000, "the list is loaded");
     }
 

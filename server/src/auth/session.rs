@@ -206,6 +206,28 @@ pub async fn revoke(
     Ok(n == 1)
 }
 
+/// Ends `session_id`, whoever's it is (the browser signs out, or signs in again); the
+/// user it belonged to when it was still active.
+pub async fn end(
+    conn: &mut AsyncPgConnection,
+    session_id: Uuid,
+    reason: &str,
+) -> diesel::QueryResult<Option<Uuid>> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq(session_id))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(Utc::now()),
+        sessions::revoked_reason.eq(reason),
+    ))
+    .returning(sessions::user_id)
+    .get_result(conn)
+    .await
+    .optional()
+}
+
 /// Revokes every session of `user_id` except `keep`.
 pub async fn revoke_others(
     conn: &mut AsyncPgConnection,

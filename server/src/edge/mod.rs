@@ -287,6 +287,15 @@ fn strip_headers(headers: &mut HeaderMap, keep_upgrade: bool, forwarded: bool) {
 /// Routes one request of a client at `client_ip` (its `X-Forwarded-For` value, made once
 /// per connection).
 async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -> Response {
+    if req.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        // RFC 9112 §3.2: a request with more than one Host is answered 400. Two proxies
+        // in a row could otherwise each pick a different one.
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request names more than one host.",
+        );
+    }
     let host_header = req.headers().get(header::HOST).cloned();
     let host = host_header
         .as_ref()

@@ -29,7 +29,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use railyard_shared::{
     auth::Role,
     deployments::{LogLine, ProjectOverview},
-    live::{ClientMessage, ServerMessage, Topic, UnknownTopic},
+    live::{CLOSE_SIGNED_OUT, ClientMessage, ServerMessage, Topic, UnknownTopic},
 };
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -49,6 +49,14 @@ use crate::{
 const BATCH_EVERY: Duration = Duration::from_millis(16);
 /// Lines read from the store per query while replaying.
 const REPLAY_PAGE: i64 = 5000;
+/// Topics one socket may have open at once.
+const MAX_TOPICS: usize = 100;
+/// `subscribe` requests one socket may send per [`SUBSCRIBE_WINDOW`] (each one replays).
+const MAX_SUBSCRIBES: u32 = 200;
+const SUBSCRIBE_WINDOW: Duration = Duration::from_secs(10);
+/// How often a socket checks its credential and topics again without being told to: the
+/// bus says so at once when access changes ([`Live::Access`]); this catches what expires.
+const REAUTHORIZE_EVERY: Duration = Duration::from_secs(30);
 
 /// Whether a browser's `Origin` is this server (its public URL, its own host, or a
 /// configured CORS origin). Clients that send no `Origin` are not browsers.
@@ -142,6 +150,10 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
     let mut watches: HashMap<String, Watch> = HashMap::new();
     let mut tick = tokio::time::interval(BATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut recheck = tokio::time::interval(REAUTHORIZE_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
+    let mut subscribes = (tokio::time::Instant::now(), 0_u32);
     loop {
         tokio::select! {
             incoming = stream.next() => {
@@ -153,6 +165,28 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                 };
                 match serde_json::from_str::<ClientMessage>(text.as_str()) {
                     Ok(ClientMessage::Subscribe { topic, cursor }) => {
+                        if subscribes.0.elapsed() >= SUBSCRIBE_WINDOW {
+                            subscribes = (tokio::time::Instant::now(), 0);
+                        }
+                        subscribes.1 += 1;
+                        let open = subscriptions.len() + watches.len();
+                        let refusal = if subscribes.1 > MAX_SUBSCRIBES {
+                            Some(format!(
+                                "more than {MAX_SUBSCRIBES} subscribe requests in {} s on one socket; slow down",
+                                SUBSCRIBE_WINDOW.as_secs()
+                            ))
+                        } else if open >= MAX_TOPICS
+                            && !subscriptions.contains_key(&topic)
+                            && !watches.contains_key(&topic)
+                        {
+                            Some(format!("a socket may have {MAX_TOPICS} topics open at once; unsubscribe from one first"))
+                        } else {
+                            None
+                        };
+                        if let Some(message) = refusal {
+                            send(&mut sink, ServerMessage::Error { topic, message }).await?;
+                            continue;
+                        }
                         let opened = match topic.parse::<Topic>() {
                             Err(unknown) => Err(unknown.to_string()),
                             Ok(Topic::Project { project, environment }) => {
@@ -203,6 +237,13 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                             }
                         }
                     }
+                    Live::Access { user } => {
+                        if user.is_none_or(|user| user == caller.user_id)
+                            && !reauthorize(&state, &caller, &mut subscriptions, &mut watches, &mut sink).await?
+                        {
+                            return Ok(());
+                        }
+                    }
                 },
                 Err(RecvError::Lagged(count)) => {
                     for subscription in subscriptions.values_mut() {
@@ -212,6 +253,11 @@ async fn serve(state: AppState, caller: Caller, socket: WebSocket) -> anyhow::Re
                 }
                 Err(RecvError::Closed) => return Ok(()),
             },
+            _ = recheck.tick() => {
+                if !reauthorize(&state, &caller, &mut subscriptions, &mut watches, &mut sink).await? {
+                    return Ok(());
+                }
+            }
             _ = tick.tick() => {
                 for (topic, subscription) in &mut subscriptions {
                     if !subscription.pending.is_empty() {
@@ -258,17 +304,110 @@ async fn watch(state: &AppState, caller: &Caller, project: Uuid, environment: Uu
         .get()
         .await
         .map_err(|_| "the database is unavailable".to_owned())?;
-    authorize_project(&mut conn, caller, project, Role::Viewer, "project")
-        .await
-        .map_err(|_| "not found".to_owned())?;
-    environment_of(&mut conn, project, Some(environment))
-        .await
-        .map_err(|_| "not found".to_owned())?;
+    authorize_watch(&mut conn, caller, project, environment).await?;
     Ok(Watch {
         project,
         environment,
         dirty: true,
     })
+}
+
+/// Whether `caller` may read the log `source`: "not found" when not (another team's ids
+/// answer as unknown ones do).
+async fn authorize_log(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    source: Source,
+) -> Result<(), String> {
+    let not_found = || "not found".to_owned();
+    match source {
+        Source::Deployment(id) => {
+            let row = Deployments::find(conn, id)
+                .await
+                .map_err(|_| "the database is unavailable".to_owned())?
+                .ok_or_else(not_found)?;
+            authorize_service(conn, caller, row.service_id, Role::Viewer)
+                .await
+                .map_err(|_| not_found())?;
+        }
+        Source::Service(service, environment) => {
+            let (found, _) = authorize_service(conn, caller, service, Role::Viewer)
+                .await
+                .map_err(|_| not_found())?;
+            environment_of(conn, found.project_id.uuid(), Some(environment))
+                .await
+                .map_err(|_| not_found())?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `caller` may watch the canvas of `project` in `environment`.
+async fn authorize_watch(
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    project: Uuid,
+    environment: Uuid,
+) -> Result<(), String> {
+    authorize_project(conn, caller, project, Role::Viewer, "project")
+        .await
+        .map_err(|_| "not found".to_owned())?;
+    environment_of(conn, project, Some(environment))
+        .await
+        .map_err(|_| "not found".to_owned())?;
+    Ok(())
+}
+
+/// Checks the caller's credential and every open topic again, at once when the bus says
+/// their access changed and every [`REAUTHORIZE_EVERY`]. A topic no longer allowed is
+/// closed with an error naming it; a session or token that ended closes the socket
+/// ([`CLOSE_SIGNED_OUT`]) and returns false. A database that does not answer changes
+/// nothing (asked again next time).
+async fn reauthorize(
+    state: &AppState,
+    caller: &Caller,
+    subscriptions: &mut HashMap<String, Subscription>,
+    watches: &mut HashMap<String, Watch>,
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+) -> anyhow::Result<bool> {
+    let Ok(mut conn) = state.db.get().await else {
+        return Ok(true);
+    };
+    match caller.still_signed_in(&mut conn).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let frame = axum::extract::ws::CloseFrame {
+                code: CLOSE_SIGNED_OUT,
+                reason: "the session or API token has ended; sign in again".into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+            return Ok(false);
+        }
+        Err(_) => return Ok(true),
+    }
+    let mut revoked = Vec::new();
+    for (name, subscription) in subscriptions.iter() {
+        if let Err(message) = authorize_log(&mut conn, caller, subscription.source).await
+            && message == "not found"
+        {
+            revoked.push(name.clone());
+        }
+    }
+    for (name, watch) in watches.iter() {
+        if let Err(message) = authorize_watch(&mut conn, caller, watch.project, watch.environment).await
+            && message == "not found"
+        {
+            revoked.push(name.clone());
+        }
+    }
+    drop(conn);
+    for topic in revoked {
+        subscriptions.remove(&topic);
+        watches.remove(&topic);
+        let message = "you no longer have access to this topic".to_owned();
+        send(sink, ServerMessage::Error { topic, message }).await?;
+    }
+    Ok(true)
 }
 
 /// Checks access to a log `topic` and reads what is stored after `cursor`.
@@ -281,32 +420,13 @@ async fn subscribe(
     let Some(source) = Source::of(topic) else {
         return Err(UnknownTopic.to_string());
     };
-    let not_found = || "not found".to_owned();
     let unavailable = |_| "the database is unavailable".to_owned();
     let mut conn = state
         .db
         .get()
         .await
         .map_err(|_| "the database is unavailable".to_owned())?;
-    match source {
-        Source::Deployment(id) => {
-            let row = Deployments::find(&mut conn, id)
-                .await
-                .map_err(unavailable)?
-                .ok_or_else(not_found)?;
-            authorize_service(&mut conn, caller, row.service_id, Role::Viewer)
-                .await
-                .map_err(|_| not_found())?;
-        }
-        Source::Service(service, environment) => {
-            let (found, _) = authorize_service(&mut conn, caller, service, Role::Viewer)
-                .await
-                .map_err(|_| not_found())?;
-            environment_of(&mut conn, found.project_id.uuid(), Some(environment))
-                .await
-                .map_err(|_| not_found())?;
-        }
-    }
+    authorize_log(&mut conn, caller, source).await?;
     let mut replay = Vec::new();
     let mut last = cursor.max(0);
     loop {

@@ -98,6 +98,7 @@ pub async fn delete_session(
     if !session::revoke(&mut conn, caller.user_id, id, "revoked by the user").await? {
         return Err(AppError::not_found("no active session with this id"));
     }
+    state.bus.access_changed(Some(caller.user_id));
     audit::record(
         &mut conn,
         &meta,
@@ -166,5 +167,6 @@ pub async fn update_password(
         Ok(())
     })
     .await?;
+    state.bus.access_changed(Some(caller.user_id));
     Ok(StatusCode::NO_CONTENT)
 }

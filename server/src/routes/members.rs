@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     audit,
-    auth::{Caller, RequestMeta},
+    auth::{Caller, RequestMeta, api_token},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
     models::member::Members,
@@ -156,6 +156,9 @@ pub async fn delete_member(
             ));
         }
         Members::remove(conn, id, user_id).await?;
+        // Their tokens for this workspace end with the membership: being invited back
+        // later does not bring them back.
+        api_token::revoke_for_workspace(conn, user_id, id).await?;
         audit::record(
             conn,
             meta,
@@ -168,6 +171,7 @@ pub async fn delete_member(
         Ok(())
     })
     .await?;
+    state.bus.access_changed(Some(user_id));
     Ok(StatusCode::NO_CONTENT)
 }
 

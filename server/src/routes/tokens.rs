@@ -41,8 +41,10 @@ pub async fn create_token(
         .check(Bucket::TokenUser, &caller.user_id.to_string())
         .await?;
     let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(AppError::unprocessable("`name` must be 1 to 100 characters"));
+    if name.is_empty() || name.chars().count() > 100 || !railyard_shared::auth::is_plain_text(name) {
+        return Err(AppError::unprocessable(
+            "`name` must be 1 to 100 characters, without control, bidirectional or zero-width characters",
+        ));
     }
     let expires_at = match req.expires_in_days {
         None => None,
@@ -126,6 +128,7 @@ pub async fn delete_token(
     if !api_token::revoke(&mut conn, caller.user_id, id).await? {
         return Err(AppError::not_found("no live API token with this id"));
     }
+    state.bus.access_changed(Some(caller.user_id));
     audit::record(
         &mut conn,
         &meta,

@@ -96,9 +96,10 @@ pub async fn create_upload(
         .map_err(AppError::internal)?;
     let archive = incoming_dir.join(format!("{upload}.tar"));
     let received = receive(body, &archive, state.config.pipeline.upload_limit).await;
+    let dest = layout.upload(upload);
     let unpacked = match received {
         Ok(()) => {
-            let (archive, dest) = (archive.clone(), layout.upload(upload));
+            let (archive, dest) = (archive.clone(), dest.clone());
             let limits = Limits {
                 max_bytes: state.config.pipeline.upload_limit.saturating_mul(4),
                 max_entries: 200_000,
@@ -116,6 +117,8 @@ pub async fn create_upload(
     match unpacked {
         Ok(_) => {}
         Err(UnpackError::Refused(reason)) => {
+            let _ = tokio::fs::remove_dir_all(&dest).await;
+            let reason = without_server_paths(&reason, &dest, &layout.data_dir);
             return Err(AppError::unprocessable(format!("upload refused: {reason}")));
         }
         Err(UnpackError::Io(err)) => return Err(AppError::internal(anyhow::anyhow!(err))),
@@ -157,4 +160,38 @@ async fn receive(body: Body, path: &std::path::Path, limit: u64) -> Result<(), A
     }
     file.flush().await.map_err(AppError::internal)?;
     Ok(())
+}
+
+/// `reason` with the server's own paths taken out (an unpack error of the archive library
+/// names where it was writing): paths inside the upload stay, relative to it.
+fn without_server_paths(reason: &str, dest: &std::path::Path, data_dir: &std::path::Path) -> String {
+    let mut reason = reason.to_owned();
+    for dir in [
+        dest.to_path_buf(),
+        std::fs::canonicalize(dest).unwrap_or_default(),
+    ] {
+        let dir = dir.display().to_string();
+        if !dir.is_empty() {
+            reason = reason.replace(&format!("{dir}/"), "").replace(&dir, ".");
+        }
+    }
+    reason.replace(&data_dir.display().to_string(), "<data>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_server_paths;
+    use std::path::Path;
+
+    #[test]
+    fn refusals_name_no_server_path() {
+        let dest = Path::new("/srv/railyard/uploads/1234");
+        let reason = "a/b: failed to unpack `/srv/railyard/uploads/1234/a/b` into `/srv/railyard/uploads/1234`: \
+                      failed to create /srv/railyard/other";
+        let shown = without_server_paths(reason, dest, Path::new("/srv/railyard"));
+        assert_eq!(
+            shown,
+            "a/b: failed to unpack `a/b` into `.`: failed to create <data>/other"
+        );
+    }
 }

@@ -39,12 +39,7 @@ pub async fn create_workspace(
     Json(req): Json<CreateWorkspaceRequest>,
 ) -> AppResult<(StatusCode, axum::Json<WorkspaceResponse>)> {
     caller.require_session()?;
-    let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-        return Err(AppError::unprocessable(
-            "`name` must be 1 to 64 characters, without control characters",
-        ));
-    }
+    let name = valid_name(&req.name)?;
     let mut conn = state.db.get().await?;
     let meta = &meta;
     let workspace = conn
@@ -185,14 +180,16 @@ pub async fn delete_workspace(
         .actor(caller.user_id)
         .target("workspace", id);
     teardown::delete(&mut conn, Scope::Workspace(id), &meta, entry).await?;
+    // Its members' sockets drop what it held.
+    state.bus.access_changed(None);
     Ok(StatusCode::NO_CONTENT)
 }
 
 fn valid_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 64 || !railyard_shared::auth::is_plain_text(name) {
         return Err(AppError::unprocessable(
-            "`name` must be 1 to 64 characters, without control characters",
+            "`name` must be 1 to 64 characters, without control, bidirectional or zero-width characters",
         ));
     }
     Ok(name.to_owned())

@@ -3,11 +3,14 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use axum_extra::extract::cookie::CookieJar;
-use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
-use diesel_async::RunQueryDsl as _;
 
-use super::{csrf_refused, refresh::session_of};
-use crate::{app::AppState, audit, auth::RequestMeta, error::AppResult, schema::sessions};
+use super::{browser_session, csrf_refused};
+use crate::{
+    app::AppState,
+    audit,
+    auth::{RequestMeta, session},
+    error::AppResult,
+};
 
 /// Sign out: revokes this session (its refresh family) and clears the cookies. Needs the
 /// CSRF header. Signing out without a session is not an error.
@@ -27,35 +30,13 @@ pub async fn logout(
     jar: CookieJar,
 ) -> AppResult<(StatusCode, CookieJar)> {
     let mut conn = state.db.get().await?;
-    // The session from the refresh cookie, or from a still-valid access cookie.
-    let mut session_id = match jar.get(state.cookies.refresh_name()) {
-        Some(cookie) if !cookie.value().is_empty() => session_of(&mut conn, cookie.value()).await?,
-        _ => None,
-    };
-    if session_id.is_none() {
-        session_id = jar
-            .get(state.cookies.access_name())
-            .and_then(|c| state.signer.verify(c.value()).ok())
-            .map(|c| c.sid);
-    }
-    if let Some(session_id) = session_id {
+    if let Some(session_id) = browser_session(&state, &mut conn, &jar).await? {
         if !state.cookies.csrf_ok(&headers, &jar, Some(session_id)) {
             return Err(csrf_refused());
         }
-        let user_id: Option<uuid::Uuid> = diesel::update(
-            sessions::table
-                .filter(sessions::id.eq(session_id))
-                .filter(sessions::revoked_at.is_null()),
-        )
-        .set((
-            sessions::revoked_at.eq(chrono::Utc::now()),
-            sessions::revoked_reason.eq("signed out"),
-        ))
-        .returning(sessions::user_id)
-        .get_result(&mut conn)
-        .await
-        .optional()?;
+        let user_id = session::end(&mut conn, session_id, "signed out").await?;
         if let Some(user_id) = user_id {
+            state.bus.access_changed(Some(user_id));
             audit::record(
                 &mut conn,
                 &meta,

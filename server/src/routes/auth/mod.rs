@@ -26,6 +26,13 @@ async fn start_session(
     user: &User,
     meta: &RequestMeta,
 ) -> AppResult<CookieJar> {
+    // Signing in again (as anyone) ends the session this browser had: it is not left
+    // live behind the new one.
+    if let Some(previous) = browser_session(state, conn, &jar).await?
+        && let Some(owner) = session::end(conn, previous, "replaced by a new sign-in").await?
+    {
+        state.bus.access_changed(Some(owner));
+    }
     let new = session::create(conn, user.id, &meta.user_agent, &meta.ip).await?;
     let access = state
         .signer
@@ -34,6 +41,25 @@ async fn start_session(
     Ok(state
         .cookies
         .signed_in(jar, access, new.refresh_token, new.session_id))
+}
+
+/// The session this browser holds: from its refresh cookie, or from a still-valid access
+/// cookie.
+async fn browser_session(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    jar: &CookieJar,
+) -> diesel::QueryResult<Option<uuid::Uuid>> {
+    if let Some(cookie) = jar.get(state.cookies.refresh_name())
+        && !cookie.value().is_empty()
+        && let Some(session) = refresh::session_of(conn, cookie.value()).await?
+    {
+        return Ok(Some(session));
+    }
+    Ok(jar
+        .get(state.cookies.access_name())
+        .and_then(|c| state.signer.verify(c.value()).ok())
+        .map(|c| c.sid))
 }
 
 fn forbidden(message: &'static str) -> AppError {

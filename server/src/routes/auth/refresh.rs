@@ -63,6 +63,15 @@ pub async fn refresh(
     else {
         return Err(unauthorized("no session to refresh; sign in"));
     };
+    if state.cookies.refresh_cookies_in(&headers) > 1 {
+        // One of them was set by someone else (a subdomain): which is ours is unknowable.
+        let jar = state.cookies.signed_out(jar);
+        return Ok((
+            jar,
+            unauthorized("more than one session cookie was sent; sign in again"),
+        )
+            .into_response());
+    }
     state.limits.check(Bucket::RefreshAddress, &meta.ip).await?;
     let mut conn = state.db.get().await?;
     let session_id = session_of(&mut conn, &token).await?;
@@ -86,6 +95,7 @@ pub async fn refresh(
         )),
         Err(RefreshError::Reused { session_id, user_id }) => {
             tracing::warn!(%session_id, %user_id, "refresh token reused: session revoked");
+            state.bus.access_changed(Some(user_id));
             audit::record(
                 &mut conn,
                 &meta,

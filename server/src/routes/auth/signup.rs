@@ -1,7 +1,7 @@
 use axum::{extract::State, http::StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use diesel_async::{AsyncConnection as _, RunQueryDsl as _};
-use railyard_shared::auth::{SignupRequest, UserResponse, normalize_email};
+use railyard_shared::auth::{SignupRequest, UserResponse, is_plain_text, normalize_email};
 
 use super::{forbidden, start_session};
 use crate::{
@@ -45,8 +45,10 @@ pub async fn signup(
     let email = normalize_email(&req.email)
         .ok_or_else(|| AppError::unprocessable("`email` is not a valid email address"))?;
     let name = req.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::unprocessable("`name` must be 1 to 100 characters"));
+    if name.is_empty() || name.chars().count() > 100 || !is_plain_text(&name) {
+        return Err(AppError::unprocessable(
+            "`name` must be 1 to 100 characters, without control, bidirectional or zero-width characters",
+        ));
     }
     password::check_policy(&req.password, &email).map_err(|err| AppError::unprocessable(err.to_string()))?;
     let salt = secret::random_bytes::<16>().map_err(AppError::internal)?;
