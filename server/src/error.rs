@@ -100,6 +100,7 @@ pub fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::MethodNotAllowed => "this method is not allowed on this path",
         ErrorCode::Conflict => "the request conflicts with the current state",
         ErrorCode::PayloadTooLarge => "the request body is too large",
+        ErrorCode::UriTooLong => "the request's path and query are too long",
         ErrorCode::UnsupportedMediaType => "unsupported content type",
         ErrorCode::ValidationFailed => "the request failed validation",
         ErrorCode::RequestTimeout => "the request took too long",

@@ -38,9 +38,16 @@ use tokio::net::TcpListener;
 /// How long requests in flight may take to finish once shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// The longest first request line a listener with [`Limits::envelope_long_lines`] lets
+/// through to hyper (whose own limit, 64 KiB, answers a bare 414).
+pub const MAX_REQUEST_LINE: usize = 16 * 1024;
+
 /// What one listener allows its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Answer a first request line longer than [`MAX_REQUEST_LINE`] with a 414 in the API's
+    /// error envelope rather than hyper's bare one (the API's listener).
+    pub envelope_long_lines: bool,
     /// Until the headers of a request are in, and between requests on a connection.
     pub idle: Duration,
     /// Connections open at once from one client address (0: no cap).
@@ -199,6 +206,13 @@ pub async fn serve<S, F>(
             ) {
                 return;
             }
+            if limits.envelope_long_lines && !first_line_fits(&stream, idle).await {
+                use tokio::io::AsyncWriteExt as _;
+                let mut stream = stream;
+                let _ = stream.write_all(&uri_too_long()).await;
+                let _ = stream.shutdown().await;
+                return;
+            }
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(err) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %err, %peer, "connection ended");
@@ -212,6 +226,54 @@ pub async fn serve<S, F>(
     {
         tracing::info!("requests still in flight after the shutdown grace were cut");
     }
+}
+
+/// Whether the first request line on `stream` ends within [`MAX_REQUEST_LINE`] bytes
+/// (looked at without reading it: hyper reads it next). A client that stops sending before
+/// the line ends is hyper's to time out.
+async fn first_line_fits(stream: &tokio::net::TcpStream, idle: Duration) -> bool {
+    let mut buf = vec![0u8; MAX_REQUEST_LINE + 1];
+    let deadline = tokio::time::Instant::now() + idle;
+    let mut seen = 0;
+    loop {
+        let Ok(n) = stream.peek(&mut buf).await else {
+            return true;
+        };
+        if buf[..n].contains(&b'\n') || buf[..n].starts_with(b"PRI ") {
+            return true; // HTTP/2's preface has a line of its own; its frames have no lines
+        }
+        if n > MAX_REQUEST_LINE {
+            return false;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return true;
+        }
+        // More of the line has not arrived yet: look again shortly (a peek would return
+        // the same bytes at once).
+        if n == seen {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        seen = n;
+    }
+}
+
+/// A complete `414` response in the API's error envelope, closing the connection.
+fn uri_too_long() -> Vec<u8> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let body = serde_json::to_string(&railyard_shared::ErrorBody {
+        error: railyard_shared::ErrorDetail {
+            code: railyard_shared::ErrorCode::UriTooLong,
+            message: format!("the request line is longer than {MAX_REQUEST_LINE} bytes"),
+            request_id: id.clone(),
+        },
+    })
+    .unwrap_or_default();
+    format!(
+        "HTTP/1.1 414 URI Too Long\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         x-request-id: {id}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// An axum router as the service of one connection from `peer`: its requests carry the
@@ -246,6 +308,7 @@ mod tests {
     fn a_client_past_its_cap_or_the_listener_past_its_total_is_refused() {
         let clients = Arc::new(Clients::default());
         let limits = Limits {
+            envelope_long_lines: false,
             idle: Duration::from_secs(1),
             per_client: 2,
             total: 3,

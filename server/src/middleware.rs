@@ -28,7 +28,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Wraps every route of `router` (axum applies `Router::layer` after routing, so the
 /// matched path is known to the trace span). Outermost first:
 /// client request id check → request id → trace span → propagate id → security headers →
-/// compression → error envelope → NUL check → timeout → panic catcher → body limit → handler.
+/// compression → error envelope → URI check → timeout → panic catcher → body limit → handler.
 pub fn apply<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     request_timeout: Duration,
@@ -42,7 +42,7 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
             StatusCode::SERVICE_UNAVAILABLE,
             request_timeout,
         ))
-        .layer(axum::middleware::from_fn(refuse_nul_in_uri))
+        .layer(axum::middleware::from_fn(check_uri))
         .layer(axum::middleware::from_fn(error_envelope))
         .layer(CompressionLayer::new())
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -67,10 +67,20 @@ pub fn apply<S: Clone + Send + Sync + 'static>(
     }
 }
 
-/// A path or query carrying an encoded NUL (`%00`) is refused before any handler: no name,
-/// id or search a handler would pass on may hold one (PostgreSQL refuses NUL in text).
-async fn refuse_nul_in_uri(req: Request, next: Next) -> Response {
+/// The longest path and query a request may have (`414` past it, in the envelope; the
+/// listener answers a first request line longer than [`crate::listener::MAX_REQUEST_LINE`]
+/// the same way before hyper sees it).
+pub const MAX_URI: usize = 8 * 1024;
+
+/// A path and query longer than [`MAX_URI`] is a 414; one carrying an encoded NUL (`%00`)
+/// is refused before any handler: no name, id or search a handler would pass on may hold
+/// one (PostgreSQL refuses NUL in text).
+async fn check_uri(req: Request, next: Next) -> Response {
     let uri = req.uri();
+    if uri.path_and_query().map_or(0, |p| p.as_str().len()) > MAX_URI {
+        let message = format!("the request's path and query are longer than {MAX_URI} bytes");
+        return AppError::new(ErrorCode::UriTooLong, message).into_response();
+    }
     let has_nul = |s: &str| {
         s.as_bytes()
             .windows(3)

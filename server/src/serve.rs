@@ -212,11 +212,13 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 fn limits(config: &Config, budget: listener::Budget) -> (listener::Limits, listener::Limits) {
     let http = &config.http;
     let api = listener::Limits {
+        envelope_long_lines: true,
         idle: http.idle_timeout,
         per_client: http.max_connections_per_client,
         total: http.max_connections.unwrap_or_else(|| budget.share(25)),
     };
     let router = listener::Limits {
+        envelope_long_lines: false,
         idle: http.edge_timeouts.idle,
         per_client: http.max_connections_per_client,
         total: http.router_max_connections.unwrap_or_else(|| budget.share(50)),

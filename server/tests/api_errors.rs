@@ -331,3 +331,39 @@ async fn bad_path_and_query_parameters_are_explained() {
         assert!(message.contains(expected), "{path}: {message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_uri_too_long_is_a_414_envelope() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = app().await;
+    let res = app.get(&format!("/api/v1/health?q={}", "a".repeat(9000))).await;
+    assert_envelope(&res, 414, "uri_too_long");
+
+    // On a real socket too, past what hyper would answer with a bare 414 of its own.
+    let addr = app.serve().await;
+    for length in [20_000, 70_000] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /api/v1/health?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(length)
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 414"), "{length}: {answer}");
+        let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "uri_too_long", "{body}");
+    }
+    // A request of ordinary length on the same listener is served.
+    let res = reqwest::get(format!("http://{addr}/api/v1/health?q={}", "a".repeat(4000)))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

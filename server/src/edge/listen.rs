@@ -21,10 +21,12 @@ use super::Edge;
 use crate::listener::{self, Limits};
 
 /// Serves `edge` on `listener` until `shutdown` completes. `limits.idle` is the router's
-/// idle timeout whatever the caller passed.
+/// idle timeout whatever the caller passed, and long request lines are hyper's to answer
+/// (an app's clients get no API envelope).
 pub async fn serve(listener: TcpListener, edge: Edge, limits: Limits, shutdown: impl Future<Output = ()>) {
     let limits = Limits {
         idle: edge.timeouts.idle,
+        envelope_long_lines: false,
         ..limits
     };
     // Each request holds the router by reference count, not by a copy of its fields.

@@ -390,6 +390,7 @@ impl TestApp {
     /// Connection limits of the listeners tests serve on: loose, as every test client
     /// shares one address (the limits themselves are tested on the `serve` binary).
     pub const LIMITS: crate::listener::Limits = crate::listener::Limits {
+        envelope_long_lines: true,
         idle: std::time::Duration::from_secs(60),
         per_client: 0,
         total: 100_000,
