@@ -18,6 +18,7 @@ use crate::{
         project::{ProjectPage, ProjectsPage},
         service::ServicePage,
         setup::{SetupPage, SignupPage},
+        verify_email::VerifyEmailPage,
     },
 };
 
@@ -31,6 +32,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=LoginPage />
                 <Route path=path!("/signup") view=SignupPage />
                 <Route path=path!("/invite") view=InvitePage />
+                <Route path=path!("/verify-email") view=VerifyEmailPage />
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("/") view=Overview />
                     <Route path=path!("/workspaces/new") view=NewWorkspacePage />

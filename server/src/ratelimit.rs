@@ -22,15 +22,18 @@ pub enum Bucket {
     RefreshAddress,
     /// API tokens created per user.
     TokenUser,
+    /// Verification emails sent per user.
+    VerifyMail,
 }
 
 impl Bucket {
-    const ALL: [Bucket; 5] = [
+    const ALL: [Bucket; 6] = [
         Bucket::LoginAddress,
         Bucket::LoginAccount,
         Bucket::SignupAddress,
         Bucket::RefreshAddress,
         Bucket::TokenUser,
+        Bucket::VerifyMail,
     ];
 
     /// `(attempts, per window)`.
@@ -41,6 +44,7 @@ impl Bucket {
             Bucket::SignupAddress => (20, Duration::from_secs(600)),
             Bucket::RefreshAddress => (120, Duration::from_secs(60)),
             Bucket::TokenUser => (30, Duration::from_secs(3600)),
+            Bucket::VerifyMail => (5, Duration::from_secs(3600)),
         }
     }
 
@@ -51,6 +55,7 @@ impl Bucket {
             Bucket::SignupAddress => "signup-address",
             Bucket::RefreshAddress => "refresh-address",
             Bucket::TokenUser => "token-user",
+            Bucket::VerifyMail => "verify-mail",
         }
     }
 }

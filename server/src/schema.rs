@@ -13,6 +13,18 @@ diesel::table! {
         password_changed_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        email_verified_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    email_verifications (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Uuid,
+        email -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -125,6 +137,7 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(email_verifications -> users (user_id));
 diesel::joinable!(audit_log -> users (actor_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -134,6 +147,7 @@ diesel::joinable!(invitations -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    email_verifications,
     sessions,
     refresh_tokens,
     signing_keys,

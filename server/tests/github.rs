@@ -167,12 +167,22 @@ async fn links_an_account_by_a_verified_email_and_seals_the_token() {
             {"email": "Admin@Example.com", "primary": false, "verified": true, "visibility": null},
         ]),
     );
+    // The admin's address was never proven: GitHub links only once the password is given.
     let (res, mut browser) = sign_in_with_github(&app, &fake, &url, 42, "/account").await;
     assert_eq!(res.status, 303, "{}", res.text());
+    assert_eq!(res.header("location"), Some("/login?error=github_link_password"));
+    assert_eq!(browser.get("/api/v1/me").await.status, 401);
+    let res = browser
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "admin@example.com", "password": "correct horse battery"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(
-        res.header("location"),
-        Some("/account"),
-        "back to where the user started"
+        res.json()["user"]["email_verified"],
+        true,
+        "GitHub verified this address"
     );
     let me = browser.get("/api/v1/me").await;
     assert_eq!(me.status, 200);
@@ -197,10 +207,162 @@ async fn links_an_account_by_a_verified_email_and_seals_the_token() {
         b"gho_secret_42"
     );
 
-    // Next time the GitHub id alone finds the account, whatever its emails say now.
+    // Next time the GitHub id alone finds the account, whatever its emails say now, and
+    // back to where the user started.
     add_account(&fake, 42, "ada", json!([]));
-    let (res, _) = sign_in_with_github(&app, &fake, &url, 42, "/").await;
+    let (res, _) = sign_in_with_github(&app, &fake, &url, 42, "/account").await;
+    assert_eq!(res.header("location"), Some("/account"));
+}
+
+/// Finding 8 of the tenant boundary: with open sign-up, someone registers the victim's
+/// address with a password of their own; when the victim signs in with GitHub, the
+/// account must not become the victim's while the other keeps its password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_registered_address_is_not_taken_over_through_github() {
+    let (app, fake, url) = app_with_github(true).await;
+    app.admin().await;
+    let mut squatter = Client::new(&app);
+    let res = squatter
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "victim@example.com", "password": "squatters own pass", "name": "Victim"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["user"]["email_verified"], false);
+    add_account(
+        &fake,
+        9,
+        "victim",
+        json!([
+            {"email": "victim@example.com", "primary": true, "verified": true},
+            {"email": "9+victim@users.noreply.github.com", "primary": false, "verified": true},
+        ]),
+    );
+    let (res, mut browser) = sign_in_with_github(&app, &fake, &url, 9, "/").await;
+    assert_eq!(res.header("location"), Some("/login?error=github_link_password"));
+    assert_eq!(
+        browser.get("/api/v1/me").await.status,
+        401,
+        "not signed in to the squatter's account"
+    );
+    let github_of = |email: &'static str| {
+        let app = &app;
+        async move {
+            let mut conn = app.state.db.get().await.unwrap();
+            users::table
+                .filter(users::email.eq(email))
+                .select(users::github_id)
+                .first::<Option<i64>>(&mut conn)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(github_of("victim@example.com").await, None);
+
+    // A wrong password links nothing; the victim makes a separate account instead.
+    let res = browser
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "victim@example.com", "password": "a guess at it"}),
+        )
+        .await;
+    assert_eq!(res.status, 401);
+    let res = browser.call("POST", "/api/v1/auth/github/separate", None).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["user"]["email"], "9+victim@users.noreply.github.com");
+    assert_eq!(res.json()["user"]["email_verified"], true);
+    assert_eq!(github_of("9+victim@users.noreply.github.com").await, Some(9));
+    assert_eq!(
+        github_of("victim@example.com").await,
+        None,
+        "the squatter's account stays apart"
+    );
+    // The cookie that was waiting is gone: it makes no second account.
+    let res = browser.call("POST", "/api/v1/auth/github/separate", None).await;
+    assert_eq!(res.status, 400, "{}", res.text());
+    // And GitHub now signs in to the victim's own account.
+    let (res, _) = sign_in_with_github(&app, &fake, &url, 9, "/").await;
     assert_eq!(res.header("location"), Some("/"));
+
+    // With no other verified address, there is no separate account to make.
+    add_account(
+        &fake,
+        10,
+        "other",
+        json!([{"email": "victim@example.com", "primary": true, "verified": true}]),
+    );
+    let (_, mut browser) = sign_in_with_github(&app, &fake, &url, 10, "/").await;
+    let res = browser.call("POST", "/api/v1/auth/github/separate", None).await;
+    assert_eq!(res.status, 409, "{}", res.text());
+}
+
+/// An address proven by the mailed link links GitHub at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proven_address_links_without_the_password() {
+    let (mail_url, sent) = railyard_server::testing::fake_resend(200).await;
+    let (github_url, fake) = fake_github().await;
+    let app = TestApp::with(
+        &[
+            ("GITHUB_CLIENT_ID", "test-client"),
+            ("GITHUB_CLIENT_SECRET", CLIENT_SECRET),
+            ("GITHUB_OAUTH_URL", &github_url),
+            ("GITHUB_API_URL", &github_url),
+            ("RAILYARD_OPEN_SIGNUP", "true"),
+            ("RESEND_API_KEY", "re_test_key"),
+            ("RESEND_API_URL", &mail_url),
+            ("RAILYARD_MAIL_FROM", "noreply@example.com"),
+        ],
+        Router::new(),
+    )
+    .await;
+    app.admin().await;
+    let mut dev = Client::new(&app);
+    let res = dev
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": "dev@example.com", "password": "correct horse battery", "name": "Dev"}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    let res = dev.call("POST", "/api/v1/me/email/verification", None).await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.json()["email_sent"], true);
+    let mail = sent.lock().unwrap().last().unwrap().1.clone();
+    assert_eq!(mail["to"], json!(["dev@example.com"]));
+    let text = mail["text"].as_str().unwrap();
+    let token = text
+        .split("verify-email?token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    // The link works once, from any browser.
+    let mut elsewhere = Client::new(&app);
+    let res = elsewhere
+        .post("/api/v1/auth/verify-email", json!({"token": token}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let res = elsewhere
+        .post("/api/v1/auth/verify-email", json!({"token": token}))
+        .await;
+    assert_eq!(res.status, 400);
+    assert_eq!(dev.get("/api/v1/me").await.json()["user"]["email_verified"], true);
+
+    add_account(
+        &fake,
+        5,
+        "dev",
+        json!([{"email": "dev@example.com", "primary": true, "verified": true}]),
+    );
+    let (res, mut browser) = sign_in_with_github(&app, &fake, &github_url, 5, "/").await;
+    assert_eq!(res.header("location"), Some("/"));
+    assert_eq!(
+        browser.get("/api/v1/me").await.json()["user"]["email"],
+        "dev@example.com"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -613,38 +613,9 @@ fn urlencode(value: &str) -> String {
 }
 
 /// A local server speaking Resend's `POST /emails`; records what it is sent.
-async fn fake_resend(status: u16) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>) {
-    use axum::{Json, extract::State, http::HeaderMap, routing::post};
-    type Sent = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
-    let sent: Sent = Default::default();
-    let router = axum::Router::new()
-        .route(
-            "/emails",
-            post(
-                move |State(sent): State<Sent>, headers: HeaderMap, Json(body): Json<Value>| async move {
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    sent.lock().unwrap().push((auth, body));
-                    (
-                        axum::http::StatusCode::from_u16(status).unwrap(),
-                        Json(json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"})),
-                    )
-                },
-            ),
-        )
-        .with_state(sent.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (url, sent)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn invitations_are_emailed_when_a_mail_service_is_configured() {
-    let (url, sent) = fake_resend(200).await;
+    let (url, sent) = railyard_server::testing::fake_resend(200).await;
     let vars = [
         ("RESEND_API_KEY", "re_test_key"),
         ("RESEND_API_URL", url.as_str()),
@@ -679,7 +650,7 @@ async fn invitations_are_emailed_when_a_mail_service_is_configured() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_mail_service_leaves_the_invitation_and_its_link() {
-    let (url, sent) = fake_resend(500).await;
+    let (url, sent) = railyard_server::testing::fake_resend(500).await;
     let vars = [
         ("RESEND_API_KEY", "re_test_key"),
         ("RESEND_API_URL", url.as_str()),

@@ -67,6 +67,10 @@ pub struct User {
     pub id: UserId,
     pub email: String,
     pub name: String,
+    /// The email was proven to be the user's (a mailed link, or GitHub's word): only then
+    /// does GitHub sign-in link to this account without its password.
+    #[serde(default)]
+    pub email_verified: bool,
     pub is_instance_admin: bool,
     pub created_at: DateTime<Utc>,
 }

@@ -254,6 +254,27 @@ pub async fn login(request: LoginRequest) -> Result<User, ApiError> {
         .map(|r| r.user)
 }
 
+/// Mails a link that proves the account's email; true when it was sent (false: proven
+/// already).
+pub async fn request_email_verification() -> Result<bool, ApiError> {
+    let answer: serde_json::Value =
+        json_call("POST", &format!("{API_V1}/me/email/verification"), None, &[202]).await?;
+    Ok(answer["email_sent"] == true)
+}
+
+/// Confirms an email address with the token of the mailed link.
+pub async fn verify_email(token: String) -> Result<(), ApiError> {
+    let body = serde_json::json!({ "token": token }).to_string();
+    no_content("POST", &format!("{API_V1}/auth/verify-email"), Some(body)).await
+}
+
+/// Makes the GitHub identity waiting for a password an account of its own.
+pub async fn github_separate_account() -> Result<User, ApiError> {
+    json_call::<UserResponse>("POST", &format!("{API_V1}/auth/github/separate"), None, &[201])
+        .await
+        .map(|r| r.user)
+}
+
 pub async fn logout() -> Result<(), ApiError> {
     no_content("POST", &format!("{API_V1}/auth/logout"), None).await
 }

@@ -26,9 +26,19 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     // A failed "Continue with GitHub" comes back as `?error=github_…`.
-    let github_error = use_query_map()
-        .with_untracked(|q| q.get("error"))
-        .map(|code| github_message(&code).to_owned());
+    let github_code = use_query_map().with_untracked(|q| q.get("error"));
+    let linking = github_code.as_deref() == Some("github_link_password");
+    let github_error = github_code.map(|code| github_message(&code).to_owned());
+    let separate = Action::new_local(|(): &()| api::github_separate_account());
+    let navigate_separate = use_navigate();
+    Effect::new(move || {
+        if let Some(Ok(user)) = separate.value().get() {
+            session.signed_in(user);
+            navigate_separate("/", Default::default());
+        }
+    });
+    let separate_error =
+        Signal::derive(move || separate.value().get().and_then(Result::err).map(|e| e.message));
     let error = Signal::derive(move || match login.value().get() {
         Some(Err(err)) => Some(err.message),
         _ => github_error.clone(),
@@ -54,6 +64,14 @@ pub fn LoginPage() -> impl IntoView {
                     {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
             </form>
+            <Show when=move || linking>
+                <div class="divider"><span>"or"</span></div>
+                <FormError error=separate_error />
+                <button class="button button-ghost" type="button" disabled=move || separate.pending().get()
+                    on:click=move |_| { separate.dispatch(()); }>
+                    "Create a separate account with GitHub"
+                </button>
+            </Show>
             {move || providers.get().and_then(Result::ok).filter(|p| p.github).map(|_| view! {
                 <div class="divider"><span>"or"</span></div>
                 <a class="button button-github" href="/api/v1/auth/github/start?redirect=/" rel="external">
@@ -77,6 +95,10 @@ fn github_message(code: &str) -> &'static str {
         }
         "github_setup" => "This instance has no accounts yet: create the first one through the setup link.",
         "github_other_account" => "Your Railyard account is already linked to another GitHub account.",
+        "github_link_password" => {
+            "An account with your GitHub email already exists, but its address was never confirmed. \
+             Sign in with its password to connect GitHub to it, or create a separate account."
+        }
         "github_denied" => "GitHub sign-in was cancelled.",
         "github_state" => "The GitHub sign-in expired or did not start here; try again.",
         _ => "GitHub sign-in did not work; try again.",

@@ -9,3 +9,4 @@ pub mod overview;
 pub mod project;
 pub mod service;
 pub mod setup;
+pub mod verify_email;

@@ -3,6 +3,7 @@
 pub mod api_token;
 pub mod caller;
 pub mod cookies;
+pub mod email;
 pub mod jwt;
 pub mod password;
 pub mod secret;

@@ -14,6 +14,7 @@ pub struct User {
     pub password_hash: Option<String>,
     pub is_instance_admin: bool,
     pub created_at: DateTime<Utc>,
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewUser<'a> {
@@ -21,6 +22,8 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub password_hash: Option<&'a str>,
     pub is_instance_admin: bool,
+    /// The email is proven already (GitHub verified it).
+    pub email_verified: bool,
 }
 
 impl User {
@@ -62,6 +65,7 @@ impl User {
                 users::name.eq(new.name),
                 users::password_hash.eq(new.password_hash),
                 users::is_instance_admin.eq(new.is_instance_admin),
+                users::email_verified_at.eq(new.email_verified.then(Utc::now)),
             ))
             .returning(User::as_returning())
             .get_result(conn)
@@ -86,6 +90,7 @@ impl User {
             id: self.id.into(),
             email: self.email.clone(),
             name: self.name.clone(),
+            email_verified: self.email_verified_at.is_some(),
             is_instance_admin: self.is_instance_admin,
             created_at: self.created_at,
         }

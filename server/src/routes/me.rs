@@ -11,9 +11,10 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     audit,
-    auth::{Caller, RequestMeta, password, secret, session},
+    auth::{Caller, RequestMeta, email, password, secret, session},
     error::{AppError, AppResult},
     extract::{Json, Path, Query},
+    mail::Mail,
     models::user::User,
     pagination::{self, PageParams},
     ratelimit::Bucket,
@@ -169,4 +170,73 @@ pub async fn update_password(
     .await?;
     state.bus.access_changed(Some(caller.user_id));
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mail a link that proves the account's email address (single use, 24 h). Answers at once
+/// when it is proven already.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/email/verification",
+    tag = "account",
+    responses(
+        (status = 202, description = "Mailed (`email_sent`), or proven already (`email_verified`)"),
+        (status = 409, description = "This instance sends no email", body = railyard_shared::ErrorBody),
+        (status = 429, description = "Too many in a short time", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn request_email_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+) -> AppResult<(StatusCode, axum::Json<serde_json::Value>)> {
+    caller.require_session()?;
+    let mut conn = state.db.get().await?;
+    let user = User::find(&mut conn, caller.user_id).await?;
+    if user.email_verified_at.is_some() {
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(serde_json::json!({ "email_verified": true, "email_sent": false })),
+        ));
+    }
+    let Some(mailer) = &state.mailer else {
+        return Err(AppError::conflict(
+            "this instance sends no email (RESEND_API_KEY is not set): ask its operator",
+        ));
+    };
+    state
+        .limits
+        .check(Bucket::VerifyMail, &user.id.to_string())
+        .await?;
+    let token = email::issue(&mut conn, user.id, &user.email)
+        .await
+        .map_err(AppError::internal)?;
+    let link = format!("{}/verify-email?token={token}", state.config.http.public_url);
+    let mail = Mail {
+        to: user.email.clone(),
+        subject: "Confirm your email address for Railyard".to_owned(),
+        text: format!(
+            "Someone (hopefully you) asked to confirm that {} belongs to the Railyard account of {}.\n\n\
+             Confirm it (the link works once, for {} hours):\n{link}\n\n\
+             If you did not ask for this, ignore this email.\n",
+            user.email,
+            user.name,
+            email::LINK_TTL_HOURS,
+        ),
+    };
+    mailer
+        .send(mail)
+        .await
+        .map_err(|err| AppError::new(ErrorCode::ServiceUnavailable, format!("{err}; try again later")))?;
+    audit::record(
+        &mut conn,
+        &meta,
+        audit::Entry::new("user.email_verification_sent")
+            .actor(user.id)
+            .target("user", user.id),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "email_verified": false, "email_sent": true })),
+    ))
 }

@@ -494,6 +494,48 @@ pub fn git_commit(dir: &Path, files: &[(&str, &str)], init: bool) -> String {
     git(&["rev-parse", "HEAD"])
 }
 
+/// What [`fake_resend`] was sent.
+pub type MailsSent = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A local server speaking Resend's `POST /emails`, answering `status`: its base URL and
+/// every `(Authorization, body)` it was sent.
+pub async fn fake_resend(status: u16) -> (String, MailsSent) {
+    use axum::{Json, extract::State, http::HeaderMap, routing::post};
+    let sent: MailsSent = Default::default();
+    let router = axum::Router::new()
+        .route(
+            "/emails",
+            post(
+                move |State(sent): State<MailsSent>,
+                      headers: HeaderMap,
+                      Json(body): Json<serde_json::Value>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    sent.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((auth, body));
+                    (
+                        axum::http::StatusCode::from_u16(status)
+                            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                        Json(serde_json::json!({"id": "4ef9a417-02e9-4d39-ad75-9611e0fcc33c"})),
+                    )
+                },
+            ),
+        )
+        .with_state(sent.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (url, sent)
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

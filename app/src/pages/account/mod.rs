@@ -1,5 +1,6 @@
-//! `/account`: password, signed-in devices, API tokens.
+//! `/account`: email address, password, signed-in devices, API tokens.
 
+mod email;
 mod password;
 mod sessions;
 mod tokens;
@@ -7,6 +8,7 @@ mod tokens;
 use leptos::prelude::*;
 
 use crate::components::session::use_session;
+use email::EmailCard;
 use password::PasswordForm;
 use sessions::Sessions;
 use tokens::Tokens;
@@ -22,6 +24,7 @@ pub fn AccountPage() -> impl IntoView {
                     <p class="muted">{move || session.user().map(|u| format!("{} · {}", u.name, u.email)).unwrap_or_default()}</p>
                 </div>
             </header>
+            <EmailCard />
             <Sessions />
             <Tokens />
             <PasswordForm />

@@ -3,8 +3,14 @@
 //! `start` keeps `{state, verifier, redirect}` in a short-lived cookie sealed by the key
 //! ring and sends the browser to GitHub; `callback` checks the state, exchanges the code
 //! with the verifier, and signs in the account that is linked to this GitHub user, or links
-//! the account whose email is one of the GitHub user's *verified* addresses. Unverified
-//! addresses never link. The GitHub token is stored encrypted.
+//! the account whose email is one of the GitHub user's *verified* addresses — when that
+//! account's address is proven too (`auth::email`). An account whose address was never
+//! proven (anyone may sign up with anyone's address where sign-up is open) is linked only
+//! once its password is given: the callback keeps the GitHub identity in a sealed cookie
+//! (`railyard_github_link`, 10 min) and sends the browser to sign in; signing in with the
+//! password links it ([`finish_link`]), or [`create_separate`] makes a separate account of
+//! another verified address. Unverified GitHub addresses never link. The GitHub token is
+//! stored encrypted.
 
 use axum::{
     extract::State,
@@ -34,6 +40,25 @@ const COOKIE: &str = "railyard_oauth";
 const COOKIE_PATH: &str = "/api/v1/auth/github";
 const AAD: &[u8] = b"railyard:oauth-state";
 const TTL_SECS: i64 = 600;
+/// A GitHub identity waiting for the password of the account it would link to; sent to
+/// every `/api/v1/auth` endpoint (sign-in links it).
+const LINK_COOKIE: &str = "railyard_github_link";
+const LINK_COOKIE_PATH: &str = "/api/v1/auth";
+const LINK_AAD: &[u8] = b"railyard:github-link";
+
+/// What the callback learned of a GitHub user, kept while their password is asked for.
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLink {
+    /// The account the verified address belongs to.
+    user_id: uuid::Uuid,
+    github_id: i64,
+    login: String,
+    name: String,
+    token: String,
+    /// GitHub's verified addresses, primary first.
+    verified: Vec<String>,
+    expires: i64,
+}
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Pending {
@@ -165,6 +190,8 @@ enum Failure {
     NoAccount,
     Setup,
     OtherGitHub,
+    /// The account with this verified address has not proven it: its password links it.
+    NeedsPassword(uuid::Uuid),
 }
 
 impl Failure {
@@ -177,6 +204,7 @@ impl Failure {
             Failure::NoAccount => "github_no_account",
             Failure::Setup => "github_setup",
             Failure::OtherGitHub => "github_other_account",
+            Failure::NeedsPassword(_) => "github_link_password",
         }
     }
 }
@@ -275,16 +303,14 @@ pub async fn github_callback(
                     .optional()?;
                 match by_email {
                     Some((_, Some(_))) => return Ok(Err(Failure::OtherGitHub)),
-                    Some((user, None)) => (user, "user.github_link"),
+                    Some((user, None)) if user.email_verified_at.is_some() => (user, "user.github_link"),
+                    // Whoever signed up with this address may not own it: not without the
+                    // account's password.
+                    Some((user, None)) => return Ok(Err(Failure::NeedsPassword(user.id))),
                     None if !User::any_exist(conn).await? => return Ok(Err(Failure::Setup)),
                     None if !open_signup => return Ok(Err(Failure::NoAccount)),
                     None => {
-                        let name = gh_user
-                            .name
-                            .clone()
-                            .filter(|n| !n.trim().is_empty())
-                            .unwrap_or(gh_user.login.clone());
-                        let name: String = name.chars().take(100).collect();
+                        let name = display_name(&gh_user);
                         let user = User::create(
                             conn,
                             NewUser {
@@ -292,6 +318,7 @@ pub async fn github_callback(
                                 name: &name,
                                 password_hash: None,
                                 is_instance_admin: false,
+                                email_verified: true,
                             },
                         )
                         .await?;
@@ -299,18 +326,7 @@ pub async fn github_callback(
                     }
                 }
             };
-            let sealed = state
-                .keys
-                .encrypt(token.as_bytes(), &User::github_token_aad(user.id))
-                .map_err(AppError::internal)?;
-            diesel::update(users::table.find(user.id))
-                .set((
-                    users::github_id.eq(gh_user.id),
-                    users::github_token.eq(sealed),
-                    users::updated_at.eq(Utc::now()),
-                ))
-                .execute(conn)
-                .await?;
+            link(&state, conn, user.id, gh_user.id, &token).await?;
             audit::record(
                 conn,
                 meta_ref,
@@ -330,10 +346,237 @@ pub async fn github_callback(
         .await?;
     let user = match outcome {
         Ok(user) => user,
+        Err(Failure::NeedsPassword(user_id)) => {
+            let waiting = PendingLink {
+                user_id,
+                github_id: gh_user.id,
+                login: gh_user.login.clone(),
+                name: display_name(&gh_user),
+                token,
+                verified,
+                expires: Utc::now().timestamp() + TTL_SECS,
+            };
+            let sealed = state
+                .keys
+                .encrypt(
+                    &serde_json::to_vec(&waiting).map_err(AppError::internal)?,
+                    LINK_AAD,
+                )
+                .map_err(AppError::internal)?;
+            let jar = jar.add(link_cookie(URL_SAFE_NO_PAD.encode(sealed), TTL_SECS, secure));
+            return fail(jar, Failure::NeedsPassword(user_id));
+        }
         Err(failure) => return fail(jar, failure),
     };
     let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;
     Ok((jar, Redirect::to(&pending.redirect)).into_response())
+}
+
+/// A name for an account made from a GitHub profile: its name (or login), without the
+/// characters a free-text name may not hold, at most 100 characters.
+fn display_name(user: &crate::github::GitHubUser) -> String {
+    let name = user
+        .name
+        .clone()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(user.login.clone());
+    let plain: String = name
+        .chars()
+        .filter(|c| railyard_shared::auth::is_plain_text(c.encode_utf8(&mut [0; 4])))
+        .take(100)
+        .collect();
+    if plain.trim().is_empty() {
+        user.login.chars().take(100).collect()
+    } else {
+        plain
+    }
+}
+
+/// Links GitHub user `github_id` (and its token, sealed) to `user_id`.
+async fn link(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: uuid::Uuid,
+    github_id: i64,
+    token: &str,
+) -> AppResult<()> {
+    let sealed = state
+        .keys
+        .encrypt(token.as_bytes(), &User::github_token_aad(user_id))
+        .map_err(AppError::internal)?;
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::github_id.eq(github_id),
+            users::github_token.eq(sealed),
+            users::updated_at.eq(Utc::now()),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn link_cookie(value: String, max_age: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((LINK_COOKIE, value))
+        .path(LINK_COOKIE_PATH)
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age))
+        .build()
+}
+
+fn open_link(state: &AppState, jar: &CookieJar) -> Option<PendingLink> {
+    let sealed = URL_SAFE_NO_PAD.decode(jar.get(LINK_COOKIE)?.value()).ok()?;
+    let plain = state.keys.decrypt(&sealed, LINK_AAD).ok()?;
+    let link: PendingLink = serde_json::from_slice(&plain).ok()?;
+    (link.expires >= Utc::now().timestamp()).then_some(link)
+}
+
+/// After `user` signed in with their password: links the GitHub identity waiting for it
+/// (if any, and if it is theirs), which also proves the address GitHub verified. The
+/// waiting cookie is cleared either way.
+pub(super) async fn finish_link(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    jar: CookieJar,
+    user: &User,
+    meta: &RequestMeta,
+) -> AppResult<CookieJar> {
+    let Some(waiting) = open_link(state, &jar) else {
+        return Ok(jar);
+    };
+    let secure = state.config.http.public_url.starts_with("https://");
+    let jar = jar.add(link_cookie(String::new(), 0, secure));
+    if waiting.user_id != user.id || !waiting.verified.contains(&user.email) {
+        return Ok(jar);
+    }
+    let taken: Option<uuid::Uuid> = users::table
+        .filter(users::github_id.eq(waiting.github_id))
+        .select(users::id)
+        .first(conn)
+        .await
+        .optional()?;
+    let linked: Option<i64> = users::table
+        .find(user.id)
+        .select(users::github_id)
+        .first(conn)
+        .await?;
+    if taken.is_some() || linked.is_some() {
+        return Ok(jar);
+    }
+    link(state, conn, user.id, waiting.github_id, &waiting.token).await?;
+    crate::auth::email::mark_verified(conn, user.id).await?;
+    audit::record(
+        conn,
+        meta,
+        audit::Entry {
+            actor_id: Some(user.id),
+            actor_label: &user.email,
+            action: "user.github_link",
+            target_type: "user",
+            target_id: user.id.to_string(),
+            detail: serde_json::json!({ "method": "password", "github_login": waiting.login }),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(jar)
+}
+
+/// The GitHub identity waiting for a password becomes an account of its own instead,
+/// under the first address GitHub verified that no account has (where sign-up is open).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/github/separate",
+    tag = "auth",
+    responses(
+        (status = 201, description = "Signed in to the new account", body = railyard_shared::auth::UserResponse),
+        (status = 400, description = "No GitHub sign-in is waiting (or it expired)", body = railyard_shared::ErrorBody),
+        (status = 403, description = "Sign-up is closed on this instance", body = railyard_shared::ErrorBody),
+        (status = 409, description = "Every verified address already has an account", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn create_separate(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    jar: CookieJar,
+) -> AppResult<(
+    axum::http::StatusCode,
+    CookieJar,
+    axum::Json<railyard_shared::auth::UserResponse>,
+)> {
+    let Some(waiting) = open_link(&state, &jar) else {
+        return Err(AppError::bad_request(
+            "no GitHub sign-in is waiting (it lasts 10 minutes): continue with GitHub again",
+        ));
+    };
+    if !state.config.auth.open_signup {
+        return Err(AppError::new(
+            railyard_shared::ErrorCode::Forbidden,
+            "sign-up is closed on this instance: ask an admin for an invitation",
+        ));
+    }
+    state.limits.check(Bucket::SignupAddress, &meta.ip).await?;
+    let mut conn = state.db.get().await?;
+    let meta_ref = &meta;
+    let user = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let taken: Vec<String> = users::table
+                .filter(users::email.eq_any(&waiting.verified))
+                .select(users::email)
+                .load(conn)
+                .await?;
+            let linked: Option<uuid::Uuid> = users::table
+                .filter(users::github_id.eq(waiting.github_id))
+                .select(users::id)
+                .first(conn)
+                .await
+                .optional()?;
+            if linked.is_some() {
+                return Err(AppError::conflict("this GitHub account is linked to another account already"));
+            }
+            let Some(email) = waiting.verified.iter().find(|e| !taken.contains(e)) else {
+                return Err(AppError::conflict(
+                    "every address GitHub verified for you has a Railyard account: sign in to it with its password to connect GitHub",
+                ));
+            };
+            let user = User::create(
+                conn,
+                NewUser {
+                    email,
+                    name: &waiting.name,
+                    password_hash: None,
+                    is_instance_admin: false,
+                    email_verified: true,
+                },
+            )
+            .await?;
+            link(&state, conn, user.id, waiting.github_id, &waiting.token).await?;
+            audit::record(
+                conn,
+                meta_ref,
+                audit::Entry {
+                    actor_id: Some(user.id),
+                    actor_label: &user.email,
+                    action: "user.signup",
+                    target_type: "user",
+                    target_id: user.id.to_string(),
+                    detail: serde_json::json!({ "method": "github", "github_login": waiting.login, "separate": true }),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            Ok(user)
+        })
+        .await?;
+    let secure = state.config.http.public_url.starts_with("https://");
+    let jar = jar.add(link_cookie(String::new(), 0, secure));
+    let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        jar,
+        axum::Json(railyard_shared::auth::UserResponse { user: user.to_api() }),
+    ))
 }
 
 fn open_pending(state: &AppState, value: &str) -> Option<Pending> {

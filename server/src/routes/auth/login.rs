@@ -68,6 +68,8 @@ pub async fn login(
             .target("user", user.id),
     )
     .await?;
+    let jar = super::github::finish_link(&state, &mut conn, jar, &user, &meta).await?;
     let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;
+    let user = User::find(&mut conn, user.id).await?;
     Ok((jar, axum::Json(UserResponse { user: user.to_api() })))
 }

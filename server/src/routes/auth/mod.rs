@@ -6,6 +6,7 @@ pub mod login;
 pub mod logout;
 pub mod refresh;
 pub mod signup;
+pub mod verify;
 
 use axum_extra::extract::cookie::CookieJar;
 use diesel_async::AsyncPgConnection;

@@ -90,7 +90,13 @@ pub async fn signup(
                 }
                 let user = User::create(
                     conn,
-                    NewUser { email: &email, name: &name, password_hash: Some(&hash), is_instance_admin: first },
+                    NewUser {
+                        email: &email,
+                        name: &name,
+                        password_hash: Some(&hash),
+                        is_instance_admin: first,
+                        email_verified: false,
+                    },
                 )
                 .await?;
                 audit::record(
