@@ -76,6 +76,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        log_read_role -> Text,
     }
 }
 

@@ -181,7 +181,8 @@ const POLICY: &[(&str, &str, Access)] = &[
     (
         "get",
         "/api/v1/deployments/{id}/logs",
-        Access::Workspace(Role::Viewer),
+        // Logs are for members by default (the workspace's `log_read_role`).
+        Access::Workspace(Role::Member),
     ),
     (
         "post",
@@ -211,7 +212,8 @@ const POLICY: &[(&str, &str, Access)] = &[
     (
         "get",
         "/api/v1/services/{id}/logs",
-        Access::Workspace(Role::Viewer),
+        // Logs are for members by default (the workspace's `log_read_role`).
+        Access::Workspace(Role::Member),
     ),
     // Variables: values are for members (viewers see none).
     (

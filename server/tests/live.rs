@@ -285,6 +285,44 @@ async fn the_canvas_follows_deployments_and_new_services_live() {
     workers.shutdown().await;
 }
 
+/// Signs `email` up (open sign-up) and into workspace `ws` as `role`, invited by `owner`:
+/// their client and user id.
+async fn join<'a>(
+    app: &'a TestApp,
+    owner: &mut Client<'_>,
+    ws: uuid::Uuid,
+    email: &str,
+    role: &str,
+) -> (Client<'a>, String) {
+    let mut client = Client::new(app);
+    let res = client
+        .post(
+            "/api/v1/auth/signup",
+            json!({"email": email, "password": "correct horse battery", "name": role}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["user"]["id"].as_str().unwrap().to_owned();
+    let res = owner
+        .post(
+            &format!("/api/v1/workspaces/{ws}/invitations"),
+            json!({"email": email, "role": role}),
+        )
+        .await;
+    let invitation = res.json()["accept_url"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let res = client
+        .post("/api/v1/invitations/accept", json!({"token": invitation}))
+        .await;
+    assert!(res.status < 300, "{}", res.text());
+    (client, id)
+}
+
 /// A socket opened with the API token `token`.
 async fn connect_with_token(addr: std::net::SocketAddr, token: &str) -> Socket {
     let mut request = format!("ws://{addr}/api/v1/live").into_client_request().unwrap();
@@ -342,33 +380,7 @@ async fn revocation_and_removal_end_live_subscriptions_at_once() {
     let soon = Duration::from_secs(5);
 
     // A member, with a browser socket and an API token socket.
-    let mut dev = Client::new(&app);
-    let res = dev
-        .post(
-            "/api/v1/auth/signup",
-            json!({"email": "dev@example.com", "password": "correct horse battery", "name": "Dev"}),
-        )
-        .await;
-    assert_eq!(res.status, 201, "{}", res.text());
-    let dev_id = res.json()["user"]["id"].as_str().unwrap().to_owned();
-    let res = fixture
-        .client
-        .post(
-            &format!("/api/v1/workspaces/{ws}/invitations"),
-            json!({"email": "dev@example.com", "role": "member"}),
-        )
-        .await;
-    let invitation = res.json()["accept_url"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let res = dev
-        .post("/api/v1/invitations/accept", json!({"token": invitation}))
-        .await;
-    assert!(res.status < 300, "{}", res.text());
+    let (mut dev, dev_id) = join(&app, &mut fixture.client, ws, "dev@example.com", "member").await;
     let mut token_ids = Vec::new();
     let mut secrets = Vec::new();
     for name in ["ci", "deploy"] {
@@ -491,4 +503,98 @@ async fn revocation_and_removal_end_live_subscriptions_at_once() {
         error["message"].as_str().unwrap().contains("slow down"),
         "{error}"
     );
+}
+
+/// Masking cannot hide a secret printed transformed, so who reads logs (build and runtime,
+/// HTTP and live) is the workspace's setting: members and above by default.
+#[tokio::test(flavor = "multi_thread")]
+async fn who_reads_logs_is_a_workspace_setting() {
+    use railyard_server::testing::Fixture;
+    let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+    let addr = app.serve().await;
+    let origin = format!("http://{addr}");
+    let mut fixture = Fixture::new(&app).await;
+    let (repo, _) = git_repo(&[("index.html", "hi")]);
+    let service = fixture.git_service("web", repo.path()).await;
+    let staging = fixture.environment("staging").await;
+    let ws = fixture.workspace;
+    let (mut viewer, _) = join(&app, &mut fixture.client, ws, "viewer@example.com", "viewer").await;
+    let (mut member, _) = join(&app, &mut fixture.client, ws, "member@example.com", "member").await;
+    let res = fixture
+        .client
+        .post(
+            &format!("/api/v1/services/{service}/deployments"),
+            json!({"environment_id": staging}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let deployment = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    let service_logs = format!("/api/v1/services/{service}/logs?environment={staging}");
+    let build_log = format!("/api/v1/deployments/{deployment}/logs");
+    let topic = format!("service:{service}:{staging}");
+    let canvas = format!("project:{}:{staging}", fixture.project);
+    let soon = Duration::from_secs(5);
+
+    // By default: members read logs, viewers see the canvas but no log.
+    for path in [&service_logs, &build_log] {
+        let res = viewer.get(path).await;
+        assert_eq!(res.status, 403, "{path}: {}", res.text());
+        assert!(res.text().contains("member role"), "{}", res.text());
+        assert_eq!(member.get(path).await.status, 200, "{path}");
+    }
+    let mut socket = connect(addr, Some(&viewer.cookie_header()), &origin)
+        .await
+        .unwrap();
+    subscribe(&mut socket, &topic, 0).await;
+    let error = message_about(&mut socket, "error", &topic, soon).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("member role"),
+        "{error}"
+    );
+    subscribe(&mut socket, &canvas, 0).await;
+    message_about(&mut socket, "subscribed", &canvas, soon).await;
+
+    // The workspace opens its logs to viewers.
+    let workspace = format!("/api/v1/workspaces/{ws}");
+    let res = fixture
+        .client
+        .call("PATCH", &workspace, Some(json!({"log_read_role": "viewer"})))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["workspace"]["log_read_role"], "viewer");
+    assert_eq!(res.json()["workspace"]["name"], "acme", "the name is kept");
+    assert_eq!(viewer.get(&service_logs).await.status, 200);
+    subscribe(&mut socket, &topic, 0).await;
+    message_about(&mut socket, "subscribed", &topic, soon).await;
+
+    // Then closes them to admins: the member's live log ends at once.
+    let mut member_socket = connect(addr, Some(&member.cookie_header()), &origin)
+        .await
+        .unwrap();
+    subscribe(&mut member_socket, &topic, 0).await;
+    message_about(&mut member_socket, "subscribed", &topic, soon).await;
+    let res = fixture
+        .client
+        .call("PATCH", &workspace, Some(json!({"log_read_role": "admin"})))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let error = message_about(&mut member_socket, "error", &topic, soon).await;
+    assert_eq!(error["message"], "you no longer have access to this topic");
+    assert_eq!(member.get(&build_log).await.status, 403);
+    assert_eq!(
+        fixture.client.get(&build_log).await.status,
+        200,
+        "the owner reads on"
+    );
+    assert_eq!(
+        fixture.client.get(&workspace).await.json()["workspace"]["log_read_role"],
+        "admin"
+    );
+
+    // Nonsense is refused and changes nothing.
+    for body in [json!({"log_read_role": "everyone"}), json!({})] {
+        let res = fixture.client.call("PATCH", &workspace, Some(body)).await;
+        assert_eq!(res.status, 422, "{}", res.text());
+    }
+    assert_eq!(member.get(&build_log).await.status, 403);
 }

@@ -20,6 +20,11 @@ pub enum Role {
 impl Role {
     pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Member, Role::Viewer];
 
+    /// Who reads a workspace's logs unless its admins chose otherwise.
+    pub fn default_log_reader() -> Role {
+        Role::Member
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Owner => "owner",
@@ -121,6 +126,11 @@ pub struct Workspace {
     pub name: String,
     /// The caller's role in it.
     pub role: Role,
+    /// The lowest role that reads the workspace's logs (build and runtime): `member` unless
+    /// an admin chose otherwise. Masking hides a sealed value printed as is, not one a
+    /// program prints transformed, so logs are not for everyone who may look.
+    #[serde(default = "Role::default_log_reader")]
+    pub log_read_role: Role,
     pub created_at: DateTime<Utc>,
 }
 
@@ -190,7 +200,12 @@ pub struct ChangePasswordRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateWorkspaceRequest {
-    pub name: String,
+    /// A new name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Who may read logs from now on.
+    #[serde(default)]
+    pub log_read_role: Option<Role>,
 }
 
 /// A member of a workspace.

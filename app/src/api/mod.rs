@@ -404,7 +404,21 @@ pub async fn fetch_providers() -> Result<Providers, ApiError> {
 }
 
 pub async fn rename_workspace(workspace: WorkspaceId, name: String) -> Result<Workspace, ApiError> {
-    let body = railyard_shared::auth::UpdateWorkspaceRequest { name };
+    let body = railyard_shared::auth::UpdateWorkspaceRequest {
+        name: Some(name),
+        log_read_role: None,
+    };
+    send_json::<_, WorkspaceResponse>("PATCH", &format!("{API_V1}/workspaces/{workspace}"), &body, 200)
+        .await
+        .map(|r| r.workspace)
+}
+
+/// Who may read the workspace's logs from now on.
+pub async fn set_log_readers(workspace: WorkspaceId, role: Role) -> Result<Workspace, ApiError> {
+    let body = railyard_shared::auth::UpdateWorkspaceRequest {
+        name: None,
+        log_read_role: Some(role),
+    };
     send_json::<_, WorkspaceResponse>("PATCH", &format!("{API_V1}/workspaces/{workspace}"), &body, 200)
         .await
         .map(|r| r.workspace)

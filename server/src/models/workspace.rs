@@ -9,14 +9,16 @@ use crate::schema::{memberships, workspaces};
 /// Workspaces as their members see them.
 pub struct Workspaces;
 
-type Row = (Uuid, String, String, DateTime<Utc>);
+type Row = (Uuid, String, String, String, DateTime<Utc>);
 
-fn to_api((id, name, role, created_at): Row) -> Workspace {
-    // The CHECK constraint allows only the four roles; anything else reads as the lowest.
+fn to_api((id, name, role, log_read_role, created_at): Row) -> Workspace {
+    // The CHECK constraints allow only the four roles; anything else reads as the lowest
+    // for the caller, and as the default for who reads logs.
     Workspace {
         id: id.into(),
         name,
         role: Role::parse(&role).unwrap_or(Role::Viewer),
+        log_read_role: Role::parse(&log_read_role).unwrap_or(Role::default_log_reader()),
         created_at,
     }
 }
@@ -46,6 +48,7 @@ impl Workspaces {
             id: id.into(),
             name: name.to_owned(),
             role: Role::Owner,
+            log_read_role: Role::default_log_reader(),
             created_at,
         })
     }
@@ -64,6 +67,7 @@ impl Workspaces {
                 workspaces::id,
                 workspaces::name,
                 memberships::role,
+                workspaces::log_read_role,
                 workspaces::created_at,
             ))
             .order((workspaces::created_at.asc(), workspaces::id.asc()))
@@ -80,17 +84,47 @@ impl Workspaces {
     }
 
     pub async fn find(conn: &mut AsyncPgConnection, id: Uuid, role: Role) -> diesel::QueryResult<Workspace> {
-        let (name, created_at) = workspaces::table
+        let (name, log_read_role, created_at) = workspaces::table
             .find(id)
-            .select((workspaces::name, workspaces::created_at))
-            .first::<(String, DateTime<Utc>)>(conn)
+            .select((
+                workspaces::name,
+                workspaces::log_read_role,
+                workspaces::created_at,
+            ))
+            .first::<(String, String, DateTime<Utc>)>(conn)
             .await?;
-        Ok(Workspace {
-            id: id.into(),
+        Ok(to_api((
+            id,
             name,
-            role,
+            role.as_str().to_owned(),
+            log_read_role,
             created_at,
-        })
+        )))
+    }
+
+    /// The lowest role that reads `id`'s logs.
+    pub async fn log_read_role(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<Role> {
+        let role: String = workspaces::table
+            .find(id)
+            .select(workspaces::log_read_role)
+            .first(conn)
+            .await?;
+        Ok(Role::parse(&role).unwrap_or(Role::default_log_reader()))
+    }
+
+    pub async fn set_log_read_role(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        role: Role,
+    ) -> diesel::QueryResult<()> {
+        diesel::update(workspaces::table.find(id))
+            .set((
+                workspaces::log_read_role.eq(role.as_str()),
+                workspaces::updated_at.eq(Utc::now()),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     pub async fn rename(conn: &mut AsyncPgConnection, id: Uuid, name: &str) -> diesel::QueryResult<()> {

@@ -266,17 +266,11 @@ pub async fn accept_invitation(
             scope::accept_invitation(conn, meta, &req.token, &user).await
         })
         .await?;
-    let (name, created_at) = workspaces::table
-        .find(invitation.workspace_id.uuid())
-        .select((workspaces::name, workspaces::created_at))
-        .first(&mut conn)
-        .await?;
-    Ok(axum::Json(WorkspaceResponse {
-        workspace: railyard_shared::auth::Workspace {
-            id: invitation.workspace_id,
-            name,
-            role: invitation.role,
-            created_at,
-        },
-    }))
+    let workspace = crate::models::workspace::Workspaces::find(
+        &mut conn,
+        invitation.workspace_id.uuid(),
+        invitation.role,
+    )
+    .await?;
+    Ok(axum::Json(WorkspaceResponse { workspace }))
 }

@@ -34,7 +34,7 @@ use railyard_shared::{
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::scope::{authorize_project, authorize_service, environment_of};
+use super::scope::{authorize_project, authorize_service, environment_of, require_log_reader};
 use crate::models::log_lines::{LogQuery, deployment_lines, service_lines};
 use crate::{
     app::AppState,
@@ -49,6 +49,8 @@ use crate::{
 const BATCH_EVERY: Duration = Duration::from_millis(16);
 /// Lines read from the store per query while replaying.
 const REPLAY_PAGE: i64 = 5000;
+/// What a topic check answers when it could not ask the database (nothing is revoked for it).
+const UNAVAILABLE: &str = "the database is unavailable";
 /// Topics one socket may have open at once.
 const MAX_TOPICS: usize = 100;
 /// `subscribe` requests one socket may send per [`SUBSCRIBE_WINDOW`] (each one replays).
@@ -299,11 +301,7 @@ async fn overview(state: &AppState, watch: &Watch) -> anyhow::Result<ProjectOver
 
 /// Checks access to a `project:` topic; the first overview goes out with the next frame.
 async fn watch(state: &AppState, caller: &Caller, project: Uuid, environment: Uuid) -> Result<Watch, String> {
-    let mut conn = state
-        .db
-        .get()
-        .await
-        .map_err(|_| "the database is unavailable".to_owned())?;
+    let mut conn = state.db.get().await.map_err(|_| UNAVAILABLE.to_owned())?;
     authorize_watch(&mut conn, caller, project, environment).await?;
     Ok(Watch {
         project,
@@ -324,22 +322,38 @@ async fn authorize_log(
         Source::Deployment(id) => {
             let row = Deployments::find(conn, id)
                 .await
-                .map_err(|_| "the database is unavailable".to_owned())?
+                .map_err(|_| UNAVAILABLE.to_owned())?
                 .ok_or_else(not_found)?;
-            authorize_service(conn, caller, row.service_id, Role::Viewer)
+            let (_, workspace) = authorize_service(conn, caller, row.service_id, Role::Viewer)
                 .await
                 .map_err(|_| not_found())?;
+            require_log_reader(conn, caller, workspace)
+                .await
+                .map_err(refusal_of)?;
         }
         Source::Service(service, environment) => {
-            let (found, _) = authorize_service(conn, caller, service, Role::Viewer)
+            let (found, workspace) = authorize_service(conn, caller, service, Role::Viewer)
                 .await
                 .map_err(|_| not_found())?;
             environment_of(conn, found.project_id.uuid(), Some(environment))
                 .await
                 .map_err(|_| not_found())?;
+            require_log_reader(conn, caller, workspace)
+                .await
+                .map_err(refusal_of)?;
         }
     }
     Ok(())
+}
+
+/// A log check's error as a socket says it: a refusal names its reason; anything else is
+/// the database's and revokes nothing.
+fn refusal_of(err: AppError) -> String {
+    match err.code {
+        railyard_shared::ErrorCode::Forbidden => err.message.into_owned(),
+        railyard_shared::ErrorCode::NotFound => "not found".to_owned(),
+        _ => UNAVAILABLE.to_owned(),
+    }
 }
 
 /// Whether `caller` may watch the canvas of `project` in `environment`.
@@ -388,14 +402,14 @@ async fn reauthorize(
     let mut revoked = Vec::new();
     for (name, subscription) in subscriptions.iter() {
         if let Err(message) = authorize_log(&mut conn, caller, subscription.source).await
-            && message == "not found"
+            && message != UNAVAILABLE
         {
             revoked.push(name.clone());
         }
     }
     for (name, watch) in watches.iter() {
         if let Err(message) = authorize_watch(&mut conn, caller, watch.project, watch.environment).await
-            && message == "not found"
+            && message != UNAVAILABLE
         {
             revoked.push(name.clone());
         }
@@ -420,12 +434,8 @@ async fn subscribe(
     let Some(source) = Source::of(topic) else {
         return Err(UnknownTopic.to_string());
     };
-    let unavailable = |_| "the database is unavailable".to_owned();
-    let mut conn = state
-        .db
-        .get()
-        .await
-        .map_err(|_| "the database is unavailable".to_owned())?;
+    let unavailable = |_| UNAVAILABLE.to_owned();
+    let mut conn = state.db.get().await.map_err(|_| UNAVAILABLE.to_owned())?;
     authorize_log(&mut conn, caller, source).await?;
     let mut replay = Vec::new();
     let mut last = cursor.max(0);

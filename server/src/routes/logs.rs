@@ -17,7 +17,7 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::scope::{authorize_deployment, authorize_service, environment_of};
+use super::scope::{authorize_deployment, authorize_service, environment_of, require_log_reader};
 use crate::models::log_lines::{LogQuery, Search, deployment_lines, service_lines};
 use crate::{
     app::AppState,
@@ -163,7 +163,8 @@ pub async fn list_service_logs(
     let query = query_of(&params)?;
     let format = checked_format(&params)?;
     let mut conn = state.db.get().await?;
-    let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
+    let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
+    require_log_reader(&mut conn, &caller, workspace).await?;
     let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     let lines = service_lines(&mut conn, id, environment, &query)
         .await
@@ -198,7 +199,8 @@ pub async fn list_deployment_logs(
         ));
     }
     let mut conn = state.db.get().await?;
-    authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
+    let (_, workspace) = authorize_deployment(&mut conn, &caller, id, Role::Viewer).await?;
+    require_log_reader(&mut conn, &caller, workspace).await?;
     let lines = deployment_lines(&mut conn, id, &query)
         .await
         .map_err(search_error)?;

@@ -56,6 +56,29 @@ pub async fn authorize_service(
     Ok((service, workspace))
 }
 
+/// 403 unless the caller's role in `workspace` reaches the workspace's `log_read_role`
+/// (members by default): logs may show what masking cannot hide.
+pub async fn require_log_reader(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    workspace: Uuid,
+) -> Result<(), AppError> {
+    let readers = crate::models::workspace::Workspaces::log_read_role(conn, workspace).await?;
+    let role = caller.role_in(conn, workspace).await?;
+    if role.at_least(readers) {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            railyard_shared::ErrorCode::Forbidden,
+            format!(
+                "logs in this workspace are for the {} role and higher; you are {}",
+                readers.as_str(),
+                role.as_str()
+            ),
+        ))
+    }
+}
+
 /// The environment a request names, which must belong to the service's project; by
 /// default the project's `production`.
 pub async fn environment_of(

@@ -116,7 +116,7 @@ pub async fn find_workspace(
     Ok(axum::Json(WorkspaceResponse { workspace }))
 }
 
-/// Rename a workspace (admins and owners).
+/// Rename a workspace, or choose who reads its logs (`log_read_role`; admins and owners).
 #[utoipa::path(
     patch,
     path = "/api/v1/workspaces/{id}",
@@ -124,7 +124,7 @@ pub async fn find_workspace(
     params(("id" = Uuid, Path, description = "Workspace id")),
     request_body = UpdateWorkspaceRequest,
     responses(
-        (status = 200, description = "Renamed", body = WorkspaceResponse),
+        (status = 200, description = "Updated", body = WorkspaceResponse),
         (status = 403, description = "Not an admin", body = railyard_shared::ErrorBody),
         (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
         (status = 422, description = "Invalid name", body = railyard_shared::ErrorBody),
@@ -137,20 +137,47 @@ pub async fn update_workspace(
     Path(id): Path<Uuid>,
     Json(req): Json<UpdateWorkspaceRequest>,
 ) -> AppResult<axum::Json<WorkspaceResponse>> {
-    let name = valid_name(&req.name)?;
+    let name = req.name.as_deref().map(valid_name).transpose()?;
+    if name.is_none() && req.log_read_role.is_none() {
+        return Err(AppError::unprocessable("give `name`, `log_read_role` or both"));
+    }
     let mut conn = state.db.get().await?;
     let role = caller.require(&mut conn, id, Role::Admin).await?;
-    Workspaces::rename(&mut conn, id, &name).await?;
-    audit::record(
-        &mut conn,
-        &meta,
-        audit::Entry::new("workspace.rename")
-            .workspace(id)
-            .actor(caller.user_id)
-            .target("workspace", id)
-            .detail(serde_json::json!({ "name": name })),
-    )
+    let meta = &meta;
+    conn.transaction::<_, AppError, _>(async |conn| {
+        if let Some(name) = &name {
+            Workspaces::rename(conn, id, name).await?;
+            audit::record(
+                conn,
+                meta,
+                audit::Entry::new("workspace.rename")
+                    .workspace(id)
+                    .actor(caller.user_id)
+                    .target("workspace", id)
+                    .detail(serde_json::json!({ "name": name })),
+            )
+            .await?;
+        }
+        if let Some(readers) = req.log_read_role {
+            Workspaces::set_log_read_role(conn, id, readers).await?;
+            audit::record(
+                conn,
+                meta,
+                audit::Entry::new("workspace.log_read_role")
+                    .workspace(id)
+                    .actor(caller.user_id)
+                    .target("workspace", id)
+                    .detail(serde_json::json!({ "log_read_role": readers })),
+            )
+            .await?;
+        }
+        Ok(())
+    })
     .await?;
+    if req.log_read_role.is_some() {
+        // Live log subscriptions of those who may no longer read logs end now.
+        state.bus.access_changed(None);
+    }
     let workspace = Workspaces::find(&mut conn, id, role).await?;
     Ok(axum::Json(WorkspaceResponse { workspace }))
 }

@@ -82,8 +82,10 @@ pub fn MembersPage() -> impl IntoView {
             {move || {
                 // Keyed on (id, role) only: a rename refetches the list but keeps this card.
                 settings_for.get().map(|(id, role)| {
-                    let name = untrack(|| workspaces.find(id)).map(|w| w.name).unwrap_or_default();
-                    view! { <WorkspaceSettings workspace=id name role /> }
+                    let found = untrack(|| workspaces.find(id));
+                    let log_read_role = found.as_ref().map_or(Role::Member, |w| w.log_read_role);
+                    let name = found.map(|w| w.name).unwrap_or_default();
+                    view! { <WorkspaceSettings workspace=id name role log_read_role /> }
                 })
             }}
             <Show when=admin>

@@ -1,4 +1,5 @@
-//! The workspace card on the members page: rename (admins), delete (owners).
+//! The workspace card on the members page: rename and who reads logs (admins), delete
+//! (owners).
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::hooks::use_navigate;
@@ -11,7 +12,12 @@ use crate::{
 };
 
 #[component]
-pub fn WorkspaceSettings(workspace: WorkspaceId, name: String, role: Role) -> impl IntoView {
+pub fn WorkspaceSettings(
+    workspace: WorkspaceId,
+    name: String,
+    role: Role,
+    log_read_role: Role,
+) -> impl IntoView {
     let workspaces = use_workspaces();
     let new_name = RwSignal::new(name.clone());
     let error = RwSignal::new(None::<String>);
@@ -46,7 +52,26 @@ pub fn WorkspaceSettings(workspace: WorkspaceId, name: String, role: Role) -> im
             }
         }
     });
-    let busy = Signal::derive(move || rename.pending().get() || delete.pending().get());
+    let readers = RwSignal::new(log_read_role);
+    let set_readers = Action::new_local(move |role: &Role| {
+        let role = *role;
+        async move {
+            match api::set_log_readers(workspace, role).await {
+                Ok(updated) => {
+                    error.try_set(None);
+                    saved.try_set(true);
+                    readers.try_set(updated.log_read_role);
+                    workspaces.refetch();
+                }
+                Err(err) => {
+                    error.try_set(Some(err.message));
+                }
+            }
+        }
+    });
+    let busy = Signal::derive(move || {
+        rename.pending().get() || delete.pending().get() || set_readers.pending().get()
+    });
     let on_rename = move |ev: SubmitEvent| {
         ev.prevent_default();
         if !busy.get_untracked() {
@@ -77,6 +102,29 @@ pub fn WorkspaceSettings(workspace: WorkspaceId, name: String, role: Role) -> im
                     <button class="button-ghost danger" type="button" disabled=move || busy.get() on:click=on_delete>"Delete workspace"</button>
                 </Show>
             </div>
+            <label class="row">
+                "Who can read logs"
+                <select aria-label="Who can read logs" data-testid="log-readers" disabled=move || busy.get()
+                    on:change=move |ev| {
+                        if let Some(role) = Role::parse(&event_target_value(&ev)) {
+                            set_readers.dispatch(role);
+                        }
+                    }>
+                    {[Role::Viewer, Role::Member, Role::Admin, Role::Owner].map(|option| view! {
+                        <option value=option.as_str() selected=move || readers.get() == option>
+                            {match option {
+                                Role::Viewer => "Everyone, viewers too",
+                                Role::Member => "Members and above",
+                                Role::Admin => "Admins and owners",
+                                Role::Owner => "Owners only",
+                            }}
+                        </option>
+                    })}
+                </select>
+            </label>
+            <p class="muted">
+                "Masking hides a secret printed as is, not one a program prints changed (reversed, spaced, encoded): keep logs to people you would show the secrets."
+            </p>
         </form>
     }
 }
