@@ -188,7 +188,8 @@ async fn handle(
         .await
         .map_err(|err| internal(&err))?;
     let before = head_of(&repo_dir, branch).await;
-    let response = http_backend(&layout, &repo_dir, rest, &query, &meta, request)
+    let push_limit = state.config.pipeline.push_limit;
+    let response = http_backend(&layout, &repo_dir, rest, &query, &meta, request, push_limit)
         .await
         .map_err(|err| internal(&err))?;
 
@@ -286,6 +287,7 @@ async fn http_backend(
     query: &str,
     meta: &RequestMeta,
     request: Request,
+    push_limit: u64,
 ) -> anyhow::Result<Response> {
     let root = repo.parent().unwrap_or(repo);
     let name = repo.file_name().unwrap_or_default().to_string_lossy();
@@ -331,50 +333,128 @@ async fn http_backend(
         cmd.env("HTTP_CONTENT_ENCODING", encoding);
     }
     if !length.is_empty() {
-        cmd.env("CONTENT_LENGTH", length);
+        cmd.env("CONTENT_LENGTH", &length);
+    }
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "the push is larger than {} MiB (RAILYARD_PUSH_LIMIT_BYTES): push less at once",
+                push_limit / (1024 * 1024)
+            ),
+        )
+    };
+    if length.parse::<u64>().is_ok_and(|n| n > push_limit) {
+        return Ok(too_large());
     }
     let mut child = cmd.spawn()?;
     let mut stdin = child.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
     let mut stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut stderr = child.stderr.take().ok_or_else(|| anyhow::anyhow!("no stderr"))?;
     let mut body = body.into_data_stream();
+    // Fed as it arrives, counted: past the limit the rest is not read (and git sees the
+    // pack end early, so no ref moves).
     let feed = async move {
+        let mut sent = 0u64;
         while let Some(chunk) = body.next().await {
-            stdin.write_all(&chunk?).await?;
+            let chunk = chunk?;
+            sent = sent.saturating_add(chunk.len() as u64);
+            if sent > push_limit {
+                return anyhow::Ok(false);
+            }
+            stdin.write_all(&chunk).await?;
         }
         stdin.shutdown().await?;
-        anyhow::Ok(())
+        anyhow::Ok(true)
     };
-    let read = async {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).await?;
-        anyhow::Ok(out)
-    };
-    let errors = async {
+    let errors = tokio::spawn(async move {
         let mut err = Vec::new();
-        stderr.read_to_end(&mut err).await?;
-        anyhow::Ok(err)
-    };
-    let (fed, out, err) = tokio::join!(feed, read, errors);
-    fed?;
-    let (out, err) = (out?, err?);
-    let status = child.wait().await?;
-    if !status.success() {
-        tracing::warn!(stderr = %String::from_utf8_lossy(&err), "git http-backend failed");
+        let _ = stderr.read_to_end(&mut err).await;
+        err
+    });
+    if rest == "git-receive-pack" {
+        // A push: its whole pack is read before answering, so a push past the limit is told
+        // so (its answer, git's report, is small).
+        let read = async {
+            let mut out = Vec::new();
+            stdout.read_to_end(&mut out).await?;
+            anyhow::Ok(out)
+        };
+        let (fed, out) = tokio::join!(feed, read);
+        if !fed? {
+            let _ = child.kill().await;
+            return Ok(too_large());
+        }
+        let out = out?;
+        finish(child, errors).await;
+        return cgi_response(&out, Body::from);
     }
-    cgi_response(&out)
+    // A fetch or clone: the pack streams out as git writes it (never whole in memory).
+    let fed = tokio::spawn(feed);
+    let mut head = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let split = loop {
+        if let Some(split) = header_end(&head) {
+            break split;
+        }
+        anyhow::ensure!(
+            head.len() < 64 * 1024,
+            "git http-backend sent headers longer than 64 KiB"
+        );
+        let n = stdout.read(&mut chunk).await?;
+        anyhow::ensure!(n > 0, "git http-backend sent no headers");
+        head.extend_from_slice(&chunk[..n]);
+    };
+    let rest_of_head = axum::body::Bytes::copy_from_slice(&head[split.1..]);
+    head.truncate(split.1);
+    let rest_of_body = futures_util::stream::unfold(
+        (stdout, vec![0u8; 64 * 1024]),
+        |(mut stdout, mut buf)| async move {
+            match stdout.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::copy_from_slice(&buf[..n])),
+                    (stdout, buf),
+                )),
+                Err(err) => Some((Err(err), (stdout, buf))),
+            }
+        },
+    );
+    let stream =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(rest_of_head) }).chain(rest_of_body);
+    tokio::spawn(async move {
+        if let Ok(Err(err)) = fed.await {
+            tracing::debug!(error = %format!("{err:#}"), "feeding git http-backend stopped");
+        }
+        finish(child, errors).await;
+    });
+    let body = Body::from_stream(stream);
+    cgi_response(&head, move |_| body)
 }
 
-/// A CGI response: headers (with `Status:`), a blank line, the body.
-fn cgi_response(out: &[u8]) -> anyhow::Result<Response> {
-    let split = out
-        .windows(4)
+/// Waits for git http-backend to exit and says why when it failed.
+async fn finish(mut child: tokio::process::Child, errors: tokio::task::JoinHandle<Vec<u8>>) {
+    let status = child.wait().await;
+    let err = errors.await.unwrap_or_default();
+    if !status.is_ok_and(|s| s.success()) {
+        tracing::warn!(stderr = %String::from_utf8_lossy(&err), "git http-backend failed");
+    }
+}
+
+/// Where a CGI head ends: (end of the headers, start of the body).
+fn header_end(out: &[u8]) -> Option<(usize, usize)> {
+    out.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| (i, i + 4))
         .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2)))
-        .ok_or_else(|| anyhow::anyhow!("git http-backend sent no headers"))?;
+}
+
+/// A CGI response: headers (with `Status:`), a blank line, the body (`body` makes it of
+/// the bytes after the headers).
+fn cgi_response(out: &[u8], body: impl FnOnce(Vec<u8>) -> Body) -> anyhow::Result<Response> {
+    let split = header_end(out).ok_or_else(|| anyhow::anyhow!("git http-backend sent no headers"))?;
     let head = String::from_utf8_lossy(&out[..split.0]);
-    let mut response = Response::new(Body::from(out[split.1..].to_vec()));
+    let mut response = Response::new(body(out[split.1..].to_vec()));
     for line in head.lines() {
         let Some((name, value)) = line.split_once(':') else {
             continue;

@@ -147,3 +147,65 @@ async fn a_push_to_the_branch_deploys_that_commit() {
     assert_eq!(listed[0]["commit"], second.as_str());
     workers.shutdown().await;
 }
+
+/// Finding 12 of the tenant boundary: pushes had no size limit. A push past
+/// `RAILYARD_PUSH_LIMIT_BYTES` is refused, moves no ref and deploys nothing; a clone of
+/// what was pushed before still works (streamed from git as it writes it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_past_the_limit_is_refused() {
+    let app = TestApp::with(&[("RAILYARD_PUSH_LIMIT_BYTES", "262144")], axum::Router::new()).await;
+    let addr = app.serve().await;
+    let mut fixture = Fixture::new(&app).await;
+    let service = fixture.push_service("web").await.to_string();
+    let ws = fixture.workspace.to_string();
+    let mut owner = fixture.client;
+    let member = token(&mut owner, &ws, "member").await;
+    let remote = format!("http://git:{member}@{addr}/git/shop/web.git");
+
+    let (repo, _) = git_repo(&[("index.html", "<h1>small</h1>")]);
+    let (ok, err) = git(repo.path(), &["push", &remote, "main"]);
+    assert!(ok, "{err}");
+    assert_eq!(deployments(&mut owner, &service).await.len(), 1);
+
+    // 1 MiB that does not compress: past the 256 KiB limit.
+    let mut noise = Vec::with_capacity(1024 * 1024);
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while noise.len() < 1024 * 1024 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(repo.path().join("big.bin"), &noise).unwrap();
+    assert!(git(repo.path(), &["add", "big.bin"]).0);
+    assert!(
+        git(
+            repo.path(),
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@e",
+                "commit",
+                "-qm",
+                "big"
+            ]
+        )
+        .0
+    );
+    let (ok, err) = git(repo.path(), &["push", &remote, "main"]);
+    assert!(!ok, "a push past the limit went through");
+    assert!(err.contains("413"), "{err}");
+    assert_eq!(
+        deployments(&mut owner, &service).await.len(),
+        1,
+        "nothing deployed"
+    );
+
+    // What is stored is the first push, and it clones.
+    let clone = tempfile::tempdir().unwrap();
+    let (ok, err) = git(clone.path(), &["clone", "-q", &remote, "copy"]);
+    assert!(ok, "{err}");
+    assert!(clone.path().join("copy/index.html").is_file());
+    assert!(!clone.path().join("copy/big.bin").exists());
+}

@@ -684,3 +684,53 @@ async fn deployment_requests_are_validated() {
         .await;
     assert_eq!(res.json()["deployments"], json!([]));
 }
+
+/// Finding 12 of the tenant boundary: a build printed 100 MB in 5 s and all of it was
+/// stored. A log keeps its limit of output, says where it stopped, and keeps Railyard's
+/// own events after that.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_build_log_keeps_its_limit_and_says_so() {
+    let fx = fixture(&[("RAILYARD_BUILD_LOG_LIMIT_BYTES", "65536")]).await;
+    let workers = fx.app.start_workers();
+    let mut owner = fx.app.admin().await;
+    let (deployment, _) = build_as(
+        &mut owner,
+        &[
+            (
+                "railyard.toml",
+                "build = \"i=0; while [ $i -lt 20000 ]; do echo line $i of a chatty build; i=$((i+1)); done\"\nstart = \"./run.sh\"\n",
+            ),
+            ("run.sh", "#!/bin/sh\nexec sleep 1000\n"),
+        ],
+    )
+    .await;
+    let id = deployment["id"].as_str().unwrap();
+    let res = owner
+        .get(&format!("/api/v1/deployments/{id}/logs?limit=5000"))
+        .await;
+    let lines = res.json()["lines"].as_array().unwrap().clone();
+    assert!(lines.len() < 5000, "one page holds the whole log");
+    let log: String = lines
+        .iter()
+        .map(|l| format!("{}\n", l["text"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        deployment["state"], "deploying",
+        "the build itself went on: {log}"
+    );
+    assert!(log.contains("line 0 of a chatty build"), "{log}");
+    assert!(
+        !log.contains("line 19999 of"),
+        "the end of the output was not kept"
+    );
+    assert!(
+        log.contains("The build printed more than 64 KiB of output: the rest of it is not kept"),
+        "{log}"
+    );
+    let kept: usize = log.lines().filter(|l| l.starts_with("line ")).map(str::len).sum();
+    assert!(kept <= 65536, "{kept} bytes of output kept");
+    // What Railyard says after the cut is still there.
+    let after = log.split("the rest of it is not kept").nth(1).unwrap();
+    assert!(!after.trim().is_empty(), "{log}");
+    workers.shutdown().await;
+}

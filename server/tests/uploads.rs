@@ -107,7 +107,45 @@ async fn an_upload_is_built_and_can_be_deployed_again() {
         .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
+    let again = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    wait_built(&mut owner, &again).await;
+
+    // A newer upload is built: the unpacked older one is removed (finding 12 of the tenant
+    // boundary: unpacked uploads were never deleted), the newest is kept for redeploys.
+    let body = tarball(&[("./index.html", FILE, "", b"<h1>second</h1>")]);
+    let res = upload(&owner, &service, "application/gzip", body).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let newest = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    wait_built(&mut owner, &newest).await;
+    let kept: Vec<String> = std::fs::read_dir(data.path().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert_eq!(kept.len(), 1, "unpacked uploads kept: {kept:?}");
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let redeploy = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_built(&mut owner, &redeploy).await["state"], "deploying");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("releases").join(&redeploy).join("index.html")).unwrap(),
+        "<h1>second</h1>"
+    );
     workers.shutdown().await;
+}
+
+/// Waits (up to 15 s) until deployment `id` is no longer queued or building; its detail.
+async fn wait_built(owner: &mut Client<'_>, id: &str) -> serde_json::Value {
+    for _ in 0..300 {
+        let done = owner.get(&format!("/api/v1/deployments/{id}")).await.json()["deployment"].clone();
+        if done["state"] != "queued" && done["state"] != "building" {
+            return done;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deployment {id} was not built in 15 s");
 }
 
 #[tokio::test(flavor = "multi_thread")]

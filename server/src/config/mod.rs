@@ -131,6 +131,11 @@ pub struct PipelineConfig {
     /// Largest accepted source upload, compressed (`RAILYARD_UPLOAD_LIMIT_BYTES`, default
     /// 200 MiB); unpacked sources may be up to 4 times as large.
     pub upload_limit: u64,
+    /// What a deployment's log keeps of its build's output (`RAILYARD_BUILD_LOG_LIMIT_BYTES`,
+    /// default 10 MiB); past it, a line says so and the rest is dropped.
+    pub build_log_limit: u64,
+    /// Largest `git push` (`RAILYARD_PUSH_LIMIT_BYTES`, default 500 MiB).
+    pub push_limit: u64,
 }
 
 /// Running releases and routing to them.

@@ -257,6 +257,16 @@ pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
             200 * 1024 * 1024,
             1024..=16 * 1024 * 1024 * 1024,
         )?,
+        build_log_limit: env.parse_in(
+            "RAILYARD_BUILD_LOG_LIMIT_BYTES",
+            10 * 1024 * 1024,
+            64 * 1024..=1024 * 1024 * 1024,
+        )?,
+        push_limit: env.parse_in(
+            "RAILYARD_PUSH_LIMIT_BYTES",
+            500 * 1024 * 1024,
+            64 * 1024..=64 * 1024 * 1024 * 1024,
+        )?,
     };
     Ok(pipeline)
 }

@@ -76,6 +76,26 @@ fn edge_timeouts_and_cgroup_root() {
 }
 
 #[test]
+fn storage_limits() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.pipeline.build_log_limit, 10 * 1024 * 1024);
+    assert_eq!(config.pipeline.push_limit, 500 * 1024 * 1024);
+    let config = parse(&[
+        ("RAILYARD_BUILD_LOG_LIMIT_BYTES", "65536"),
+        ("RAILYARD_PUSH_LIMIT_BYTES", "1048576"),
+    ])
+    .unwrap();
+    assert_eq!(config.pipeline.build_log_limit, 65536);
+    assert_eq!(config.pipeline.push_limit, 1_048_576);
+    assert_eq!(
+        parse(&[("RAILYARD_BUILD_LOG_LIMIT_BYTES", "10")])
+            .unwrap_err()
+            .var,
+        "RAILYARD_BUILD_LOG_LIMIT_BYTES"
+    );
+}
+
+#[test]
 fn connection_limits() {
     let config = parse(&[]).unwrap();
     assert_eq!(config.http.idle_timeout, Duration::from_secs(60));

@@ -1,6 +1,9 @@
 //! A deployment's build log: lines in order, each with a cursor (`seq`), a timestamp and a
 //! stream, written to PostgreSQL in batches (every 100 ms, or sooner when many are waiting).
 //! A restarted build continues after the last stored line, so cursors never repeat.
+//! A log keeps at most its limit of the build's output (`RAILYARD_BUILD_LOG_LIMIT_BYTES`,
+//! counted over every attempt): past it one line says so and the rest of the output is
+//! dropped; Railyard's own events (what happened to the deployment) are always kept.
 
 use std::{
     sync::{Arc, Mutex},
@@ -32,6 +35,10 @@ type Row = (i64, DateTime<Utc>, &'static str, String);
 struct Pending {
     next_seq: i64,
     rows: Vec<Row>,
+    /// Bytes of output kept so far (stored and waiting).
+    kept: u64,
+    /// Output past the limit was dropped (and the line saying so written).
+    capped: bool,
 }
 
 /// Collects lines and writes them behind the scenes; [`BuildLog::close`] writes the rest.
@@ -39,6 +46,8 @@ struct Pending {
 pub struct BuildLog {
     db: DbPool,
     bus: Option<LogBus>,
+    /// Bytes of output kept at most.
+    limit: u64,
     masker: Mutex<Masker>,
     deployment: Uuid,
     pending: Arc<Mutex<Pending>>,
@@ -60,18 +69,26 @@ impl std::fmt::Debug for BuildLog {
 impl BuildLog {
     /// Opens the log of `deployment`, continuing after any lines already stored; stored
     /// lines are published on `bus`.
-    pub async fn open(db: DbPool, bus: Option<LogBus>, deployment: Uuid) -> anyhow::Result<Self> {
-        let last: Option<i64> = {
+    pub async fn open(db: DbPool, bus: Option<LogBus>, deployment: Uuid, limit: u64) -> anyhow::Result<Self> {
+        let (last, kept): (Option<i64>, Option<i64>) = {
             let mut conn = db.get().await?;
             deployment_logs::table
                 .filter(deployment_logs::deployment_id.eq(deployment))
-                .select(diesel::dsl::max(deployment_logs::seq))
+                .select((
+                    diesel::dsl::max(deployment_logs::seq),
+                    diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>>(
+                        "SUM(octet_length(text))::bigint",
+                    ),
+                ))
                 .first(&mut conn)
                 .await?
         };
+        let kept = u64::try_from(kept.unwrap_or(0)).unwrap_or(0);
         let pending = Arc::new(Mutex::new(Pending {
             next_seq: last.unwrap_or(0) + 1,
             rows: Vec::new(),
+            kept,
+            capped: kept >= limit,
         }));
         let writing = Arc::new(tokio::sync::Mutex::new(()));
         let wake = Arc::new(Notify::new());
@@ -95,6 +112,7 @@ impl BuildLog {
         Ok(Self {
             db,
             bus,
+            limit,
             masker: Mutex::new(Masker::default()),
             deployment,
             pending,
@@ -121,6 +139,31 @@ impl BuildLog {
     }
 
     pub fn line(&self, stream: Stream, text: String) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if stream != Stream::Event {
+            if pending.capped {
+                return;
+            }
+            let size = text.len() as u64;
+            if pending.kept.saturating_add(size) > self.limit {
+                pending.capped = true;
+                let note = format!(
+                    "The build printed more than {} of output: the rest of it is not kept \
+                     (RAILYARD_BUILD_LOG_LIMIT_BYTES). Its events still are.",
+                    human_bytes(self.limit)
+                );
+                let seq = pending.next_seq;
+                pending.next_seq += 1;
+                pending.rows.push((seq, Utc::now(), Stream::Event.as_str(), note));
+                self.wake.notify_one();
+                return;
+            }
+            pending.kept += size;
+        }
+        drop(pending);
         let text = self.masker().mask(&text);
         let mut pending = self
             .pending
@@ -152,6 +195,18 @@ impl BuildLog {
         self.wake.notify_one();
         let _ = self.writer.await;
         write(&self.db, self.bus.as_ref(), self.deployment, &self.pending).await
+    }
+}
+
+/// `bytes` as a person reads it (`10 MiB`, `512 KiB`).
+fn human_bytes(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

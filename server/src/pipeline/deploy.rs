@@ -87,7 +87,13 @@ impl Pipeline {
 
     /// Opens the build log of deployment `id` (publishing on the bus).
     pub async fn log(&self, id: Uuid) -> anyhow::Result<BuildLog> {
-        BuildLog::open(self.db.clone(), Some(self.bus.clone()), id).await
+        BuildLog::open(
+            self.db.clone(),
+            Some(self.bus.clone()),
+            id,
+            self.config.build_log_limit,
+        )
+        .await
     }
 
     /// The last attempt of the deploy job failed: the deployment must not stay in flight.
@@ -476,6 +482,8 @@ impl Pipeline {
         // Older releases go first, so `deploying` means the release set is settled.
         self.prune(conn, row.id, row.service_id, row.environment_id)
             .await?;
+        self.prune_uploads(conn, row.service_id, row.environment_id)
+            .await?;
         match machine::transition(conn, row.id, State::Building, State::Deploying, "built").await {
             Ok(()) => Ok(true),
             // Cancelled at the last moment: the release is not used.
@@ -578,6 +586,40 @@ impl Pipeline {
                 .set(releases::pruned_at.eq(chrono::Utc::now()))
                 .execute(conn)
                 .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// Removes the unpacked uploads of a service in an environment that nothing will build
+    /// again: all but the newest (a redeploy builds that one) and those of deployments still
+    /// waiting to be built. Their archives are gone already; a build copies what it needs
+    /// into its release.
+    async fn prune_uploads(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        service: Uuid,
+        environment: Uuid,
+    ) -> anyhow::Result<()> {
+        let uploads: Vec<(Option<Uuid>, String)> = deployments::table
+            .filter(deployments::service_id.eq(service))
+            .filter(deployments::environment_id.eq(environment))
+            .filter(deployments::upload_id.is_not_null())
+            .order((deployments::created_at.desc(), deployments::id.desc()))
+            .select((deployments::upload_id, deployments::state))
+            .load(conn)
+            .await?;
+        let waiting = [State::Queued.as_str(), State::Building.as_str()];
+        for (n, (upload, state)) in uploads.into_iter().enumerate() {
+            let Some(upload) = upload else { continue };
+            if n == 0 || waiting.contains(&state.as_str()) {
+                continue;
+            }
+            let dir = self.layout.upload(upload);
+            if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
+                remove_dir(&dir).await;
+            }
         }
         Ok(())
     }

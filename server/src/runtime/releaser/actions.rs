@@ -70,7 +70,8 @@ impl Releaser {
             }
             anyhow::bail!("the service has no active deployment in this environment: deploy it first");
         };
-        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), row.id).await?;
+        // Only Railyard's own events go to this log here: no output to limit.
+        let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), row.id, u64::MAX).await?;
         let result = self.act_on(&mut conn, &row, action, &log).await;
         if let Err(err) = &result {
             log.event(format!("{} failed: {err:#}", action.as_str()));
