@@ -174,6 +174,16 @@ async fn handle(
         .await
         .map_err(|err| internal(&err))?
         .ok_or_else(not_found)?;
+    if push {
+        let used = crate::models::storage::used_by(&mut conn, found.scope.workspace_id)
+            .await
+            .map_err(|err| internal(&err))?;
+        if let Some(message) =
+            crate::models::storage::over_quota(used, state.config.pipeline.workspace_storage_limit)
+        {
+            return Err(text(StatusCode::INSUFFICIENT_STORAGE, &message));
+        }
+    }
     let Source::Push { branch } = &service.source else {
         return Err(text(
             StatusCode::FORBIDDEN,

@@ -42,6 +42,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(me::delete_session))
         .routes(routes!(me::update_password))
         .routes(routes!(me::request_email_verification))
+        .routes(routes!(workspaces::find_usage))
         .routes(routes!(auth::verify::verify_email))
         .routes(routes!(workspaces::create_workspace, workspaces::list_workspaces))
         .routes(routes!(tokens::create_token, tokens::list_tokens))

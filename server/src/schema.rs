@@ -374,3 +374,15 @@ diesel::table! {
         created_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    service_storage (service_id) {
+        service_id -> Uuid,
+        bytes -> Int8,
+        measured_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(service_storage -> services (service_id));
+diesel::allow_tables_to_appear_in_same_query!(service_storage, services);
+diesel::allow_tables_to_appear_in_same_query!(service_storage, projects);

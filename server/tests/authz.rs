@@ -63,6 +63,11 @@ const POLICY: &[(&str, &str, Access)] = &[
     ("post", "/api/v1/workspaces", Access::SignedIn),
     ("post", "/api/v1/tokens", Access::Workspace(Role::Viewer)),
     ("get", "/api/v1/workspaces/{id}", Access::Workspace(Role::Viewer)),
+    (
+        "get",
+        "/api/v1/workspaces/{id}/usage",
+        Access::Workspace(Role::Viewer),
+    ),
     ("patch", "/api/v1/workspaces/{id}", Access::Workspace(Role::Admin)),
     (
         "delete",

@@ -237,3 +237,79 @@ async fn uploads_that_could_escape_or_smuggle_are_refused_and_leave_nothing() {
         .await;
     assert_eq!(res.json()["deployments"], json!([]));
 }
+
+/// Finding 12 of the tenant boundary: no storage quotas. A workspace's services are
+/// measured after each build; at the limit, uploads and new deployments are refused (409),
+/// while other workspaces go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_workspace_at_its_storage_quota_takes_nothing_more() {
+    let data = tempfile::tempdir().unwrap();
+    let app = TestApp::with(
+        &[
+            ("RAILYARD_DATA_DIR", data.path().to_str().unwrap()),
+            ("RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES", "262144"),
+        ],
+        axum::Router::new(),
+    )
+    .await;
+    let workers = app.start_workers();
+    let mut owner = app.admin().await;
+    let service = upload_service(&mut owner).await;
+    let workspace = owner.get(&format!("/api/v1/services/{service}")).await.json()["service"]["project_id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap();
+    let workspace =
+        owner.get(&format!("/api/v1/projects/{workspace}")).await.json()["project"]["workspace_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let path = format!("/api/v1/workspaces/{workspace}/usage");
+    let res = owner.get(&path).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["usage"]["storage_bytes"], 0);
+    assert_eq!(res.json()["usage"]["storage_limit_bytes"], 262_144);
+
+    // 300 KiB that stays 300 KiB on disk (the release, and the unpacked upload kept for
+    // redeploys).
+    let big = vec![b'x'; 300 * 1024];
+    let body = tarball(&[
+        ("./index.html", FILE, "", b"<h1>big</h1>"),
+        ("./big.txt", FILE, "", &big),
+    ]);
+    let res = upload(&owner, &service, "application/gzip", body).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["deployment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(wait_built(&mut owner, &id).await["state"], "deploying");
+    let res = owner.get(&path).await;
+    let used = res.json()["usage"]["storage_bytes"].as_u64().unwrap();
+    assert!(used >= 2 * 300 * 1024, "measured {used} bytes: {}", res.text());
+    assert_eq!(res.json()["usage"]["services"][0]["service_id"], service.as_str());
+
+    // At the quota: no upload, no new build.
+    let body = tarball(&[("./index.html", FILE, "", b"<h1>more</h1>")]);
+    let res = upload(&owner, &service, "application/gzip", body).await;
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert!(
+        res.text().contains("RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES"),
+        "{}",
+        res.text()
+    );
+    let res = owner
+        .post(&format!("/api/v1/services/{service}/deployments"), json!({}))
+        .await;
+    assert_eq!(res.status, 409, "{}", res.text());
+
+    // Another workspace is not held back by this one.
+    let other = {
+        let ws = new_workspace(&mut owner, "other").await;
+        let project = new_project(&mut owner, ws, "site").await;
+        new_service(&mut owner, project.id, "web", Source::Upload {})
+            .await
+            .to_string()
+    };
+    let body = tarball(&[("./index.html", FILE, "", b"<h1>other</h1>")]);
+    let res = upload(&owner, &other, "application/gzip", body).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    workers.shutdown().await;
+}

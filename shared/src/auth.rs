@@ -208,6 +208,30 @@ pub struct UpdateWorkspaceRequest {
     pub log_read_role: Option<Role>,
 }
 
+/// What a workspace keeps on disk (releases, uploads, pushed repositories, build caches,
+/// app log files), as measured after each build, and its quota.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkspaceUsage {
+    pub storage_bytes: u64,
+    pub storage_limit_bytes: u64,
+    /// Per service, largest first.
+    pub services: Vec<ServiceUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ServiceUsage {
+    pub service_id: crate::ServiceId,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkspaceUsageResponse {
+    pub usage: WorkspaceUsage,
+}
+
 /// A member of a workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

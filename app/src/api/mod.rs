@@ -413,6 +413,13 @@ pub async fn rename_workspace(workspace: WorkspaceId, name: String) -> Result<Wo
         .map(|r| r.workspace)
 }
 
+/// What the workspace keeps on disk, and its quota.
+pub async fn fetch_usage(workspace: WorkspaceId) -> Result<railyard_shared::auth::WorkspaceUsage, ApiError> {
+    get::<railyard_shared::auth::WorkspaceUsageResponse>(&format!("{API_V1}/workspaces/{workspace}/usage"))
+        .await
+        .map(|r| r.usage)
+}
+
 /// Who may read the workspace's logs from now on.
 pub async fn set_log_readers(workspace: WorkspaceId, role: Role) -> Result<Workspace, ApiError> {
     let body = railyard_shared::auth::UpdateWorkspaceRequest {

@@ -136,6 +136,9 @@ pub struct PipelineConfig {
     pub build_log_limit: u64,
     /// Largest `git push` (`RAILYARD_PUSH_LIMIT_BYTES`, default 500 MiB).
     pub push_limit: u64,
+    /// What one workspace's services may keep on disk (`RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES`,
+    /// default 20 GiB): past it, uploads, pushes and new deployments are refused.
+    pub workspace_storage_limit: u64,
 }
 
 /// Running releases and routing to them.

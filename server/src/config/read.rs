@@ -267,6 +267,11 @@ pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
             500 * 1024 * 1024,
             64 * 1024..=64 * 1024 * 1024 * 1024,
         )?,
+        workspace_storage_limit: env.parse_in(
+            "RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES",
+            20 * 1024 * 1024 * 1024,
+            64 * 1024..=u64::MAX / 2,
+        )?,
     };
     Ok(pipeline)
 }

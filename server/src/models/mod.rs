@@ -7,6 +7,7 @@ pub mod log_lines;
 pub mod member;
 pub mod project;
 pub mod sandbox_user;
+pub mod storage;
 pub mod teardown;
 pub mod user;
 pub mod workspace;

@@ -484,6 +484,10 @@ impl Pipeline {
             .await?;
         self.prune_uploads(conn, row.service_id, row.environment_id)
             .await?;
+        // What the service now keeps on disk counts against its workspace's quota.
+        if let Err(err) = crate::models::storage::measure(conn, &self.layout, row.service_id).await {
+            tracing::warn!(error = %format!("{err:#}"), service = %row.service_id, "measuring a service's storage failed");
+        }
         match machine::transition(conn, row.id, State::Building, State::Deploying, "built").await {
             Ok(()) => Ok(true),
             // Cancelled at the last moment: the release is not used.

@@ -10,7 +10,7 @@ use railyard_shared::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::scope::{authorize_deployment, authorize_service, environment_of};
+use super::scope::{authorize_deployment, authorize_service, environment_of, require_storage};
 use crate::{
     app::AppState,
     audit,
@@ -59,6 +59,7 @@ pub async fn create_deployment(
     }
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
+    require_storage(&mut conn, &state.config, workspace).await?;
     let environment = environment_of(
         &mut conn,
         service.project_id.uuid(),

@@ -79,6 +79,20 @@ pub async fn require_log_reader(
     }
 }
 
+/// 409 when `workspace` is at its storage quota: nothing that keeps more (an upload, a
+/// build) starts.
+pub async fn require_storage(
+    conn: &mut AsyncPgConnection,
+    config: &crate::config::Config,
+    workspace: Uuid,
+) -> Result<(), AppError> {
+    let used = crate::models::storage::used_by(conn, workspace).await?;
+    match crate::models::storage::over_quota(used, config.pipeline.workspace_storage_limit) {
+        Some(message) => Err(AppError::conflict(message)),
+        None => Ok(()),
+    }
+}
+
 /// The environment a request names, which must belong to the service's project; by
 /// default the project's `production`.
 pub async fn environment_of(

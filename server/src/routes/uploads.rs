@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     request_deployment,
-    scope::{authorize_service, environment_of},
+    scope::{authorize_service, environment_of, require_storage},
 };
 use crate::{
     app::AppState,
@@ -85,6 +85,7 @@ pub async fn create_upload(
         let mut conn = state.db.get().await?;
         let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
         let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
+        require_storage(&mut conn, &state.config, workspace).await?;
         (service, workspace, environment)
     };
 

@@ -182,6 +182,41 @@ pub async fn update_workspace(
     Ok(axum::Json(WorkspaceResponse { workspace }))
 }
 
+/// What the workspace keeps on disk, per service, and its storage quota.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workspaces/{id}/usage",
+    tag = "workspaces",
+    params(("id" = Uuid, Path, description = "Workspace id")),
+    responses(
+        (status = 200, description = "Storage used and allowed", body = railyard_shared::auth::WorkspaceUsageResponse),
+        (status = 404, description = "Not a member of this workspace", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn find_usage(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> AppResult<axum::Json<railyard_shared::auth::WorkspaceUsageResponse>> {
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, id, Role::Viewer).await?;
+    let services = crate::models::storage::of_workspace(&mut conn, id).await?;
+    let usage = railyard_shared::auth::WorkspaceUsage {
+        storage_bytes: services.iter().map(|(_, bytes)| bytes).sum(),
+        storage_limit_bytes: state.config.pipeline.workspace_storage_limit,
+        services: services
+            .into_iter()
+            .map(|(service, bytes)| railyard_shared::auth::ServiceUsage {
+                service_id: service.into(),
+                bytes,
+            })
+            .collect(),
+    };
+    Ok(axum::Json(railyard_shared::auth::WorkspaceUsageResponse {
+        usage,
+    }))
+}
+
 /// Delete a workspace and everything in it (owners only).
 #[utoipa::path(
     delete,

@@ -52,6 +52,7 @@ pub fn WorkspaceSettings(
             }
         }
     });
+    let usage = LocalResource::new(move || api::fetch_usage(workspace));
     let readers = RwSignal::new(log_read_role);
     let set_readers = Action::new_local(move |role: &Role| {
         let role = *role;
@@ -122,6 +123,16 @@ pub fn WorkspaceSettings(
                     })}
                 </select>
             </label>
+            <p class="muted" data-testid="storage">
+                {move || usage.get().and_then(Result::ok).map(|u| {
+                    let mib = |bytes: u64| bytes.div_ceil(1024 * 1024);
+                    format!(
+                        "Storage: {} MiB of {} MiB (releases, uploads, pushed code, build caches and logs).",
+                        mib(u.storage_bytes),
+                        u.storage_limit_bytes / (1024 * 1024)
+                    )
+                })}
+            </p>
             <p class="muted">
                 "Masking hides a secret printed as is, not one a program prints changed (reversed, spaced, encoded): keep logs to people you would show the secrets."
             </p>
