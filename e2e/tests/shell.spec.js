@@ -76,10 +76,29 @@ test('sign out, then sign in again', async ({ page, baseURL }) => {
   await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
 });
 
-test('continue with GitHub links the account by its verified email', async ({ page, baseURL }) => {
+test('continue with GitHub links the account by its verified email once its password is given', async ({ page, baseURL }) => {
   await page.goto('/login');
   await expect(page.getByRole('link', { name: 'Continue with GitHub' })).toBeVisible();
   await shot(page, 'sign-in.png');
+  // The account never proved its address: GitHub links only with the account's password.
+  await page.getByRole('link', { name: 'Continue with GitHub' }).click();
+  await expect(page).toHaveURL(`${baseURL}/login?error=github_link_password`);
+  await expect(page.getByTestId('form-error')).toContainText('Sign in with its password to connect GitHub');
+  await expect(page.getByRole('button', { name: 'Create a separate account with GitHub' })).toBeVisible();
+  await shot(page, 'sign-in-github-link.png');
+  await page.getByLabel('Email').fill(ADMIN.email);
+  await page.getByLabel('Password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await expect(page).toHaveURL(`${baseURL}/`);
+  await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);
+  // Linked now, and the address proven: the account page says so.
+  await page.goto('/account');
+  await expect(page.getByText('verified', { exact: true })).toBeVisible();
+  await shot(page, 'account-email-verified.png');
+  // Signed out, GitHub alone signs in.
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(`${baseURL}/login`);
   await page.getByRole('link', { name: 'Continue with GitHub' }).click();
   await expect(page).toHaveURL(`${baseURL}/`);
   await expect(page.getByTestId('user-menu')).toContainText(ADMIN.name);

@@ -103,8 +103,8 @@ pub fn WorkspaceSettings(
                     <button class="button-ghost danger" type="button" disabled=move || busy.get() on:click=on_delete>"Delete workspace"</button>
                 </Show>
             </div>
-            <label class="row">
-                "Who can read logs"
+            <div class="row">
+                <span>"Who can read logs"</span>
                 <select aria-label="Who can read logs" data-testid="log-readers" disabled=move || busy.get()
                     on:change=move |ev| {
                         if let Some(role) = Role::parse(&event_target_value(&ev)) {
@@ -122,14 +122,13 @@ pub fn WorkspaceSettings(
                         </option>
                     })}
                 </select>
-            </label>
+            </div>
             <p class="muted" data-testid="storage">
                 {move || usage.get().and_then(Result::ok).map(|u| {
-                    let mib = |bytes: u64| bytes.div_ceil(1024 * 1024);
                     format!(
-                        "Storage: {} MiB of {} MiB (releases, uploads, pushed code, build caches and logs).",
-                        mib(u.storage_bytes),
-                        u.storage_limit_bytes / (1024 * 1024)
+                        "Storage: {} of {} (releases, uploads, pushed code, build caches and logs).",
+                        size(u.storage_bytes),
+                        size(u.storage_limit_bytes)
                     )
                 })}
             </p>
@@ -137,5 +136,15 @@ pub fn WorkspaceSettings(
                 "Masking hides a secret printed as is, not one a program prints changed (reversed, spaced, encoded): keep logs to people you would show the secrets."
             </p>
         </form>
+    }
+}
+
+/// `bytes` as a person reads it: `312 KiB`, `12 MiB`, `20.0 GiB`.
+fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    match bytes {
+        b if b >= KIB * KIB * KIB => format!("{:.1} GiB", b as f64 / (KIB * KIB * KIB) as f64),
+        b if b >= KIB * KIB => format!("{} MiB", b.div_ceil(KIB * KIB)),
+        b => format!("{} KiB", b.div_ceil(KIB)),
     }
 }
