@@ -124,9 +124,13 @@ fn unpack_into(archive: &Path, dest: &Path, limits: Limits) -> Result<usize, Unp
         }
         total = total.saturating_add(entry.header().size().unwrap_or(0));
         if total > limits.max_bytes {
+            let limit = if limits.max_bytes >= 1024 * 1024 {
+                format!("{} MiB", limits.max_bytes / (1024 * 1024))
+            } else {
+                format!("{} KiB", limits.max_bytes / 1024)
+            };
             return Err(refused(format!(
-                "the upload unpacks to more than {} MiB",
-                limits.max_bytes / (1024 * 1024)
+                "the upload unpacks to more than {limit} (the upload limit, or the room left in the workspace's storage)"
             )));
         }
         let unpacked = entry

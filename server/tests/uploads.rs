@@ -247,7 +247,7 @@ async fn a_workspace_at_its_storage_quota_takes_nothing_more() {
     let app = TestApp::with(
         &[
             ("RAILYARD_DATA_DIR", data.path().to_str().unwrap()),
-            ("RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES", "262144"),
+            ("RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES", "524288"),
         ],
         axum::Router::new(),
     )
@@ -268,7 +268,15 @@ async fn a_workspace_at_its_storage_quota_takes_nothing_more() {
     let res = owner.get(&path).await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["usage"]["storage_bytes"], 0);
-    assert_eq!(res.json()["usage"]["storage_limit_bytes"], 262_144);
+    assert_eq!(res.json()["usage"]["storage_limit_bytes"], 524_288);
+
+    // More than the workspace has room for does not even unpack (a 1 MiB file compresses
+    // to almost nothing: what counts is what it unpacks to).
+    let huge = vec![b'x'; 1024 * 1024];
+    let body = tarball(&[("./huge.txt", FILE, "", &huge)]);
+    let res = upload(&owner, &service, "application/gzip", body).await;
+    assert_eq!(res.status, 422, "{}", res.text());
+    assert!(res.text().contains("unpacks to more than"), "{}", res.text());
 
     // 300 KiB that stays 300 KiB on disk (the release, and the unpacked upload kept for
     // redeploys).

@@ -59,7 +59,7 @@ pub async fn create_deployment(
     }
     let mut conn = state.db.get().await?;
     let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
-    require_storage(&mut conn, &state.config, workspace).await?;
+    let _room = require_storage(&mut conn, &state.config, workspace).await?;
     let environment = environment_of(
         &mut conn,
         service.project_id.uuid(),

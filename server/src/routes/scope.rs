@@ -80,16 +80,17 @@ pub async fn require_log_reader(
 }
 
 /// 409 when `workspace` is at its storage quota: nothing that keeps more (an upload, a
-/// build) starts.
+/// build) starts. The bytes it may still keep.
 pub async fn require_storage(
     conn: &mut AsyncPgConnection,
     config: &crate::config::Config,
     workspace: Uuid,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     let used = crate::models::storage::used_by(conn, workspace).await?;
-    match crate::models::storage::over_quota(used, config.pipeline.workspace_storage_limit) {
+    let limit = config.pipeline.workspace_storage_limit;
+    match crate::models::storage::over_quota(used, limit) {
         Some(message) => Err(AppError::conflict(message)),
-        None => Ok(()),
+        None => Ok(limit - used),
     }
 }
 

@@ -81,12 +81,12 @@ pub async fn create_upload(
             "send the source as application/gzip (a .tar.gz) or application/x-tar",
         ));
     }
-    let (service, workspace, environment) = {
+    let (service, workspace, environment, room) = {
         let mut conn = state.db.get().await?;
         let (service, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
         let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
-        require_storage(&mut conn, &state.config, workspace).await?;
-        (service, workspace, environment)
+        let room = require_storage(&mut conn, &state.config, workspace).await?;
+        (service, workspace, environment, room)
     };
 
     let layout = Layout::new(&state.config.data_dir);
@@ -102,7 +102,8 @@ pub async fn create_upload(
         Ok(()) => {
             let (archive, dest) = (archive.clone(), dest.clone());
             let limits = Limits {
-                max_bytes: state.config.pipeline.upload_limit.saturating_mul(4),
+                // Never more than the workspace has room for.
+                max_bytes: state.config.pipeline.upload_limit.saturating_mul(4).min(room),
                 max_entries: 200_000,
             };
             tokio::task::spawn_blocking(move || uploads::unpack(&archive, &dest, limits))
