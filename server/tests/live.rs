@@ -303,6 +303,12 @@ async fn join<'a>(
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["user"]["id"].as_str().unwrap().to_owned();
+    invite(owner, &mut client, ws, email, role).await;
+    (client, id)
+}
+
+/// `owner` invites `email` into `ws` as `role`, and `client` (signed in as `email`) accepts.
+async fn invite(owner: &mut Client<'_>, client: &mut Client<'_>, ws: uuid::Uuid, email: &str, role: &str) {
     let res = owner
         .post(
             &format!("/api/v1/workspaces/{ws}/invitations"),
@@ -320,7 +326,6 @@ async fn join<'a>(
         .post("/api/v1/invitations/accept", json!({"token": invitation}))
         .await;
     assert!(res.status < 300, "{}", res.text());
-    (client, id)
 }
 
 /// A socket opened with the API token `token`.
@@ -429,24 +434,7 @@ async fn revocation_and_removal_end_live_subscriptions_at_once() {
     );
 
     // Invited back, the member's old token of this workspace stays dead.
-    let res = fixture
-        .client
-        .post(
-            &format!("/api/v1/workspaces/{ws}/invitations"),
-            json!({"email": "dev@example.com", "role": "member"}),
-        )
-        .await;
-    let invitation = res.json()["accept_url"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let res = dev
-        .post("/api/v1/invitations/accept", json!({"token": invitation}))
-        .await;
-    assert!(res.status < 300, "{}", res.text());
+    invite(&mut fixture.client, &mut dev, ws, "dev@example.com", "member").await;
     let res = reqwest::Client::new()
         .get(format!("http://{addr}/api/v1/projects/{project}"))
         .bearer_auth(&secrets[1])

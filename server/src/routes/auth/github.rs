@@ -36,15 +36,60 @@ use crate::{
     schema::users,
 };
 
-const COOKIE: &str = "railyard_oauth";
-const COOKIE_PATH: &str = "/api/v1/auth/github";
-const AAD: &[u8] = b"railyard:oauth-state";
 const TTL_SECS: i64 = 600;
+
+/// A short-lived HttpOnly cookie holding a value sealed by the key ring (AAD per cookie).
+struct SealedCookie {
+    name: &'static str,
+    path: &'static str,
+    aad: &'static [u8],
+}
+
+/// `{state, verifier, redirect}` between start and callback.
+const OAUTH: SealedCookie = SealedCookie {
+    name: "railyard_oauth",
+    path: "/api/v1/auth/github",
+    aad: b"railyard:oauth-state",
+};
+
 /// A GitHub identity waiting for the password of the account it would link to; sent to
 /// every `/api/v1/auth` endpoint (sign-in links it).
-const LINK_COOKIE: &str = "railyard_github_link";
-const LINK_COOKIE_PATH: &str = "/api/v1/auth";
-const LINK_AAD: &[u8] = b"railyard:github-link";
+const LINK: SealedCookie = SealedCookie {
+    name: "railyard_github_link",
+    path: "/api/v1/auth",
+    aad: b"railyard:github-link",
+};
+
+impl SealedCookie {
+    fn cookie(&self, state: &AppState, value: String, max_age: i64) -> Cookie<'static> {
+        Cookie::build((self.name, value))
+            .path(self.path)
+            .http_only(true)
+            .secure(state.config.http.public_url.starts_with("https://"))
+            .same_site(SameSite::Lax)
+            .max_age(time::Duration::seconds(max_age))
+            .build()
+    }
+
+    /// `jar` with `value` sealed into the cookie for [`TTL_SECS`].
+    fn set<T: Serialize>(&self, state: &AppState, jar: CookieJar, value: &T) -> AppResult<CookieJar> {
+        let plain = serde_json::to_vec(value).map_err(AppError::internal)?;
+        let sealed = state.keys.encrypt(&plain, self.aad).map_err(AppError::internal)?;
+        Ok(jar.add(self.cookie(state, URL_SAFE_NO_PAD.encode(sealed), TTL_SECS)))
+    }
+
+    /// `jar` with the cookie expired.
+    fn clear(&self, state: &AppState, jar: CookieJar) -> CookieJar {
+        jar.add(self.cookie(state, String::new(), 0))
+    }
+
+    /// What the cookie in `jar` holds, if it opens.
+    fn open<T: serde::de::DeserializeOwned>(&self, state: &AppState, jar: &CookieJar) -> Option<T> {
+        let sealed = URL_SAFE_NO_PAD.decode(jar.get(self.name)?.value()).ok()?;
+        let plain = state.keys.decrypt(&sealed, self.aad).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
 
 /// What the callback learned of a GitHub user, kept while their password is asked for.
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,16 +149,6 @@ fn callback_url(state: &AppState) -> String {
     format!("{}/api/v1/auth/github/callback", state.config.http.public_url)
 }
 
-fn oauth_cookie(value: String, max_age: i64, secure: bool) -> Cookie<'static> {
-    Cookie::build((COOKIE, value))
-        .path(COOKIE_PATH)
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(max_age))
-        .build()
-}
-
 /// Start GitHub sign-in: redirects to GitHub's authorize page.
 #[utoipa::path(
     get,
@@ -141,12 +176,7 @@ pub async fn start_github(
         expires: Utc::now().timestamp() + TTL_SECS,
     };
     let challenge = URL_SAFE_NO_PAD.encode(secret::sha256(&pending.verifier));
-    let sealed = state
-        .keys
-        .encrypt(&serde_json::to_vec(&pending).map_err(AppError::internal)?, AAD)
-        .map_err(AppError::internal)?;
-    let secure = state.config.http.public_url.starts_with("https://");
-    let jar = jar.add(oauth_cookie(URL_SAFE_NO_PAD.encode(sealed), TTL_SECS, secure));
+    let jar = OAUTH.set(&state, jar, &pending)?;
     let query = [
         ("client_id", github.client_id()),
         ("redirect_uri", &callback_url(&state)),
@@ -224,10 +254,9 @@ pub async fn github_callback(
     Query(params): Query<CallbackParams>,
 ) -> AppResult<Response> {
     state.limits.check(Bucket::LoginAddress, &meta.ip).await?;
-    let secure = state.config.http.public_url.starts_with("https://");
-    let pending = jar.get(COOKIE).and_then(|c| open_pending(&state, c.value()));
+    let pending: Option<Pending> = OAUTH.open(&state, &jar);
     // The state cookie is single use, whatever happens next.
-    let jar = jar.add(oauth_cookie(String::new(), 0, secure));
+    let jar = OAUTH.clear(&state, jar);
     let fail = |jar: CookieJar, failure: Failure| -> AppResult<Response> {
         tracing::info!(reason = failure.code(), "GitHub sign-in refused");
         Ok((jar, Redirect::to(&format!("/login?error={}", failure.code()))).into_response())
@@ -356,14 +385,7 @@ pub async fn github_callback(
                 verified,
                 expires: Utc::now().timestamp() + TTL_SECS,
             };
-            let sealed = state
-                .keys
-                .encrypt(
-                    &serde_json::to_vec(&waiting).map_err(AppError::internal)?,
-                    LINK_AAD,
-                )
-                .map_err(AppError::internal)?;
-            let jar = jar.add(link_cookie(URL_SAFE_NO_PAD.encode(sealed), TTL_SECS, secure));
+            let jar = LINK.set(&state, jar, &waiting)?;
             return fail(jar, Failure::NeedsPassword(user_id));
         }
         Err(failure) => return fail(jar, failure),
@@ -415,20 +437,9 @@ async fn link(
     Ok(())
 }
 
-fn link_cookie(value: String, max_age: i64, secure: bool) -> Cookie<'static> {
-    Cookie::build((LINK_COOKIE, value))
-        .path(LINK_COOKIE_PATH)
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(max_age))
-        .build()
-}
-
+/// The GitHub identity waiting in `jar`, unless it expired.
 fn open_link(state: &AppState, jar: &CookieJar) -> Option<PendingLink> {
-    let sealed = URL_SAFE_NO_PAD.decode(jar.get(LINK_COOKIE)?.value()).ok()?;
-    let plain = state.keys.decrypt(&sealed, LINK_AAD).ok()?;
-    let link: PendingLink = serde_json::from_slice(&plain).ok()?;
+    let link: PendingLink = LINK.open(state, jar)?;
     (link.expires >= Utc::now().timestamp()).then_some(link)
 }
 
@@ -445,8 +456,7 @@ pub(super) async fn finish_link(
     let Some(waiting) = open_link(state, &jar) else {
         return Ok(jar);
     };
-    let secure = state.config.http.public_url.starts_with("https://");
-    let jar = jar.add(link_cookie(String::new(), 0, secure));
+    let jar = LINK.clear(state, jar);
     if waiting.user_id != user.id || !waiting.verified.contains(&user.email) {
         return Ok(jar);
     }
@@ -569,20 +579,13 @@ pub async fn create_separate(
             Ok(user)
         })
         .await?;
-    let secure = state.config.http.public_url.starts_with("https://");
-    let jar = jar.add(link_cookie(String::new(), 0, secure));
+    let jar = LINK.clear(&state, jar);
     let jar = start_session(&state, &mut conn, jar, &user, &meta).await?;
     Ok((
         axum::http::StatusCode::CREATED,
         jar,
         axum::Json(railyard_shared::auth::UserResponse { user: user.to_api() }),
     ))
-}
-
-fn open_pending(state: &AppState, value: &str) -> Option<Pending> {
-    let sealed = URL_SAFE_NO_PAD.decode(value).ok()?;
-    let plain = state.keys.decrypt(&sealed, AAD).ok()?;
-    serde_json::from_slice(&plain).ok()
 }
 
 #[cfg(test)]
