@@ -27,7 +27,7 @@ pub fn took(start: i64, end: Option<i64>) -> String {
     }
 }
 
-/// `54 MB`, `1.25 GB` (binary units, as the memory limit is set).
+/// `54 MB`, `1.25 GB` (binary units, as the memory limit is set; storage too).
 pub fn memory(bytes: i64) -> String {
     let mb = bytes as f64 / f64::from(1u32 << 20);
     if mb < 1024.0 {

@@ -9,6 +9,7 @@ use railyard_shared::auth::Role;
 use crate::{
     api,
     components::{auth_card::FormError, workspace::use_workspaces},
+    format::memory,
 };
 
 #[component]
@@ -127,8 +128,8 @@ pub fn WorkspaceSettings(
                 {move || usage.get().and_then(Result::ok).map(|u| {
                     format!(
                         "Storage: {} of {} (releases, uploads, pushed code, build caches and logs).",
-                        size(u.storage_bytes),
-                        size(u.storage_limit_bytes)
+                        memory(i64::try_from(u.storage_bytes).unwrap_or(i64::MAX)),
+                        memory(i64::try_from(u.storage_limit_bytes).unwrap_or(i64::MAX))
                     )
                 })}
             </p>
@@ -136,15 +137,5 @@ pub fn WorkspaceSettings(
                 "Masking hides a secret printed as is, not one a program prints changed (reversed, spaced, encoded): keep logs to people you would show the secrets."
             </p>
         </form>
-    }
-}
-
-/// `bytes` as a person reads it: `312 KiB`, `12 MiB`, `20.0 GiB`.
-fn size(bytes: u64) -> String {
-    const KIB: u64 = 1024;
-    match bytes {
-        b if b >= KIB * KIB * KIB => format!("{:.1} GiB", b as f64 / (KIB * KIB * KIB) as f64),
-        b if b >= KIB * KIB => format!("{} MiB", b.div_ceil(KIB * KIB)),
-        b => format!("{} KiB", b.div_ceil(KIB)),
     }
 }
