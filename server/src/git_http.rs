@@ -2,7 +2,8 @@
 //! served by `git http-backend` (run as CGI with argv only and a clean environment, hooks
 //! off). Authentication is an API token, as the Basic-auth password (any user name) or as
 //! `Authorization: Bearer`. Fetching needs the viewer role, pushing the member role; a
-//! push that moves the service's branch deploys that commit to `production`.
+//! push that moves a branch deploys that commit to every environment tracking it (production
+//! tracks the service's branch unless its settings name another).
 //!
 //! These routes speak git's protocol, not the JSON API: errors are plain text, which git
 //! shows to the user, and 401 asks for credentials.
@@ -190,6 +191,11 @@ async fn handle(
             "this service does not deploy from git push (its source is a repository URL or uploads)",
         ));
     };
+    // Which environment tracks which branch, read before the push lands.
+    let tracked =
+        Deployments::tracked_branches(&mut conn, service.project_id.uuid(), service.id.uuid(), branch)
+            .await
+            .map_err(|err| internal(&err))?;
     drop(conn);
 
     let layout = Layout::new(&state.config.data_dir);
@@ -197,27 +203,42 @@ async fn handle(
     ensure_repo(&repo_dir, branch)
         .await
         .map_err(|err| internal(&err))?;
-    let before = head_of(&repo_dir, branch).await;
+    let mut before = std::collections::BTreeMap::new();
+    for (_, tracked) in &tracked {
+        before.insert(tracked.clone(), head_of(&repo_dir, tracked).await);
+    }
     let push_limit = state.config.pipeline.push_limit;
     let response = http_backend(&layout, &repo_dir, rest, &query, &meta, request, push_limit)
         .await
         .map_err(|err| internal(&err))?;
 
     if push && rest == "git-receive-pack" {
-        let after = head_of(&repo_dir, branch).await;
-        if let Some(commit) = after.filter(|after| Some(after) != before.as_ref()) {
+        let mut moved = std::collections::BTreeMap::new();
+        for (name, was) in before {
+            if let Some(now) = head_of(&repo_dir, &name)
+                .await
+                .filter(|now| Some(now) != was.as_ref())
+            {
+                moved.insert(name, now);
+            }
+        }
+        if !moved.is_empty() {
             let mut conn = state.db.get().await.map_err(|err| internal(&err))?;
-            deploy_push(
-                &mut conn,
-                &meta,
-                &caller,
-                service.id.uuid(),
-                service.project_id.uuid(),
-                branch,
-                &commit,
-            )
-            .await
-            .map_err(|err| internal(&err))?;
+            for (environment, tracked) in &tracked {
+                let Some(commit) = moved.get(tracked) else {
+                    continue;
+                };
+                let push = Pushed {
+                    service: service.id.uuid(),
+                    project: service.project_id.uuid(),
+                    environment: *environment,
+                    branch: tracked,
+                    commit,
+                };
+                deploy_push(&mut conn, &meta, &caller, push)
+                    .await
+                    .map_err(|err| internal(&err))?;
+            }
         }
     }
     Ok(response)
@@ -256,27 +277,33 @@ pub(crate) async fn head_of(repo: &Path, branch: &str) -> Option<String> {
     git::run(cmd, Duration::from_secs(30)).await.ok()
 }
 
+/// A branch a push moved, and the environment that tracks it.
+struct Pushed<'a> {
+    service: Uuid,
+    project: Uuid,
+    environment: Uuid,
+    branch: &'a str,
+    commit: &'a str,
+}
+
 async fn deploy_push(
     conn: &mut AsyncPgConnection,
     meta: &RequestMeta,
     caller: &Caller,
-    service: Uuid,
-    project: Uuid,
-    branch: &str,
-    commit: &str,
+    push: Pushed<'_>,
 ) -> anyhow::Result<()> {
-    let environment = Projects::environment_of(conn, project, None)
+    let workspace = Projects::workspace_of(conn, push.project)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("the project has no production environment"))?;
-    let workspace = Projects::workspace_of(conn, project).await?.unwrap_or_default();
+        .unwrap_or_default();
     let new = NewDeployment {
-        service,
-        environment,
+        service: push.service,
+        environment: push.environment,
         source_kind: "push",
-        branch: Some(branch.to_owned()),
-        commit: Some(commit.to_owned()),
+        branch: Some(push.branch.to_owned()),
+        commit: Some(push.commit.to_owned()),
         upload: None,
         release_of: None,
+        promoted_from: None,
     };
     let by = RequestedBy {
         meta,
@@ -285,7 +312,7 @@ async fn deploy_push(
         action: "deployment.push",
     };
     let id = Deployments::request(conn, new, by).await?;
-    tracing::info!(%service, %commit, deployment = %id, "push deploys");
+    tracing::info!(service = %push.service, environment = %push.environment, commit = %push.commit, deployment = %id, "push deploys");
     Ok(())
 }
 

@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod pipeline;
 pub mod postgres;
+pub mod promote;
 pub mod ratelimit;
 pub mod redis;
 pub mod router;

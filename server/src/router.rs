@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, health, instance, invitations, jwks, live, logs, me, members, projects,
-        runtime, services, tokens, uploads, variables, workspaces,
+        audit, auth, deployments, environments, health, instance, invitations, jwks, live, logs, me, members,
+        projects, promotions, runtime, services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -70,8 +70,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
             projects::delete_project
         ))
         .routes(routes!(projects::find_project_overview))
-        .routes(routes!(projects::create_environment))
-        .routes(routes!(projects::delete_environment))
+        .routes(routes!(environments::create_environment))
+        .routes(routes!(
+            environments::update_environment,
+            environments::delete_environment
+        ))
+        .routes(routes!(environments::find_matrix))
+        .routes(routes!(promotions::promote_project))
+        .routes(routes!(promotions::promote_service))
         .routes(routes!(services::create_service, services::list_services))
         .routes(routes!(
             services::find_service,

@@ -176,6 +176,9 @@ diesel::table! {
         project_id -> Uuid,
         name -> Text,
         created_at -> Timestamptz,
+        kind -> Text,
+        position -> Int4,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -233,6 +236,7 @@ diesel::table! {
         source_kind -> Text,
         upload_id -> Nullable<Uuid>,
         release_of -> Nullable<Uuid>,
+        promoted_from -> Nullable<Uuid>,
     }
 }
 
@@ -259,6 +263,7 @@ diesel::table! {
         port -> Nullable<Int4>,
         memory_limit_mb -> Nullable<Int4>,
         updated_at -> Timestamptz,
+        branch -> Nullable<Text>,
     }
 }
 
@@ -294,6 +299,16 @@ diesel::joinable!(service_settings -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(deployments, services, service_settings);
 diesel::allow_tables_to_appear_in_same_query!(deployments, projects);
 diesel::allow_tables_to_appear_in_same_query!(service_settings, projects);
+diesel::allow_tables_to_appear_in_same_query!(service_settings, environments);
+
+diesel::table! {
+    commits (service_id, sha) {
+        service_id -> Uuid,
+        sha -> Text,
+        message -> Text,
+        author -> Text,
+    }
+}
 
 diesel::table! {
     instances (id) {

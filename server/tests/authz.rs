@@ -135,6 +135,27 @@ const POLICY: &[(&str, &str, Access)] = &[
         Access::Workspace(Role::Admin),
     ),
     (
+        "patch",
+        "/api/v1/environments/{id}",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/projects/{id}/matrix",
+        Access::Workspace(Role::Viewer),
+    ),
+    // A dry run (the default) is a read; applying needs the member role (tests/environments.rs).
+    (
+        "post",
+        "/api/v1/projects/{id}/promotions",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/promotions",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
         "post",
         "/api/v1/projects/{id}/services",
         Access::Workspace(Role::Member),
@@ -312,6 +333,7 @@ async fn deployment_in(
         commit: Some(commit.to_owned()),
         upload: None,
         release_of: None,
+        promoted_from: None,
     };
     let by = RequestedBy {
         meta: &RequestMeta::default(),
@@ -366,6 +388,7 @@ struct World<'a> {
     workspace: String,
     project: String,
     environment: String,
+    production: String,
     service: String,
     deployment: String,
     _repo: tempfile::TempDir,
@@ -506,6 +529,7 @@ async fn world(app: &TestApp) -> World<'_> {
         workspace,
         project,
         environment,
+        production: production.to_string(),
         service,
         deployment: deployment.to_string(),
         _repo: repo,
@@ -558,6 +582,10 @@ impl World<'_> {
                 json!({"name": "api", "source": {"push": {"branch": "main"}}})
             }
             ("patch", "/api/v1/services/{id}") => json!({"name": "renamed"}),
+            ("patch", "/api/v1/environments/{id}") => json!({"name": "renamed"}),
+            ("post", "/api/v1/services/{id}/promotions" | "/api/v1/projects/{id}/promotions") => {
+                json!({"from_environment_id": self.production, "to_environment_id": self.environment})
+            }
             ("put", "/api/v1/services/{id}/settings") => json!({"build_command": "make"}),
             ("post", "/api/v1/services/{id}/deployments") => json!({}),
             ("post", "/api/v1/services/{id}/variables" | "/api/v1/environments/{id}/shared-variables") => {

@@ -87,6 +87,13 @@ const RULES: &[(&str, &[&str])] = &[
     // Jobs wiring strings pipeline and runtime together, below the HTTP side.
     ("worker", &["routes", "router", "serve", "edge", "git_http"]),
     ("status.rs", &["routes", "router", "serve", "worker", "pipeline"]),
+    // The matrix and promotions read the pipeline's git history, never run anything.
+    (
+        "promote",
+        &[
+            "routes", "router", "serve", "worker", "runtime", "edge", "git_http",
+        ],
+    ),
     ("routes", &["router", "serve", "worker"]),
     ("git_http.rs", &["routes", "router", "serve", "worker", "runtime"]),
     (

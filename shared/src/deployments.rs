@@ -47,13 +47,24 @@ pub struct Deployment {
     pub service_id: ServiceId,
     pub environment_id: EnvironmentId,
     pub state: crate::DeploymentState,
-    /// `git`, `push`, `upload` or `rollback`.
+    /// `git`, `push`, `upload`, `rollback` or `promotion`.
     pub source: String,
     pub branch: Option<String>,
     /// The commit asked for, then the one built.
     pub commit: Option<String>,
     /// For a rollback: the deployment whose release it reuses.
     pub release_of: Option<DeploymentId>,
+    /// For a promotion: the deployment (of another environment) whose build it runs.
+    #[serde(default)]
+    pub promoted_from: Option<DeploymentId>,
+    /// For a promotion: the name of the environment it came from.
+    #[serde(default)]
+    pub promoted_from_environment: Option<String>,
+    /// The commit's subject line and author, once it is checked out.
+    #[serde(default)]
+    pub commit_message: Option<String>,
+    #[serde(default)]
+    pub commit_author: Option<String>,
     /// Why it ended failed or cancelled.
     pub reason: Option<String>,
     pub triggered_by: Option<UserId>,
@@ -184,6 +195,10 @@ pub struct ServiceSettings {
     pub port: Option<i32>,
     #[serde(default)]
     pub memory_limit_mb: Option<i32>,
+    /// The git branch this environment tracks: a push to it deploys here. Unset, production
+    /// tracks the service's branch and other environments track none (deploy or promote).
+    #[serde(default)]
+    pub branch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod health;
 pub mod ids;
 pub mod instance;
 pub mod live;
+pub mod pipeline;
 pub mod projects;
 pub mod states;
 pub mod variables;

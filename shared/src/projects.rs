@@ -38,11 +38,52 @@ pub fn valid_branch(branch: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-/+".contains(c))
 }
 
+/// What an environment is for. The pipeline runs development → staging → production;
+/// previews (one per pull request, later) come last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EnvironmentKind {
+    Development,
+    Staging,
+    Production,
+    Preview,
+}
+
+impl EnvironmentKind {
+    pub const ALL: [Self; 4] = [Self::Development, Self::Staging, Self::Production, Self::Preview];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Development => "development",
+            Self::Staging => "staging",
+            Self::Production => "production",
+            Self::Preview => "preview",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// The kind a new environment gets when none is asked for: from its name.
+    pub fn guess(name: &str) -> Self {
+        match name {
+            "staging" | "stage" | "qa" | "uat" => Self::Staging,
+            n if n.starts_with("pr-") || n.starts_with("preview") => Self::Preview,
+            _ => Self::Development,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Environment {
     pub id: EnvironmentId,
     pub name: String,
+    pub kind: EnvironmentKind,
+    /// Its place in the project's pipeline, from 0 (environments are listed in this order).
+    pub position: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +126,27 @@ pub struct ProjectsResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateEnvironmentRequest {
     pub name: String,
+    /// Default: from the name (`staging` → staging), else development. A project has one
+    /// production environment.
+    #[serde(default)]
+    pub kind: Option<EnvironmentKind>,
+    /// Copy every service's settings and variables from this environment (sealed values
+    /// re-encrypted for their new rows, never shown); no deployments are copied.
+    #[serde(default)]
+    pub clone_from: Option<EnvironmentId>,
+}
+
+/// Rename an environment, change its kind or move it in the pipeline.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateEnvironmentRequest {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub kind: Option<EnvironmentKind>,
+    /// The new place in the pipeline (0 is first); the others move up or down.
+    #[serde(default)]
+    pub position: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

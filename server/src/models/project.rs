@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use railyard_shared::projects::{Environment, Project, Service, Source};
+use railyard_shared::projects::{Environment, EnvironmentKind, Project, Service, Source};
 use uuid::Uuid;
 
 use crate::schema::{environments, projects, services};
@@ -79,7 +79,7 @@ impl Projects {
             .returning(projects::created_at)
             .get_result(conn)
             .await?;
-        let production = Self::add_environment(conn, id, "production").await?;
+        let production = Self::add_environment(conn, id, "production", EnvironmentKind::Production).await?;
         Ok(Project {
             id: id.into(),
             workspace_id: workspace.into(),
@@ -151,12 +151,7 @@ impl Projects {
         rows: Vec<ProjectRow>,
     ) -> diesel::QueryResult<Vec<Project>> {
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let envs: Vec<(Uuid, Uuid, String)> = environments::table
-            .filter(environments::project_id.eq_any(&ids))
-            .order((environments::created_at.asc(), environments::id.asc()))
-            .select((environments::project_id, environments::id, environments::name))
-            .load(conn)
-            .await?;
+        let envs: Vec<(Uuid, Environment)> = Self::environments_of(conn, &ids).await?;
         Ok(rows
             .into_iter()
             .map(|(id, workspace_id, name, created_at)| Project {
@@ -166,13 +161,58 @@ impl Projects {
                 created_at,
                 environments: envs
                     .iter()
-                    .filter(|(p, _, _)| *p == id)
-                    .map(|(_, id, name)| Environment {
-                        id: (*id).into(),
-                        name: name.clone(),
-                    })
+                    .filter(|(p, _)| *p == id)
+                    .map(|(_, env)| env.clone())
                     .collect(),
             })
+            .collect())
+    }
+
+    /// The environments of `projects` in pipeline order, with their project.
+    async fn environments_of(
+        conn: &mut AsyncPgConnection,
+        projects: &[Uuid],
+    ) -> diesel::QueryResult<Vec<(Uuid, Environment)>> {
+        let rows: Vec<(Uuid, Uuid, String, String, i32)> = environments::table
+            .filter(environments::project_id.eq_any(projects))
+            .order((
+                environments::position.asc(),
+                environments::created_at.asc(),
+                environments::id.asc(),
+            ))
+            .select((
+                environments::project_id,
+                environments::id,
+                environments::name,
+                environments::kind,
+                environments::position,
+            ))
+            .load(conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(project, id, name, kind, position)| {
+                let environment = Environment {
+                    id: id.into(),
+                    name,
+                    // A kind this build does not know reads as development (never production).
+                    kind: EnvironmentKind::parse(&kind).unwrap_or(EnvironmentKind::Development),
+                    position,
+                };
+                (project, environment)
+            })
+            .collect())
+    }
+
+    /// A project's environments in pipeline order.
+    pub async fn environments(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+    ) -> diesel::QueryResult<Vec<Environment>> {
+        Ok(Self::environments_of(conn, &[project])
+            .await?
+            .into_iter()
+            .map(|(_, env)| env)
             .collect())
     }
 
@@ -189,24 +229,114 @@ impl Projects {
         Ok(())
     }
 
+    /// Adds an environment of `kind` after the others of its kind in the pipeline (those
+    /// after it move one place down). Call inside a transaction.
     pub async fn add_environment(
         conn: &mut AsyncPgConnection,
         project: Uuid,
         name: &str,
+        kind: EnvironmentKind,
     ) -> diesel::QueryResult<Environment> {
+        let existing = Self::environments(conn, project).await?;
+        let position = existing
+            .iter()
+            .filter(|e| e.kind <= kind)
+            .map(|e| e.position + 1)
+            .max()
+            .unwrap_or(0);
+        diesel::update(
+            environments::table
+                .filter(environments::project_id.eq(project))
+                .filter(environments::position.ge(position)),
+        )
+        .set(environments::position.eq(environments::position + 1))
+        .execute(conn)
+        .await?;
         let id = Uuid::new_v4();
         diesel::insert_into(environments::table)
             .values((
                 environments::id.eq(id),
                 environments::project_id.eq(project),
                 environments::name.eq(name),
+                environments::kind.eq(kind.as_str()),
+                environments::position.eq(position),
             ))
             .execute(conn)
             .await?;
         Ok(Environment {
             id: id.into(),
             name: name.to_owned(),
+            kind,
+            position,
         })
+    }
+
+    /// Renames an environment, changes its kind or moves it to `position` (clamped to the
+    /// pipeline; the others close the gap). Call inside a transaction.
+    pub async fn update_environment(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        id: Uuid,
+        name: Option<&str>,
+        kind: Option<EnvironmentKind>,
+        position: Option<i32>,
+    ) -> diesel::QueryResult<()> {
+        if let Some(name) = name {
+            diesel::update(environments::table.find(id))
+                .set((
+                    environments::name.eq(name),
+                    environments::updated_at.eq(Utc::now()),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        if let Some(kind) = kind {
+            diesel::update(environments::table.find(id))
+                .set((
+                    environments::kind.eq(kind.as_str()),
+                    environments::updated_at.eq(Utc::now()),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        if let Some(position) = position {
+            let mut order: Vec<Uuid> = Self::environments(conn, project)
+                .await?
+                .into_iter()
+                .map(|e| e.id.uuid())
+                .filter(|e| *e != id)
+                .collect();
+            let at = usize::try_from(position.max(0)).unwrap_or(0).min(order.len());
+            order.insert(at, id);
+            for (n, env) in order.into_iter().enumerate() {
+                diesel::update(environments::table.find(env))
+                    .set(environments::position.eq(i32::try_from(n).unwrap_or(i32::MAX)))
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One environment with its project.
+    pub async fn find_environment(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+    ) -> diesel::QueryResult<Option<(Uuid, Environment)>> {
+        let project: Option<Uuid> = environments::table
+            .find(id)
+            .select(environments::project_id)
+            .first(conn)
+            .await
+            .optional()?;
+        let Some(project) = project else {
+            return Ok(None);
+        };
+        Ok(Self::environments(conn, project)
+            .await?
+            .into_iter()
+            .find(|e| e.id.uuid() == id)
+            .map(|e| (project, e)))
     }
 
     /// `(project, name)` of an environment.
@@ -223,7 +353,7 @@ impl Projects {
     }
 
     /// The environment `requested` if it belongs to `project`, or by default the project's
-    /// `production`; `None` when there is no such environment.
+    /// production environment; `None` when there is no such environment.
     pub async fn environment_of(
         conn: &mut AsyncPgConnection,
         project: Uuid,
@@ -235,7 +365,7 @@ impl Projects {
             .into_boxed();
         let query = match requested {
             Some(id) => query.filter(environments::id.eq(id)),
-            None => query.filter(environments::name.eq("production")),
+            None => query.filter(environments::kind.eq(EnvironmentKind::Production.as_str())),
         };
         query.first(conn).await.optional()
     }

@@ -1,6 +1,6 @@
 //! The deploy job: fetch the source, detect the plan, build it in the deployment's own
-//! release directory, and hand it to the runtime (`deploying`). A rollback skips all that
-//! and reuses the release of the deployment it rolls back to.
+//! release directory, and hand it to the runtime (`deploying`). A rollback or a promotion
+//! skips all that and reuses a release ([`super::reuse`]).
 //!
 //! The job is idempotent: it acts only on the state it finds. A build whose worker died is
 //! built again from scratch (its directory wiped, its log continued); every transition is
@@ -56,10 +56,10 @@ pub enum Next {
 
 /// Fetches, detects and builds deployments into releases.
 pub struct Pipeline {
-    db: DbPool,
-    layout: Layout,
-    config: PipelineConfig,
-    variables: VariableSource,
+    pub(super) db: DbPool,
+    pub(super) layout: Layout,
+    pub(super) config: PipelineConfig,
+    pub(super) variables: VariableSource,
     /// Where stored build-log lines are published live.
     bus: LogBus,
     /// Who builds run as (their jail), or that they are refused.
@@ -133,6 +133,10 @@ impl Pipeline {
             (State::Queued, Some(of)) => {
                 drop(conn);
                 return self.release_again(&row, of).await;
+            }
+            (State::Queued, None) if row.promoted_from.is_some() => {
+                drop(conn);
+                return self.promote(&row).await;
             }
             (State::Queued, None) => {
                 match machine::transition(&mut conn, id, State::Queued, State::Building, "build started")
@@ -304,6 +308,17 @@ impl Pipeline {
         };
         if let Some(commit) = &commit {
             log.event(format!("Checked out commit {commit}."));
+            if let Some(info) = git::describe(dir, commit).await {
+                let mut conn = self.db.get().await?;
+                Deployments::describe_commit(
+                    &mut conn,
+                    row.service_id,
+                    &info.sha,
+                    &info.subject,
+                    &info.author,
+                )
+                .await?;
+            }
         }
 
         // 2. The plan.
@@ -499,62 +514,9 @@ impl Pipeline {
         }
     }
 
-    /// A rollback (with the variables it ran with) or "deploy changes" (with the current
-    /// ones): the earlier deployment's release, no rebuild.
-    async fn release_again(&self, row: &DeploymentRow, of: Uuid) -> anyhow::Result<Next> {
-        let id = row.id;
-        let mut conn = self.db.get().await?;
-        let Some(release) = Deployments::release(&mut conn, of).await? else {
-            end(
-                &mut conn,
-                id,
-                State::Failed,
-                &format!("the release of {of} is no longer kept"),
-            )
-            .await?;
-            return Ok(Next::Done);
-        };
-        let log = self.log(id).await?;
-        let copied = row.source_kind == "rollback" && self.variables.copy(&mut conn, of, row, &log).await?;
-        if !copied {
-            let prepared = self
-                .variables
-                .prepare(&mut conn, row, release.commit_sha.as_deref(), &log)
-                .await?;
-            if let Err(reason) = prepared {
-                log.event(format!("Deploy failed: {reason}"));
-                log.close().await?;
-                end(&mut conn, id, State::Failed, &reason).await?;
-                return Ok(Next::Done);
-            }
-        }
-        diesel::update(deployments::table.find(id))
-            .set((
-                deployments::plan.eq(&release.plan),
-                deployments::commit_sha.eq(&release.commit_sha),
-            ))
-            .execute(&mut conn)
-            .await?;
-        let reason = format!("reusing the release of {of}");
-        match machine::transition(&mut conn, id, State::Queued, State::Deploying, &reason).await {
-            Ok(()) => Ok(Next::GoLive {
-                pair: row.pair(),
-                log: Some(log),
-            }),
-            Err(TransitionError::Lost(_)) => {
-                log.close().await?;
-                Ok(Next::Done)
-            }
-            Err(err) => {
-                log.close().await?;
-                Err(err.into())
-            }
-        }
-    }
-
     /// Keeps the newest `releases_kept` releases of a service in an environment (and the
     /// active one and the one just built), removing the directories of the others.
-    async fn prune(
+    pub(super) async fn prune(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
         just_built: Uuid,
@@ -630,7 +592,7 @@ impl Pipeline {
 }
 
 /// Ends a deployment `to` from wherever it is in flight (queued or building).
-async fn end(
+pub(super) async fn end(
     conn: &mut diesel_async::AsyncPgConnection,
     id: Uuid,
     to: State,
@@ -646,7 +608,7 @@ async fn end(
     Ok(())
 }
 
-async fn remove_dir(dir: &Path) {
+pub(super) async fn remove_dir(dir: &Path) {
     if let Err(err) = tokio::fs::remove_dir_all(dir).await
         && err.kind() != std::io::ErrorKind::NotFound
     {
@@ -655,7 +617,7 @@ async fn remove_dir(dir: &Path) {
 }
 
 /// Copies an unpacked upload into a fresh release directory (`cp -a`, paths Railyard's own).
-async fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+pub(super) async fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
     if !from.is_dir() {
         return Err("the uploaded source is no longer kept".into());
     }

@@ -159,3 +159,75 @@ async fn clone(source: &Checkout<'_>, dest: &Path, timeout: Duration) -> Result<
         .args(["rev-parse", "--verify", "HEAD^{commit}"]);
     run(head, timeout).await
 }
+
+/// A commit's author and subject line, read from a repository Railyard holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub sha: String,
+    pub author: String,
+    pub subject: String,
+}
+
+const FIELDS: &str = "--format=%H%x1f%an%x1f%s";
+
+fn parse_log(out: &str) -> Vec<CommitInfo> {
+    out.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, '\u{1f}');
+            Some(CommitInfo {
+                sha: parts.next()?.to_owned(),
+                author: parts.next()?.to_owned(),
+                subject: parts.next().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// `git -C repo` for reading history (works on bare repositories and work trees).
+fn reader(repo: &Path) -> Command {
+    let mut cmd = git(repo);
+    cmd.arg("-C").arg(repo);
+    cmd
+}
+
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `commit`'s author and subject in `repo`; `None` where it is not there.
+pub async fn describe(repo: &Path, commit: &str) -> Option<CommitInfo> {
+    if !valid_commit(commit) {
+        return None;
+    }
+    let mut cmd = reader(repo);
+    cmd.args(["log", "-1", FIELDS, "--end-of-options", commit]);
+    parse_log(&run(cmd, READ_TIMEOUT).await.ok()?).into_iter().next()
+}
+
+/// `(ahead, behind)`: commits reachable from `ours` and not from `theirs`, and the reverse.
+pub async fn ahead_behind(repo: &Path, ours: &str, theirs: &str) -> Option<(i64, i64)> {
+    if !valid_commit(ours) || !valid_commit(theirs) {
+        return None;
+    }
+    let mut cmd = reader(repo);
+    cmd.args(["rev-list", "--left-right", "--count", "--end-of-options"])
+        .arg(format!("{ours}...{theirs}"));
+    let out = run(cmd, READ_TIMEOUT).await.ok()?;
+    let (ahead, behind) = out.split_once(char::is_whitespace)?;
+    Some((ahead.trim().parse().ok()?, behind.trim().parse().ok()?))
+}
+
+/// The commits `to` has and `from` has not (all of `to`'s history without `from`), newest
+/// first, at most `limit`.
+pub async fn range(repo: &Path, from: Option<&str>, to: &str, limit: usize) -> Option<Vec<CommitInfo>> {
+    if !valid_commit(to) || from.is_some_and(|f| !valid_commit(f)) {
+        return None;
+    }
+    let mut cmd = reader(repo);
+    cmd.args(["log", FIELDS])
+        .arg(format!("--max-count={limit}"))
+        .arg("--end-of-options");
+    match from {
+        Some(from) => cmd.arg(format!("{from}..{to}")),
+        None => cmd.arg(to),
+    };
+    Some(parse_log(&run(cmd, READ_TIMEOUT).await.ok()?))
+}

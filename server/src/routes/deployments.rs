@@ -70,7 +70,10 @@ pub async fn create_deployment(
     let (source_kind, branch, upload) = match &service.source {
         Source::Git { branch, .. } => (
             "git",
-            Some(req.branch.clone().unwrap_or_else(|| branch.clone())),
+            Some(match req.branch.clone() {
+                Some(asked) => asked,
+                None => Deployments::branch_for(&mut conn, service.id.uuid(), environment, branch).await?,
+            }),
             None,
         ),
         Source::Push { branch } => {
@@ -79,11 +82,11 @@ pub async fn create_deployment(
                     "nothing has been pushed to this service yet: `git push` to its remote first",
                 ));
             }
-            (
-                "push",
-                Some(req.branch.clone().unwrap_or_else(|| branch.clone())),
-                None,
-            )
+            let branch = match req.branch.clone() {
+                Some(asked) => asked,
+                None => Deployments::branch_for(&mut conn, service.id.uuid(), environment, branch).await?,
+            };
+            ("push", Some(branch), None)
         }
         Source::Upload {} => {
             if req.branch.is_some() || req.commit.is_some() {
@@ -109,6 +112,7 @@ pub async fn create_deployment(
         commit: req.commit,
         upload,
         release_of: None,
+        promoted_from: None,
     };
     super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.create", new).await
 }
@@ -148,8 +152,10 @@ pub async fn list_deployments(
     let environment = environment_of(&mut conn, service.project_id.uuid(), params.environment).await?;
     let rows = Deployments::list(&mut conn, id, environment, page.after()?, limit).await?;
     let next_cursor = pagination::next(&rows, limit, |d| (d.created_at, d.id));
+    let mut deployments: Vec<_> = rows.iter().map(DeploymentRow::to_api).collect();
+    Deployments::annotate(&mut conn, &mut deployments).await?;
     Ok(axum::Json(DeploymentsResponse {
-        deployments: rows.iter().map(DeploymentRow::to_api).collect(),
+        deployments,
         next_cursor,
     }))
 }
@@ -262,12 +268,19 @@ pub async fn redeploy_deployment(
             "push" => "push",
             "upload" => "upload",
             "rollback" => "rollback",
+            "promotion" => "promotion",
             _ => "git",
         },
+        // A promotion is redeployed from its own copy of the build, never rebuilt.
+        release_of: if row.source_kind == "promotion" {
+            Some(row.release_id())
+        } else {
+            row.release_of
+        },
+        promoted_from: row.promoted_from,
         branch: row.branch,
         commit: row.commit_sha,
         upload: row.upload_id,
-        release_of: row.release_of,
     };
     super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.redeploy", new).await
 }
@@ -308,6 +321,7 @@ pub async fn rollback_deployment(
         commit: row.commit_sha,
         upload: None,
         release_of: Some(target),
+        promoted_from: None,
     };
     super::request_deployment(&mut conn, &meta, &caller, workspace, "deployment.rollback", new).await
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod deployments;
+pub mod environments;
 pub mod health;
 pub mod instance;
 pub mod invitations;
@@ -13,6 +14,7 @@ pub mod logs;
 pub mod me;
 pub mod members;
 pub mod projects;
+pub mod promotions;
 pub mod runtime;
 pub mod scope;
 pub mod services;

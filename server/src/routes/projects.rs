@@ -1,14 +1,11 @@
-//! Projects and their environments.
+//! Projects (their environments: `environments.rs`).
 
 use axum::{extract::State, http::StatusCode};
 use diesel_async::AsyncConnection as _;
 use railyard_shared::{
     auth::Role,
     deployments::ProjectOverview,
-    projects::{
-        CreateEnvironmentRequest, CreateProjectRequest, EnvironmentResponse, ProjectResponse,
-        ProjectsResponse, UpdateProjectRequest,
-    },
+    projects::{CreateProjectRequest, ProjectResponse, ProjectsResponse, UpdateProjectRequest},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -257,99 +254,5 @@ pub async fn delete_project(
         .actor(caller.user_id)
         .target("project", id);
     teardown::delete(&mut conn, Scope::Project(id), &meta, entry).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// Add an environment (e.g. `staging`) to a project.
-#[utoipa::path(
-    post,
-    path = "/api/v1/projects/{id}/environments",
-    tag = "projects",
-    params(("id" = Uuid, Path, description = "Project id")),
-    request_body = CreateEnvironmentRequest,
-    responses(
-        (status = 201, description = "Created", body = EnvironmentResponse),
-        (status = 404, description = "No such project of yours", body = railyard_shared::ErrorBody),
-        (status = 409, description = "The name is taken in this project", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn create_environment(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<Uuid>,
-    Json(req): Json<CreateEnvironmentRequest>,
-) -> AppResult<(StatusCode, axum::Json<EnvironmentResponse>)> {
-    check_name(&req.name, "environment")?;
-    let mut conn = state.db.get().await?;
-    let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
-    let base = &state.config.runtime.base_domain;
-    let environment = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            check_host(
-                conn,
-                base,
-                hosts::Change::Environment {
-                    project: id,
-                    name: &req.name,
-                },
-            )
-            .await?;
-            Projects::add_environment(conn, id, &req.name)
-                .await
-                .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))
-        })
-        .await?;
-    let entry = audit::Entry::new("environment.create")
-        .workspace(workspace)
-        .actor(caller.user_id);
-    audit::record(
-        &mut conn,
-        &meta,
-        entry
-            .target("environment", environment.id)
-            .detail(serde_json::json!({ "name": req.name })),
-    )
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(EnvironmentResponse { environment }),
-    ))
-}
-
-/// Delete an environment (admins and owners); `production` stays.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/environments/{id}",
-    tag = "projects",
-    params(("id" = Uuid, Path, description = "Environment id")),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such environment of yours", body = railyard_shared::ErrorBody),
-        (status = 409, description = "`production` cannot be deleted", body = railyard_shared::ErrorBody),
-    ),
-)]
-pub async fn delete_environment(
-    State(state): State<AppState>,
-    caller: Caller,
-    meta: RequestMeta,
-    Path(id): Path<Uuid>,
-) -> AppResult<StatusCode> {
-    let mut conn = state.db.get().await?;
-    let (project, name) = Projects::environment(&mut conn, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("environment not found"))?;
-    let workspace = authorize_project(&mut conn, &caller, project, Role::Admin, "environment").await?;
-    if name == "production" {
-        return Err(AppError::conflict(
-            "the production environment cannot be deleted; delete the project instead",
-        ));
-    }
-    let entry = audit::Entry::new("environment.delete")
-        .workspace(workspace)
-        .actor(caller.user_id)
-        .target("environment", id)
-        .detail(serde_json::json!({ "name": name }));
-    teardown::delete(&mut conn, Scope::Environment(id), &meta, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }

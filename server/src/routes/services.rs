@@ -284,6 +284,9 @@ fn check_settings(settings: &ServiceSettings) -> Result<(), AppError> {
     {
         return bad("`restart_policy` must be on_failure, always or never");
     }
+    if settings.branch.as_deref().is_some_and(|b| !valid_branch(b)) {
+        return bad("`branch` is not a valid git branch name");
+    }
     if settings.port.is_some_and(|p| !(1..=65535).contains(&p)) {
         return bad("`port` must be from 1 to 65535");
     }

@@ -134,6 +134,7 @@ pub async fn create_upload(
         commit: None,
         upload: Some(upload),
         release_of: None,
+        promoted_from: None,
     };
     let mut conn = state.db.get().await?;
     request_deployment(&mut conn, &meta, &caller, workspace, "deployment.upload", new).await

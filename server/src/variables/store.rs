@@ -403,6 +403,83 @@ pub async fn write(
     Ok(done)
 }
 
+/// Copies every variable of environment `from` (shared and per service) into the new
+/// environment `to` of the same project: each value re-encrypted for its new row (the AAD
+/// names the environment), sealed ones still sealed. Call inside the transaction that
+/// creates `to`. Returns how many were copied.
+pub async fn copy_environment(
+    conn: &mut AsyncPgConnection,
+    keys: &KeyRing,
+    from: Uuid,
+    to: Uuid,
+    actor: Uuid,
+) -> Result<usize, VarError> {
+    let context = EnvContext::load(conn, from).await?;
+    let rows: Vec<Stored> = variables::table
+        .filter(variables::environment_id.eq(from))
+        .select(Stored::as_select())
+        .load(conn)
+        .await?;
+    let workspace = context.workspace;
+    for row in &rows {
+        let plain = keys
+            .decrypt(&row.ciphertext, &aad(workspace, from, row.service_id, &row.name))
+            .map_err(|err| {
+                VarError::Crypto(format!(
+                    "the stored value of `{}` (variable {}) cannot be decrypted: {err}",
+                    row.name, row.id
+                ))
+            })?;
+        let sealed_value = keys
+            .encrypt(&plain, &aad(workspace, to, row.service_id, &row.name))
+            .map_err(|err| VarError::Crypto(err.to_string()))?;
+        diesel::insert_into(variables::table)
+            .values((
+                variables::id.eq(Uuid::new_v4()),
+                variables::workspace_id.eq(workspace),
+                variables::environment_id.eq(to),
+                variables::service_id.eq(row.service_id),
+                variables::name.eq(&row.name),
+                variables::ciphertext.eq(sealed_value),
+                variables::sealed.eq(row.sealed),
+                variables::updated_by.eq(actor),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    Ok(rows.len())
+}
+
+/// A service's own variables (and the shared ones, as `shared.NAME`) in an environment,
+/// name → value, for comparing two environments. Never shown.
+pub fn comparable(loaded: &Loaded, service: Uuid) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, entry) in &loaded.vars.shared {
+        out.insert(format!("shared.{name}"), entry.value.clone());
+    }
+    if let Some(own) = loaded.entries(Some(service)) {
+        for (name, entry) in own {
+            out.insert(name.clone(), entry.value.clone());
+        }
+    }
+    out
+}
+
+/// Revision of every variable a service's deployments would read in an environment
+/// (its own and the shared ones): a change to any of them changes this.
+pub fn revisions(loaded: &Loaded, service: Uuid) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for (name, entry) in &loaded.vars.shared {
+        out.insert(format!("shared.{name}"), entry.revision);
+    }
+    if let Some(own) = loaded.entries(Some(service)) {
+        for (name, entry) in own {
+            out.insert(name.clone(), entry.revision);
+        }
+    }
+    out
+}
+
 /// What a deployment of `service` runs with, resolved from the current variables, and the
 /// revisions it came from; `Ok(Err)` says why the variables do not resolve.
 pub async fn resolve_for(

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    BoolExpressionMethods as _, ExpressionMethods as _, OptionalExtension as _, QueryDsl as _, Selectable,
-    SelectableHelper as _,
+    BoolExpressionMethods as _, ExpressionMethods as _, JoinOnDsl as _, NullableExpressionMethods as _,
+    OptionalExtension as _, QueryDsl as _, Selectable, SelectableHelper as _,
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use railyard_shared::deployments::{
@@ -41,6 +41,7 @@ pub struct DeploymentRow {
     pub source_kind: String,
     pub upload_id: Option<Uuid>,
     pub release_of: Option<Uuid>,
+    pub promoted_from: Option<Uuid>,
 }
 
 impl DeploymentRow {
@@ -53,6 +54,11 @@ impl DeploymentRow {
     /// Its state (a row whose stored state no longer parses reads as failed).
     pub fn state(&self) -> State {
         State::parse(&self.state).unwrap_or(State::Failed)
+    }
+
+    /// The deployment whose build it runs: its own, or the one it rolled back to.
+    pub fn release_id(&self) -> Uuid {
+        self.release_of.unwrap_or(self.id)
     }
 
     /// Its service and environment.
@@ -70,6 +76,11 @@ impl DeploymentRow {
             branch: self.branch.clone(),
             commit: self.commit_sha.clone(),
             release_of: self.release_of.map(Into::into),
+            promoted_from: self.promoted_from.map(Into::into),
+            // Filled by [`Deployments::annotate`].
+            promoted_from_environment: None,
+            commit_message: None,
+            commit_author: None,
             reason: self.reason.clone(),
             triggered_by: self.triggered_by.map(Into::into),
             created_at: self.created_at,
@@ -84,12 +95,14 @@ impl DeploymentRow {
 pub struct NewDeployment {
     pub service: Uuid,
     pub environment: Uuid,
-    /// `git`, `push`, `upload` or `rollback`.
+    /// `git`, `push`, `upload`, `rollback` or `promotion`.
     pub source_kind: &'static str,
     pub branch: Option<String>,
     pub commit: Option<String>,
     pub upload: Option<Uuid>,
     pub release_of: Option<Uuid>,
+    /// A promotion: the deployment of another environment whose build it runs.
+    pub promoted_from: Option<Uuid>,
 }
 
 /// Who asked for a deployment, for its audit entry.
@@ -148,6 +161,7 @@ impl Deployments {
                     deployments::source_kind.eq(new.source_kind),
                     deployments::upload_id.eq(new.upload),
                     deployments::release_of.eq(new.release_of),
+                    deployments::promoted_from.eq(new.promoted_from),
                     // After the lock: creation order is request order.
                     deployments::created_at.eq(Utc::now()),
                 ))
@@ -166,6 +180,7 @@ impl Deployments {
                     "branch": new.branch,
                     "commit": new.commit,
                     "release_of": new.release_of,
+                    "promoted_from": new.promoted_from,
                 }));
             audit::record(conn, by.meta, entry).await?;
             Ok(id)
@@ -331,6 +346,7 @@ impl Deployments {
             String,
             Option<i32>,
             Option<i32>,
+            Option<String>,
         );
         let row: Option<Row> = service_settings::table
             .find((service, environment))
@@ -342,6 +358,7 @@ impl Deployments {
                 service_settings::restart_policy,
                 service_settings::port,
                 service_settings::memory_limit_mb,
+                service_settings::branch,
             ))
             .first(conn)
             .await
@@ -356,6 +373,7 @@ impl Deployments {
                 restart_policy,
                 port,
                 memory,
+                branch,
             )) => ServiceSettings {
                 root_dir,
                 build_command,
@@ -364,8 +382,77 @@ impl Deployments {
                 restart_policy: Some(restart_policy),
                 port,
                 memory_limit_mb: memory,
+                branch,
             },
         })
+    }
+
+    /// Copies every service's settings in environment `from` to the new environment `to`.
+    pub async fn copy_settings(
+        conn: &mut AsyncPgConnection,
+        from: Uuid,
+        to: Uuid,
+    ) -> diesel::QueryResult<usize> {
+        let services: Vec<Uuid> = service_settings::table
+            .filter(service_settings::environment_id.eq(from))
+            .select(service_settings::service_id)
+            .load(conn)
+            .await?;
+        for service in &services {
+            let settings = Self::settings(conn, *service, from).await?;
+            Self::save_settings(conn, *service, to, &settings).await?;
+        }
+        Ok(services.len())
+    }
+
+    /// The branch each environment of `project` tracks for `service` (a push there deploys
+    /// it): its own `branch` setting, or for production the service's branch.
+    pub async fn tracked_branches(
+        conn: &mut AsyncPgConnection,
+        project: Uuid,
+        service: Uuid,
+        service_branch: &str,
+    ) -> diesel::QueryResult<Vec<(Uuid, String)>> {
+        use crate::schema::environments;
+        let rows: Vec<(Uuid, String, Option<String>)> = environments::table
+            .left_join(
+                service_settings::table.on(service_settings::environment_id
+                    .eq(environments::id)
+                    .and(service_settings::service_id.eq(service))),
+            )
+            .filter(environments::project_id.eq(project))
+            .order(environments::position.asc())
+            .select((
+                environments::id,
+                environments::kind,
+                service_settings::branch.nullable(),
+            ))
+            .load(conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(env, kind, branch)| {
+                let branch = branch.or_else(|| (kind == "production").then(|| service_branch.to_owned()))?;
+                Some((env, branch))
+            })
+            .collect())
+    }
+
+    /// The branch a deployment of `service` in `environment` builds when none is asked
+    /// for: the environment's `branch` setting, else the service's.
+    pub async fn branch_for(
+        conn: &mut AsyncPgConnection,
+        service: Uuid,
+        environment: Uuid,
+        service_branch: &str,
+    ) -> diesel::QueryResult<String> {
+        let own: Option<Option<String>> = service_settings::table
+            .find((service, environment))
+            .select(service_settings::branch)
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(own.flatten().unwrap_or_else(|| service_branch.to_owned()))
     }
 
     pub async fn save_settings(
@@ -382,6 +469,7 @@ impl Deployments {
             service_settings::restart_policy.eq(settings.restart_policy.as_deref().unwrap_or("on_failure")),
             service_settings::port.eq(settings.port),
             service_settings::memory_limit_mb.eq(settings.memory_limit_mb),
+            service_settings::branch.eq(&settings.branch),
             service_settings::updated_at.eq(Utc::now()),
         );
         diesel::insert_into(service_settings::table)
@@ -393,6 +481,80 @@ impl Deployments {
             .on_conflict((service_settings::service_id, service_settings::environment_id))
             .do_update()
             .set(values)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds what the rows do not hold to deployments about to be shown: the commit's subject
+    /// and author, and the environment a promotion came from.
+    pub async fn annotate(conn: &mut AsyncPgConnection, shown: &mut [Deployment]) -> diesel::QueryResult<()> {
+        use crate::schema::{commits, environments};
+        let shas: Vec<String> = shown.iter().filter_map(|d| d.commit.clone()).collect();
+        let services: Vec<Uuid> = shown.iter().map(|d| d.service_id.uuid()).collect();
+        let described: Vec<(Uuid, String, String, String)> = if shas.is_empty() {
+            Vec::new()
+        } else {
+            commits::table
+                .filter(commits::service_id.eq_any(&services))
+                .filter(commits::sha.eq_any(&shas))
+                .select((
+                    commits::service_id,
+                    commits::sha,
+                    commits::message,
+                    commits::author,
+                ))
+                .load(conn)
+                .await?
+        };
+        let sources: Vec<Uuid> = shown
+            .iter()
+            .filter_map(|d| d.promoted_from.map(|p| p.uuid()))
+            .collect();
+        let from: Vec<(Uuid, String)> = if sources.is_empty() {
+            Vec::new()
+        } else {
+            deployments::table
+                .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
+                .filter(deployments::id.eq_any(&sources))
+                .select((deployments::id, environments::name))
+                .load(conn)
+                .await?
+        };
+        for deployment in shown {
+            if let Some((_, _, message, author)) = described.iter().find(|(service, sha, _, _)| {
+                *service == deployment.service_id.uuid() && Some(sha) == deployment.commit.as_ref()
+            }) {
+                deployment.commit_message = Some(message.clone());
+                deployment.commit_author = Some(author.clone());
+            }
+            if let Some(source) = deployment.promoted_from {
+                deployment.promoted_from_environment = from
+                    .iter()
+                    .find(|(id, _)| *id == source.uuid())
+                    .map(|(_, name)| name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps a commit's subject and author (the matrix and the history show them).
+    pub async fn describe_commit(
+        conn: &mut AsyncPgConnection,
+        service: Uuid,
+        sha: &str,
+        message: &str,
+        author: &str,
+    ) -> diesel::QueryResult<()> {
+        use crate::schema::commits;
+        diesel::insert_into(commits::table)
+            .values((
+                commits::service_id.eq(service),
+                commits::sha.eq(sha),
+                commits::message.eq(message),
+                commits::author.eq(author),
+            ))
+            .on_conflict_do_nothing()
             .execute(conn)
             .await?;
         Ok(())
@@ -416,11 +578,14 @@ impl Deployments {
         let release_available = Self::release(conn, row.release_of.unwrap_or(row.id))
             .await?
             .is_some();
+        let mut shown = [row.to_api()];
+        Self::annotate(conn, &mut shown).await?;
+        let [deployment] = shown;
         Ok(DeploymentDetail {
             durations: durations(&row, &history, Utc::now()),
             plan: row.plan(),
             log_url: format!("/api/v1/deployments/{}/logs", row.id),
-            deployment: row.to_api(),
+            deployment,
             history,
             log_tail,
             release_available,

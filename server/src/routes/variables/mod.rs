@@ -429,6 +429,7 @@ pub async fn deploy_changes(
             commit: origin.commit_sha,
             upload: origin.upload_id,
             release_of: None,
+            promoted_from: None,
         };
         return super::request_deployment(
             &mut conn,
@@ -454,6 +455,7 @@ pub async fn deploy_changes(
         commit: active.commit_sha,
         upload: None,
         release_of: Some(release),
+        promoted_from: None,
     };
     super::request_deployment(
         &mut conn,
