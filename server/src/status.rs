@@ -103,9 +103,10 @@ pub async fn service_status(
                     }
                     _ => None,
                 },
+                // A stopped or crashed process has no pid (nor port) worth showing.
+                pid: pid.filter(|_| has_process(state)),
+                port: port.filter(|_| has_process(state)),
                 state,
-                pid,
-                port,
                 url,
                 restarts,
                 last_exit_code,
@@ -113,6 +114,14 @@ pub async fn service_status(
             }
         }
     })
+}
+
+/// Whether a process of this state exists (a stopped or crashed one's pid is history).
+fn has_process(state: ServiceState) -> bool {
+    matches!(
+        state,
+        ServiceState::Starting | ServiceState::Running | ServiceState::Stopping
+    )
 }
 
 /// Every service of `project` in `environment` (which must be the project's).

@@ -77,9 +77,12 @@ async fn a_project_comes_with_production_as_the_contract_says() {
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
-    assert_eq!(envs, ["production", "staging"]);
+    // In pipeline order: staging before production.
+    assert_eq!(envs, ["staging", "production"]);
+    assert_eq!(listed["projects"][0]["environments"][1]["kind"], "production");
+    assert_eq!(listed["projects"][0]["environments"][0]["kind"], "staging");
 
-    let production = listed["projects"][0]["environments"][0]["id"]
+    let production = listed["projects"][0]["environments"][1]["id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -124,6 +124,15 @@ impl Action {
             Self::Start => "start",
         }
     }
+
+    /// As a sentence starts it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Restart => "Restart",
+            Self::Stop => "Stop",
+            Self::Start => "Start",
+        }
+    }
 }
 
 /// Restarts, stops or starts a service in an environment.

@@ -3,15 +3,55 @@
 
 mod canvas;
 mod list;
+mod matrix;
+mod new_environment;
 mod new_service;
 mod node;
 mod page;
 
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 use railyard_shared::EnvironmentId;
-use railyard_shared::{DeploymentState, ServiceState, deployments::ServiceOverview, projects::Project};
+use railyard_shared::{
+    DeploymentState, ServiceState,
+    deployments::ServiceOverview,
+    projects::{EnvironmentKind, Project},
+};
 
 pub use list::ProjectsPage;
+pub use matrix::MatrixPage;
 pub use page::ProjectPage;
+
+/// The environment switcher of a project's pages: choosing one opens `path` (the page
+/// being looked at) in that environment (`?environment=` in the URL).
+#[component]
+pub fn EnvironmentSwitcher(
+    project: Project,
+    current: Signal<Option<EnvironmentId>>,
+    path: String,
+) -> impl IntoView {
+    let navigate = use_navigate();
+    let choose = move |ev: leptos::ev::Event| {
+        if let Ok(env) = event_target_value(&ev).parse::<EnvironmentId>() {
+            navigate(&format!("{path}?environment={env}"), Default::default());
+        }
+    };
+    view! {
+        <label class="env-select">"Environment"
+            <select aria-label="Environment" on:change=choose data-testid="environment-select">
+                {project.environments.into_iter().map(|e| {
+                    let label = match e.kind {
+                        EnvironmentKind::Production => format!("{} · production", e.name),
+                        EnvironmentKind::Preview => format!("{} · preview", e.name),
+                        _ => e.name.clone(),
+                    };
+                    let label = if e.name == e.kind.as_str() { e.name.clone() } else { label };
+                    view! { <option value=e.id.to_string() selected=move || current.get() == Some(e.id)>{label}</option> }
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
 
 /// The environment a page shows: `asked` (from `?environment=`) when it is the project's,
 /// else production, else the first.
@@ -20,7 +60,11 @@ pub fn chosen_environment(project: &Project, asked: Option<&str>) -> Option<Envi
     asked
         .and_then(|a| a.parse::<EnvironmentId>().ok())
         .filter(|a| ids().any(|e| e.id == *a))
-        .or_else(|| ids().find(|e| e.name == "production").map(|e| e.id))
+        .or_else(|| {
+            ids()
+                .find(|e| e.kind == EnvironmentKind::Production)
+                .map(|e| e.id)
+        })
         .or_else(|| ids().next().map(|e| e.id))
 }
 

@@ -3,12 +3,15 @@
 use leptos::prelude::*;
 use leptos_router::{
     components::A,
-    hooks::{use_navigate, use_params_map, use_query_map},
+    hooks::{use_params_map, use_query_map},
 };
+use railyard_shared::ProjectId;
 use railyard_shared::projects::Project;
-use railyard_shared::{EnvironmentId, ProjectId};
 
-use super::{canvas::Canvas, chosen_environment, new_service::NewService};
+use super::{
+    EnvironmentSwitcher, canvas::Canvas, chosen_environment, new_environment::NewEnvironment,
+    new_service::NewService,
+};
 use crate::{
     api::{ApiError, projects as api},
     components::{
@@ -20,7 +23,10 @@ use crate::{
 #[component]
 pub fn ProjectPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let project = LocalResource::new(move || {
+        // Read again on a change of environment: a new one appears in the switcher.
+        let _ = query.read().get("environment");
         let id = params
             .read()
             .get("id")
@@ -60,14 +66,10 @@ fn ProjectView(project: Project) -> impl IntoView {
             ])
         }
     });
-    let navigate = use_navigate();
-    let choose = move |ev: leptos::ev::Event| {
-        if let Ok(env) = event_target_value(&ev).parse::<EnvironmentId>() {
-            navigate(&format!("/projects/{id}?environment={env}"), Default::default());
-        }
-    };
     let adding = RwSignal::new(false);
+    let adding_env = RwSignal::new(false);
     let name = project.name.clone();
+    let switcher = project.clone();
     view! {
         <section class="page">
             <header class="page-header">
@@ -75,20 +77,21 @@ fn ProjectView(project: Project) -> impl IntoView {
                     <p class="eyebrow"><A href="/projects">"Projects"</A></p>
                     <h1>{project.name.clone()}</h1>
                 </div>
-                <div class="row">
-                    <label class="env-select">"Environment"
-                        <select aria-label="Environment" on:change=choose data-testid="environment-select">
-                            {environments.into_iter().map(|e| view! {
-                                <option value=e.id.to_string() selected=move || environment.get() == Some(e.id)>{e.name}</option>
-                            }).collect_view()}
-                        </select>
-                    </label>
+                <div class="row wrap">
+                    <EnvironmentSwitcher project=switcher current=environment.into() path=format!("/projects/{id}") />
+                    <button class="button-ghost" type="button" on:click=move |_| adding_env.set(true)
+                        data-testid="new-environment-button">"New environment"</button>
+                    <A href=format!("/projects/{id}/matrix") attr:class="button-ghost" attr:data-testid="matrix-link">"Matrix"</A>
                     <button class="button" type="button" on:click=move |_| adding.set(true)>"New service"</button>
                 </div>
             </header>
             {move || environment.get().map(|env| view! { <Canvas project=id environment=env /> })}
             {move || adding.get().then(|| view! {
                 <NewService project=id project_name=name.clone() on_close=Callback::new(move |()| adding.set(false)) />
+            })}
+            {move || adding_env.get().then(|| view! {
+                <NewEnvironment project=id environments=environments.clone() current=environment.get_untracked()
+                    on_close=Callback::new(move |()| adding_env.set(false)) />
             })}
         </section>
     }

@@ -149,8 +149,12 @@ fn DeploymentTable(
                         <tr class="clickable" on:click=move |_| selected.set(Some(id))
                             aria-selected=move || (shown.get() == Some(id)).to_string() data-testid="deployment-row">
                             <td><span class=deployment_badge(d.state) data-testid="deployment-state"><span class="dot"></span>{d.state.label()}</span></td>
-                            <td class="mono">{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
-                            <td class="wide-only">{d.source.clone()}</td>
+                            <td class="mono" title=d.commit_message.clone().unwrap_or_default()>{d.commit.clone().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_default()}</td>
+                            <td class="wide-only" data-testid="deployment-source">{match (d.source.as_str(), &d.promoted_from_environment) {
+                                ("promotion", Some(env)) => format!("promoted from {env}"),
+                                ("promotion", None) => "promoted".to_owned(),
+                                (source, _) => source.to_owned(),
+                            }}</td>
                             <td class="muted nowrap wide-only">{move || match d.triggered_by {
                                 Some(user) => names.with(|n| n.get(&user).cloned()).unwrap_or_else(|| "a member".to_owned()),
                                 None => "Railyard".to_owned(),

@@ -3,6 +3,7 @@
 //! one's build log), its runtime log, its variables and its settings. Status arrives on the
 //! live socket (the project topic); nothing polls.
 
+mod danger;
 mod deployments;
 mod settings;
 mod variables;
@@ -22,7 +23,11 @@ use railyard_shared::{
 };
 
 use crate::{
-    api::{ApiError, projects as api},
+    api::{
+        ApiError,
+        environments::{self as controls, Control},
+        projects as api,
+    },
     components::{
         crumbs::{Crumb, set_crumbs},
         live_log::LiveLog,
@@ -32,8 +37,9 @@ use crate::{
     },
     format,
     live::{Connection, use_live},
-    pages::project::{chosen_environment, dot_class},
+    pages::project::{EnvironmentSwitcher, chosen_environment, dot_class},
 };
+use danger::DangerZone;
 use deployments::DeploymentsTab;
 use settings::SettingsForm;
 use variables::VariablesTab;
@@ -125,6 +131,11 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
             .find(workspace)
             .is_some_and(|w| w.role.at_least(Role::Member))
     });
+    let can_delete = Signal::derive(move || {
+        workspaces
+            .find(workspace)
+            .is_some_and(|w| w.role.at_least(Role::Admin))
+    });
     let env_name = project
         .environments
         .iter()
@@ -183,6 +194,57 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
         }
     });
     let deploying = deploy.pending();
+    let control = Action::new_local(move |&what: &Control| async move {
+        match controls::control(id, environment, what).await {
+            Ok(()) => {
+                toasts.ok(match what {
+                    Control::Restart => "Restarting: a new process takes over once healthy.",
+                    Control::Stop => "Stopping the service.",
+                    Control::Start => "Starting the service.",
+                });
+                version.try_update(|v| *v += 1);
+            }
+            Err(err) => toasts.error(err.message),
+        }
+    });
+    let controlling = control.pending();
+    let control_button = move |what: Control| {
+        view! {
+            <button class="button-ghost" type="button" data-testid=format!("control-{}", what.label().to_lowercase())
+                disabled=move || controlling.get() || !can_write.get()
+                title=move || (!can_write.get()).then_some("Viewers cannot change a running service")
+                on:click=move |_| {
+                    if what != Control::Stop
+                        || window().confirm_with_message("Stop the service? The router answers 503 until it is started again.").unwrap_or(false)
+                    {
+                        control.dispatch(what);
+                    }
+                }>{what.label()}</button>
+        }
+    };
+    let running = move || {
+        overview
+            .get()
+            .is_some_and(|o| matches!(o.status.state, ServiceState::Running | ServiceState::Starting))
+    };
+    let deployed = move || overview.get().is_some_and(|o| o.active.is_some());
+    let tracks = match &service.source {
+        railyard_shared::projects::Source::Git { branch, .. }
+        | railyard_shared::projects::Source::Push { branch } => {
+            let production = project.environments.iter().any(|e| {
+                e.id == environment && e.kind == railyard_shared::projects::EnvironmentKind::Production
+            });
+            if production {
+                format!("{branch} (the service's branch)")
+            } else {
+                "none".to_owned()
+            }
+        }
+        railyard_shared::projects::Source::Upload {} => "uploads: no branch".to_owned(),
+    };
+    let switcher = project.clone();
+    let danger_project = project.clone();
+    let service_name = service.name.clone();
     let on_deploy = move |_| {
         if !deploying.get_untracked() {
             deploy.dispatch(());
@@ -224,11 +286,18 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                         }
                     })}
                 </div>
-                <div class="row">
+                <div class="row wrap">
                     {move || {
                         let (class, label) = connection.get().badge();
                         view! { <span class=class title="Live status"><span class="dot"></span>{label}</span> }
                     }}
+                    <EnvironmentSwitcher project=switcher current=Signal::derive(move || Some(environment)) path=format!("/services/{id}") />
+                    {move || deployed().then(|| view! {
+                        <div class="row controls" data-testid="service-controls">
+                            {control_button(Control::Restart)}
+                            {if running() { control_button(Control::Stop).into_any() } else { control_button(Control::Start).into_any() }}
+                        </div>
+                    })}
                     <button class="button" type="button" on:click=on_deploy data-testid="deploy"
                         disabled=move || deploying.get() || !can_write.get()
                         title=move || (!can_write.get()).then_some("Viewers cannot deploy")>"Deploy"</button>
@@ -252,7 +321,10 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                     <VariablesTab service=id environment env_name=env_name.clone() can_write
                         on_deployed=Callback::new(move |()| version.update(|v| *v += 1)) />
                 }.into_any(),
-                Tab::Settings => view! { <SettingsForm service=id environment can_write /> }.into_any(),
+                Tab::Settings => view! {
+                    <SettingsForm service=id environment can_write tracks=tracks.clone() />
+                    <DangerZone service=id service_name=service_name.clone() environment project=danger_project.clone() can_delete />
+                }.into_any(),
             }}
         </section>
     }

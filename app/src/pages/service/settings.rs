@@ -1,5 +1,6 @@
-//! The Settings tab: the service's settings in this environment (root directory, commands,
-//! health check, restart policy, memory limit, port); they apply from the next deployment.
+//! The Settings tab: the service's settings in this environment (the branch it tracks, root
+//! directory, commands, health check, restart policy, memory limit, port); they apply from
+//! the next deployment. Below them, the danger zone ([`super::danger`]).
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use railyard_shared::deployments::ServiceSettings;
@@ -16,9 +17,12 @@ pub fn SettingsForm(
     service: ServiceId,
     environment: EnvironmentId,
     can_write: Signal<bool>,
+    /// What an empty branch means here.
+    tracks: String,
 ) -> impl IntoView {
     let toasts = use_toasts();
     let loaded = LocalResource::new(move || api::service_settings(service, environment));
+    let branch = RwSignal::new(String::new());
     let (root, build, start, health, policy, memory, port) = (
         RwSignal::new(String::new()),
         RwSignal::new(String::new()),
@@ -45,6 +49,7 @@ pub fn SettingsForm(
             policy.set(text(s.restart_policy));
             memory.set(text(s.memory_limit_mb.map(|mb| mb.to_string())));
             port.set(text(s.port.map(|p| p.to_string())));
+            branch.set(text(s.branch));
             ready.set(true);
         }
     });
@@ -86,6 +91,7 @@ pub fn SettingsForm(
             restart_policy: text(policy),
             port,
             memory_limit_mb,
+            branch: text(branch),
         });
     };
     view! {
@@ -93,6 +99,10 @@ pub fn SettingsForm(
             <h2 class="card-title">"Settings"</h2>
             <p class="hint">"Left empty, Railyard detects it from the source. Changes apply from the next deployment."</p>
             <FormError error=error.into() />
+            <label>"Branch this environment tracks"
+                <input type="text" class="mono" placeholder=tracks bind:value=branch disabled=locked data-testid="settings-branch" />
+                <span class="hint">"A push to this branch deploys here. Empty: production tracks the service's branch; other environments deploy on request or by promotion."</span>
+            </label>
             <label>"Root directory"<input type="text" placeholder="." bind:value=root disabled=locked /></label>
             <label>"Build command"
                 <input type="text" class="mono" placeholder="npm run build" bind:value=build disabled=locked />

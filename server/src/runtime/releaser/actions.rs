@@ -72,9 +72,26 @@ impl Releaser {
         };
         // Only Railyard's own events go to this log here: no output to limit.
         let log = BuildLog::open(self.db.clone(), Some(self.bus.clone()), row.id, u64::MAX).await?;
+        // The runtime log says it too, beside the app's own output.
+        let runtime_log = self.layout.service_log(service, environment);
+        let event = |text: String| {
+            let path = runtime_log.clone();
+            let deployment = Some(row.id);
+            async move {
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::logs::ship::append_event(&path, deployment, &text);
+                })
+                .await;
+            }
+        };
+        event(format!("{} requested.", action.label())).await;
         let result = self.act_on(&mut conn, &row, action, &log).await;
-        if let Err(err) = &result {
-            log.event(format!("{} failed: {err:#}", action.as_str()));
+        match &result {
+            Ok(()) => event(format!("{} done.", action.label())).await,
+            Err(err) => {
+                log.event(format!("{} failed: {err:#}", action.as_str()));
+                event(format!("{} failed: {err:#}", action.label())).await;
+            }
         }
         log.close().await?;
         result
