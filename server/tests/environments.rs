@@ -28,10 +28,11 @@ use uuid::Uuid;
 /// Says which commit it runs, with which variables (the sealed one as a digest).
 const SERVER: &str = r#"const crypto = require('crypto');
 const sha = (v) => crypto.createHash('sha256').update(v || '').digest('hex');
-require('http').createServer((q, s) => s.end(JSON.stringify({
+require('http').createServer((q, s) => console.log('request', q.url) || s.end(JSON.stringify({
   version: require('fs').readFileSync('version.txt', 'utf8').trim(),
   greeting: process.env.GREETING || null, token: sha(process.env.TOKEN),
   region: process.env.REGION || null, env: process.env.RAILYARD_ENVIRONMENT,
+  shared: process.env.SHARED_URL || null,
   deployment: process.env.RAILYARD_DEPLOYMENT_ID,
 }))).listen(process.env.PORT, '127.0.0.1');
 "#;
@@ -523,4 +524,188 @@ async fn bad_environment_and_promotion_input_is_refused_and_nothing_is_half_made
         ))
         .await;
     assert_eq!(res.status, 404, "{}", res.text());
+}
+
+/// Polls `GET path` until `check` holds on its JSON (up to 20 s).
+async fn until(fx: &mut Fixture<'_>, path: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        last = fx.client.get(path).await.json();
+        if check(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never got there; last: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_environment_scoped_feature_works_in_staging() {
+    let app = TestApp::new().await;
+    let (_workers, edge) = app.start_runtime().await;
+    let mut fx = Fixture::new(&app).await;
+    let (repo, _) = git_repo(&[
+        ("railyard.toml", TOML),
+        ("server.js", SERVER),
+        ("version.txt", "v1"),
+    ]);
+    let web = fx.git_service("web", repo.path()).await;
+    let staging = fx.environment("staging").await;
+    let host = "web-staging-shop.localhost";
+
+    // Service and shared variables, and settings, of staging.
+    set_variable(&mut fx, web, staging, "GREETING", "hi staging", false).await;
+    let res = fx
+        .client
+        .post(
+            &format!("/api/v1/environments/{staging}/shared-variables"),
+            json!({"name": "DATABASE", "value": "postgres://staging-db"}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    set_variable(
+        &mut fx,
+        web,
+        staging,
+        "SHARED_URL",
+        "${{ shared.DATABASE }}",
+        false,
+    )
+    .await;
+    let res = fx
+        .client
+        .call(
+            "PUT",
+            &format!("/api/v1/services/{web}/settings?environment={staging}"),
+            Some(json!({"health_check_path": "/"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // Deploy: at staging's own address, with its variables; production untouched.
+    let first = fx.deploy_live(web, staging).await;
+    assert_eq!(first.plan.as_ref().unwrap().health_check.as_deref(), Some("/"));
+    let first = first.deployment.id.uuid();
+    let said = app_says(&edge, host, first).await;
+    assert_eq!(
+        (
+            said["greeting"].as_str(),
+            said["shared"].as_str(),
+            said["env"].as_str()
+        ),
+        (Some("hi staging"), Some("postgres://staging-db"), Some("staging"))
+    );
+    assert_eq!(
+        get(&edge, "web-production-shop.localhost").await.0,
+        503,
+        "nothing runs in production"
+    );
+    let status = format!("/api/v1/services/{web}/status?environment={staging}");
+    let running = until(&mut fx, &status, |s| s["status"]["state"] == "running").await;
+    assert_eq!(
+        running["status"]["url"].as_str().unwrap().split(':').nth(1),
+        Some("//web-staging-shop.localhost")
+    );
+
+    // Its runtime log.
+    let logs = format!("/api/v1/services/{web}/logs?environment={staging}&format=text");
+    let text = fx.client.get(&logs).await.text();
+    assert!(text.contains("request /"), "{text}");
+
+    // Stop, start, restart: each an event in the runtime log; a stopped service has no pid.
+    for (action, state) in [("stop", "stopped"), ("start", "running"), ("restart", "running")] {
+        let res = fx
+            .client
+            .post(
+                &format!("/api/v1/services/{web}/{action}?environment={staging}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status, 202, "{action}: {}", res.text());
+        let word = format!("{}{} done.", action[..1].to_uppercase(), &action[1..]);
+        for _ in 0..400 {
+            if fx.client.get(&logs).await.text().contains(&word) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            fx.client.get(&logs).await.text().contains(&word),
+            "{action}: no event {word:?}"
+        );
+        let now = until(&mut fx, &status, |s| s["status"]["state"] == state).await;
+        if state == "stopped" {
+            assert_eq!(now["status"]["pid"], Value::Null, "no stale pid: {now}");
+            assert_eq!(get(&edge, host).await.0, 503);
+        } else {
+            assert!(now["status"]["pid"].as_i64().is_some(), "{now}");
+        }
+    }
+    assert_eq!(get(&edge, host).await.0, 200);
+
+    // A second commit, then a rollback to the first: in staging.
+    git_commit(repo.path(), &[("version.txt", "v2")], false);
+    let second = fx.deploy_live(web, staging).await.deployment.id.uuid();
+    assert_eq!(app_says(&edge, host, second).await["version"], "v2");
+    let res = fx
+        .client
+        .post(&format!("/api/v1/deployments/{first}/rollback"), json!({}))
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let back = res.json()["deployment"]["id"].as_str().unwrap().parse().unwrap();
+    fx.wait_for(back, &[DeploymentState::Active]).await;
+    // A rollback runs with the variables the first deployment ran with (its id among them).
+    assert_eq!(app_says(&edge, host, first).await["version"], "v1");
+
+    // Deleting staging stops its app; the router no longer knows the address.
+    let res = fx
+        .client
+        .call("DELETE", &format!("/api/v1/environments/{staging}"), None)
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let mut gone = 0;
+    for _ in 0..400 {
+        gone = get(&edge, host).await.0;
+        if gone == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gone, 404);
+    let res = fx.client.get(&status).await;
+    assert_eq!(res.status, 404, "{}", res.text());
+}
+
+#[tokio::test]
+async fn a_new_repository_service_deploys_to_production_at_once() {
+    let app = TestApp::new().await;
+    let mut fx = Fixture::new(&app).await;
+    let (repo, _) = git_repo(&[("index.html", "hi")]);
+    let res = fx
+        .client
+        .post(
+            &format!("/api/v1/projects/{}/services", fx.project),
+            json!({"name": "site", "source": {"git": {"url": format!("file://{}", repo.path().display()), "branch": "main"}}}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let body = res.json();
+    let deployment: Uuid = body["deployment_id"]
+        .as_str()
+        .expect("a deployment started")
+        .parse()
+        .unwrap();
+    let detail = fx.deployment(deployment).await.deployment;
+    assert_eq!(detail.environment_id.uuid(), fx.production);
+    assert_eq!(detail.branch.as_deref(), Some("main"));
+    // A pushed service has nothing to deploy yet.
+    let res = fx
+        .client
+        .post(
+            &format!("/api/v1/projects/{}/services", fx.project),
+            json!({"name": "pushed", "source": {"push": {"branch": "main"}}}),
+        )
+        .await;
+    assert_eq!(res.status, 201);
+    assert_eq!(res.json()["deployment_id"], Value::Null);
 }

@@ -209,3 +209,79 @@ async fn a_push_past_the_limit_is_refused() {
     assert!(clone.path().join("copy/index.html").is_file());
     assert!(!clone.path().join("copy/big.bin").exists());
 }
+
+async fn deployments_in(owner: &mut Client<'_>, service: &str, environment: &str) -> Vec<Value> {
+    owner
+        .get(&format!(
+            "/api/v1/services/{service}/deployments?environment={environment}"
+        ))
+        .await
+        .json()["deployments"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_deploys_exactly_the_environments_tracking_its_branch() {
+    let app = TestApp::new().await;
+    let addr = app.serve().await;
+    let mut fixture = Fixture::new(&app).await;
+    let service = fixture.push_service("web").await.to_string();
+    let staging = fixture.environment("staging").await.to_string();
+    let dev = fixture.environment("dev").await.to_string();
+    let production = fixture.production.to_string();
+    let ws = fixture.workspace.to_string();
+    let mut owner = fixture.client;
+    // Staging tracks `develop`; dev tracks nothing; production the service's `main`.
+    let res = owner
+        .call(
+            "PUT",
+            &format!("/api/v1/services/{service}/settings?environment={staging}"),
+            Some(json!({"branch": "develop"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["settings"]["branch"], "develop");
+    let res = owner
+        .call(
+            "PUT",
+            &format!("/api/v1/services/{service}/settings?environment={staging}"),
+            Some(json!({"branch": "--upload-pack=x"})),
+        )
+        .await;
+    assert_eq!(res.status, 422, "{}", res.text());
+    let member = token(&mut owner, &ws, "member").await;
+    let remote = format!("http://git:{member}@{addr}/git/shop/web.git");
+    let (repo, first) = git_repo(&[("index.html", "<h1>one</h1>")]);
+
+    // A push to develop deploys staging only.
+    let (ok, err) = git(repo.path(), &["push", &remote, "main:develop"]);
+    assert!(ok, "{err}");
+    let in_staging = deployments_in(&mut owner, &service, &staging).await;
+    assert_eq!(in_staging.len(), 1, "{in_staging:?}");
+    assert_eq!(in_staging[0]["branch"], "develop");
+    assert_eq!(in_staging[0]["commit"], first.as_str());
+    assert!(deployments_in(&mut owner, &service, &production).await.is_empty());
+    assert!(deployments_in(&mut owner, &service, &dev).await.is_empty());
+
+    // A push to main deploys production only.
+    let second = git_commit(repo.path(), &[("index.html", "<h1>two</h1>")], false);
+    let (ok, err) = git(repo.path(), &["push", &remote, "main"]);
+    assert!(ok, "{err}");
+    let in_production = deployments_in(&mut owner, &service, &production).await;
+    assert_eq!(in_production.len(), 1, "{in_production:?}");
+    assert_eq!(in_production[0]["commit"], second.as_str());
+    assert_eq!(deployments_in(&mut owner, &service, &staging).await.len(), 1);
+    assert!(deployments_in(&mut owner, &service, &dev).await.is_empty());
+
+    // A manual deploy in staging builds the branch staging tracks.
+    let res = owner
+        .post(
+            &format!("/api/v1/services/{service}/deployments"),
+            json!({"environment_id": staging}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["deployment"]["branch"], "develop");
+}

@@ -183,6 +183,10 @@ pub struct Service {
 pub struct CreateServiceRequest {
     pub name: String,
     pub source: Source,
+    /// Deploy a repository service to production at once (the default), as on Railway.
+    /// Pushed and uploaded services deploy when code arrives.
+    #[serde(default)]
+    pub deploy: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,6 +202,9 @@ pub struct UpdateServiceRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ServiceResponse {
     pub service: Service,
+    /// On creation: the deployment it started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<crate::DeploymentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -39,7 +39,11 @@ pub async fn find_project(id: ProjectId) -> Result<Project, ApiError> {
 }
 
 pub async fn create_service(project: ProjectId, name: String, source: Source) -> Result<Service, ApiError> {
-    let body = CreateServiceRequest { name, source };
+    let body = CreateServiceRequest {
+        name,
+        source,
+        deploy: None,
+    };
     send_json::<_, ServiceResponse>(
         "POST",
         &format!("{API_V1}/projects/{project}/services"),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     check_host, check_name,
-    scope::{authorize_project, authorize_service, environment_of},
+    scope::{authorize_project, authorize_service, environment_of, require_storage},
 };
 use crate::{
     app::AppState,
@@ -22,7 +22,7 @@ use crate::{
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
     models::{
-        deployment::Deployments,
+        deployment::{Deployments, NewDeployment, RequestedBy},
         hosts,
         project::Projects,
         teardown::{self, Scope},
@@ -105,7 +105,43 @@ pub async fn create_service(
             .detail(serde_json::json!({ "name": req.name })),
     )
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(ServiceResponse { service })))
+    // A repository service deploys to production at once (not when the workspace is full:
+    // the service is still made, and deploys once there is room).
+    let deployment_id = match &service.source {
+        Source::Git { branch, .. } if req.deploy.unwrap_or(true) => {
+            let room = require_storage(&mut conn, &state.config, workspace).await.is_ok();
+            match Projects::environment_of(&mut conn, id, None).await? {
+                Some(production) if room => {
+                    let new = NewDeployment {
+                        service: service.id.uuid(),
+                        environment: production,
+                        source_kind: "git",
+                        branch: Some(branch.clone()),
+                        commit: None,
+                        upload: None,
+                        release_of: None,
+                        promoted_from: None,
+                    };
+                    let by = RequestedBy {
+                        meta: &meta,
+                        user: caller.user_id,
+                        workspace,
+                        action: "deployment.create",
+                    };
+                    Some(Deployments::request(&mut conn, new, by).await?.into())
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ServiceResponse {
+            service,
+            deployment_id,
+        }),
+    ))
 }
 
 /// The services of a project, by name.
@@ -160,7 +196,10 @@ pub async fn find_service(
 ) -> AppResult<axum::Json<ServiceResponse>> {
     let mut conn = state.db.get().await?;
     let (service, _) = authorize_service(&mut conn, &caller, id, Role::Viewer).await?;
-    Ok(axum::Json(ServiceResponse { service }))
+    Ok(axum::Json(ServiceResponse {
+        service,
+        deployment_id: None,
+    }))
 }
 
 /// Rename a service or change its source.
@@ -216,7 +255,10 @@ pub async fn update_service(
         entry.detail(serde_json::json!({ "name": name })),
     )
     .await?;
-    Ok(axum::Json(ServiceResponse { service }))
+    Ok(axum::Json(ServiceResponse {
+        service,
+        deployment_id: None,
+    }))
 }
 
 /// Delete a service (admins and owners).

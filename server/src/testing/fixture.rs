@@ -181,7 +181,8 @@ pub async fn new_service(
     let res = client
         .post(
             &format!("/api/v1/projects/{project}/services"),
-            serde_json::json!({"name": name, "source": source}),
+            // Tests deploy when they mean to (a new repository service otherwise deploys at once).
+            serde_json::json!({"name": name, "source": source, "deploy": false}),
         )
         .await;
     typed::<ServiceResponse>(&res).service.id
