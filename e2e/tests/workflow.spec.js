@@ -79,7 +79,8 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await expect(page.getByTestId('canvas')).toContainText('No services yet');
   await expect(page.getByTestId('canvas-connection')).toHaveText('live');
 
-  // "New service": from the git repository. The card appears on the live canvas.
+  // "New service": from the git repository. The card appears on the live canvas, and it
+  // deploys to production at once (as on Railway).
   await page.getByRole('button', { name: 'New service' }).click();
   const dialog = page.getByTestId('new-service');
   await dialog.getByLabel('Service name').fill('web');
@@ -87,14 +88,12 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await dialog.getByRole('button', { name: 'Add service' }).click();
   await expect(dialog).toHaveCount(0);
   const node = page.getByTestId('service-web');
-  await expect(node).toContainText('Not deployed yet');
   await expect(page.getByTestId('toasts')).toContainText('Service web added.');
+  await expect(node).not.toContainText('Not deployed yet');
 
-  // The service page: deploy, and the build log streams in, colours as styled text.
+  // The service page: the build log streams in, colours as styled text.
   await node.click();
   await expect(page.getByRole('heading', { name: 'web', level: 1 })).toBeVisible();
-  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
-  await expect(page.getByTestId('toasts')).toContainText('Deployment queued.');
   const build = page.getByTestId('build-log');
   await expect(build.getByTestId('log-connection')).toHaveText('live');
   await expect(build).toContainText('Checked out commit');

@@ -135,7 +135,7 @@ fn RenameEnvironment(
     });
     let pending = rename.pending();
     view! {
-        <section class="card form" data-testid="environment-settings">
+        <section class="card form environment-card" data-testid="environment-settings">
             <h2 class="card-title">"Environment"</h2>
             <label>"Name"
                 <div class="row">

@@ -210,7 +210,7 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
     let controlling = control.pending();
     let control_button = move |what: Control| {
         view! {
-            <button class="button-ghost" type="button" data-testid=format!("control-{}", what.label().to_lowercase())
+            <button class="button-ghost button-small" type="button" data-testid=format!("control-{}", what.label().to_lowercase())
                 disabled=move || controlling.get() || !can_write.get()
                 title=move || (!can_write.get()).then_some("Viewers cannot change a running service")
                 on:click=move |_| {
@@ -285,6 +285,12 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                             </p>
                         }
                     })}
+                    {move || deployed().then(|| view! {
+                        <div class="row controls" data-testid="service-controls">
+                            {control_button(Control::Restart)}
+                            {if running() { control_button(Control::Stop).into_any() } else { control_button(Control::Start).into_any() }}
+                        </div>
+                    })}
                 </div>
                 <div class="row wrap">
                     {move || {
@@ -292,12 +298,6 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                         view! { <span class=class title="Live status"><span class="dot"></span>{label}</span> }
                     }}
                     <EnvironmentSwitcher project=switcher current=Signal::derive(move || Some(environment)) path=format!("/services/{id}") />
-                    {move || deployed().then(|| view! {
-                        <div class="row controls" data-testid="service-controls">
-                            {control_button(Control::Restart)}
-                            {if running() { control_button(Control::Stop).into_any() } else { control_button(Control::Start).into_any() }}
-                        </div>
-                    })}
                     <button class="button" type="button" on:click=on_deploy data-testid="deploy"
                         disabled=move || deploying.get() || !can_write.get()
                         title=move || (!can_write.get()).then_some("Viewers cannot deploy")>"Deploy"</button>
