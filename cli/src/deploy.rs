@@ -19,7 +19,7 @@ use railyard_shared::{
 pub struct Api {
     base: String,
     token: String,
-    http: reqwest::Client,
+    pub http: reqwest::Client,
 }
 
 impl Api {
@@ -36,7 +36,7 @@ impl Api {
         })
     }
 
-    async fn send<T: serde::de::DeserializeOwned>(
+    pub async fn send<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> anyhow::Result<T> {
@@ -56,7 +56,7 @@ impl Api {
         serde_json::from_slice(&bytes).context("unexpected answer from the server")
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
@@ -142,7 +142,7 @@ pub async fn deploy(
 /// Prints the build log as it grows until the deployment is built (0), or fails or is
 /// cancelled (1).
 #[allow(clippy::print_stdout)]
-async fn follow(api: &Api, id: DeploymentId, json: bool) -> anyhow::Result<ExitCode> {
+pub async fn follow(api: &Api, id: DeploymentId, json: bool) -> anyhow::Result<ExitCode> {
     if !json {
         eprintln!("Deployment {id}");
     }

@@ -1,12 +1,13 @@
 //! `railyard`: the command-line client for a Railyard server.
 
 mod deploy;
+mod environments;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use railyard_shared::{ComponentStatus, EnvironmentId, ErrorBody, HealthResponse, ServiceId};
+use railyard_shared::{ComponentStatus, EnvironmentId, ErrorBody, HealthResponse, ProjectId, ServiceId};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,6 +65,50 @@ enum Command {
         #[arg(long)]
         commit: Option<String>,
     },
+    /// List a project's environments in pipeline order.
+    Environments {
+        /// Project id.
+        #[arg(long, env = "RAILYARD_PROJECT")]
+        project: ProjectId,
+    },
+    /// Create an environment (empty, or a copy of another's settings and variables).
+    #[command(name = "environment-create")]
+    EnvironmentCreate {
+        /// Project id.
+        #[arg(long, env = "RAILYARD_PROJECT")]
+        project: ProjectId,
+        /// Its name (part of each service's address).
+        #[arg(long)]
+        name: String,
+        /// development, staging or preview (default: from the name).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Copy the settings and variables of this environment (id).
+        #[arg(long)]
+        clone_from: Option<EnvironmentId>,
+    },
+    /// The environment matrix: every service in every environment, with its drift.
+    Matrix {
+        /// Project id.
+        #[arg(long, env = "RAILYARD_PROJECT")]
+        project: ProjectId,
+    },
+    /// Promote the build a service runs in one environment to another: prints the plan;
+    /// with --yes applies it and follows the deployment until it is live.
+    Promote {
+        /// Service id.
+        #[arg(long, env = "RAILYARD_SERVICE")]
+        service: ServiceId,
+        /// The environment whose build is promoted (id).
+        #[arg(long)]
+        from: EnvironmentId,
+        /// The environment it goes live in (id).
+        #[arg(long)]
+        to: EnvironmentId,
+        /// Apply the plan (without it, only show it).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -87,12 +132,39 @@ async fn main() -> ExitCode {
             Ok(api) => deploy::deploy(&api, *service, *environment, commit.as_deref(), cli.json).await,
             Err(err) => Err(err),
         },
+        command => match deploy::Api::new(&cli.url, cli.token.clone()) {
+            Ok(api) => pipeline(&api, command, cli.json).await,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The environment commands.
+async fn pipeline(api: &deploy::Api, command: &Command, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Environments { project } => environments::list(api, *project, json).await,
+        Command::EnvironmentCreate {
+            project,
+            name,
+            kind,
+            clone_from,
+        } => environments::create(api, *project, name, kind.as_deref(), *clone_from, json).await,
+        Command::Matrix { project } => environments::matrix(api, *project, json).await,
+        Command::Promote {
+            service,
+            from,
+            to,
+            yes,
+        } => environments::promote(api, *service, (*from, *to), *yes, json).await,
+        Command::Status | Command::Up { .. } | Command::Deploy { .. } => {
+            anyhow::bail!("not an environment command")
         }
     }
 }

@@ -269,7 +269,8 @@ async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() 
     let web = owner
         .post(
             &format!("/api/v1/projects/{store}/services"),
-            json!({"name": "web", "source": {"git": {"url": "https://github.com/a/b.git", "branch": "main"}}}),
+            json!({"name": "web", "source": {"git": {"url": "https://github.com/a/b.git", "branch": "main"}},
+                   "deploy": false}),
         )
         .await
         .json()["service"]["id"]
@@ -277,7 +278,7 @@ async fn the_injection_corpus_is_refused_in_every_field_and_nothing_is_stored() 
         .unwrap()
         .to_owned();
     for bad in INJECTIONS {
-        for field in ["root_dir", "health_check_path"] {
+        for field in ["root_dir", "health_check_path", "branch"] {
             let res = owner
                 .call(
                     "PUT",
