@@ -85,7 +85,7 @@ async fn set_variable(fx: &mut Fixture<'_>, service: Uuid, env: Uuid, name: &str
     assert_eq!(res.status, 201, "{}", res.text());
 }
 
-fn cell<'m>(matrix: &'m Value, service: Uuid, env: Uuid) -> &'m Value {
+fn cell(matrix: &Value, service: Uuid, env: Uuid) -> &Value {
     matrix["matrix"]["cells"]
         .as_array()
         .unwrap()

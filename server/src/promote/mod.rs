@@ -91,7 +91,7 @@ pub async fn environments_of(
 
 /// Why a service has nothing to promote, or its plan.
 pub enum Planned {
-    Plan(Promotion),
+    Plan(Box<Promotion>),
     Nothing(String),
 }
 
@@ -146,7 +146,7 @@ pub async fn plan(
         "from_variables": store::revisions(&from.loaded, id),
         "to_variables": store::revisions(&to.loaded, id),
     });
-    Ok(Planned::Plan(Promotion {
+    Ok(Planned::Plan(Box::new(Promotion {
         plan_id: digest(&fingerprint.to_string()),
         service_id: service.id,
         from_environment_id: from.environment.id,
@@ -164,7 +164,7 @@ pub async fn plan(
             &store::comparable(&to.loaded, id),
         ),
         deployment_id: None,
-    }))
+    })))
 }
 
 fn settings_key(settings: &ServiceSettings) -> serde_json::Value {
@@ -189,7 +189,7 @@ pub async fn plan_project(
     let mut plans = Vec::new();
     for service in &services {
         if let Planned::Plan(plan) = plan(conn, config, service, from, to).await? {
-            plans.push((service.name.clone(), plan));
+            plans.push((service.name.clone(), *plan));
         }
     }
     let plans = in_reference_order(plans, to);
@@ -263,7 +263,7 @@ pub async fn plan_scope(
     let to = Side::load(conn, keys, config, to.clone()).await?;
     match scope {
         Scope::Service(service) => match plan(conn, config, service, &from, &to).await? {
-            Planned::Plan(plan) => Ok((plan.plan_id.clone(), vec![plan])),
+            Planned::Plan(plan) => Ok((plan.plan_id.clone(), vec![*plan])),
             Planned::Nothing(reason) => Err(AppError::conflict(format!("nothing to promote: {reason}"))),
         },
         Scope::Project(project) => {
