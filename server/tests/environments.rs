@@ -709,3 +709,140 @@ async fn a_new_repository_service_deploys_to_production_at_once() {
     assert_eq!(res.status, 201);
     assert_eq!(res.json()["deployment_id"], Value::Null);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_promotion_moves_every_service_that_differs_in_reference_order() {
+    let app = TestApp::new().await;
+    let (_workers, edge) = app.start_runtime().await;
+    let mut fx = Fixture::new(&app).await;
+    let (repo, _) = git_repo(&[
+        ("railyard.toml", TOML),
+        ("server.js", SERVER),
+        ("version.txt", "v1"),
+    ]);
+    // `alpha` refers to `zeta` (so zeta goes first, though alpha sorts first by name).
+    let alpha = fx.git_service("alpha", repo.path()).await;
+    let zeta = fx.git_service("zeta", repo.path()).await;
+    let production = fx.production;
+    set_variable(
+        &mut fx,
+        alpha,
+        production,
+        "GREETING",
+        "${{ zeta.RAILYARD_SERVICE_NAME }}",
+        false,
+    )
+    .await;
+    for service in [alpha, zeta] {
+        fx.deploy_live(service, production).await;
+    }
+    let res = fx
+        .client
+        .post(
+            &format!("/api/v1/projects/{}/environments", fx.project),
+            json!({"name": "staging", "clone_from": production}),
+        )
+        .await;
+    let staging = typed::<EnvironmentResponse>(&res).environment.id.uuid();
+    // Staging runs a new commit with a setting of its own.
+    git_commit(repo.path(), &[("version.txt", "v2")], false);
+    let res = fx
+        .client
+        .call(
+            "PUT",
+            &format!("/api/v1/services/{zeta}/settings?environment={staging}"),
+            Some(json!({"restart_policy": "always"})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    for service in [alpha, zeta] {
+        fx.deploy_live(service, staging).await;
+    }
+    let matrix = fx
+        .client
+        .get(&format!("/api/v1/projects/{}/matrix", fx.project))
+        .await
+        .json();
+    let drift = &cell(&matrix, zeta, production)["drift"];
+    assert_eq!(drift["against"], staging.to_string());
+    assert_eq!(drift["settings"][0]["name"], "restart_policy", "{drift}");
+    assert_eq!(drift["settings"][0]["from"], "always");
+    assert_eq!(drift["settings"][0]["to"], "on_failure");
+
+    let promotions = format!("/api/v1/projects/{}/promotions", fx.project);
+    let ask = json!({"from_environment_id": staging, "to_environment_id": production});
+    let plan = fx.client.post(&promotions, ask.clone()).await;
+    assert_eq!(plan.status, 200, "{}", plan.text());
+    let plan = plan.json()["promotion"].clone();
+    let order: Vec<&str> = plan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["service_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [zeta.to_string(), alpha.to_string()],
+        "zeta first: alpha refers to it"
+    );
+
+    // A viewer's token may read the plan but not apply it.
+    let viewer = fx
+        .client
+        .post(
+            "/api/v1/tokens",
+            json!({"workspace_id": fx.workspace, "name": "viewer", "role": "viewer"}),
+        )
+        .await
+        .json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let apply = json!({"from_environment_id": staging, "to_environment_id": production,
+                       "dry_run": false, "plan_id": plan["plan_id"]});
+    let request = Request::post(&promotions)
+        .header("authorization", format!("Bearer {viewer}"))
+        .header("content-type", "application/json")
+        .body(Body::from(apply.to_string()))
+        .unwrap();
+    assert_eq!(app.send(request).await.status, 403);
+
+    let applied = fx.client.post(&promotions, apply).await;
+    assert_eq!(applied.status, 201, "{}", applied.text());
+    for promoted in applied.json()["promotion"]["services"].as_array().unwrap() {
+        let id: Uuid = promoted["deployment_id"].as_str().unwrap().parse().unwrap();
+        let done = fx
+            .wait_for(id, &[DeploymentState::Active, DeploymentState::Failed])
+            .await;
+        assert_eq!(
+            done.deployment.state,
+            DeploymentState::Active,
+            "{}",
+            fx.log(id).await
+        );
+        assert_eq!(
+            done.deployment.promoted_from_environment.as_deref(),
+            Some("staging")
+        );
+        let host = if promoted["service_id"] == zeta.to_string() {
+            "zeta-production-shop.localhost"
+        } else {
+            "alpha-production-shop.localhost"
+        };
+        let said = app_says(&edge, host, id).await;
+        assert_eq!(said["version"], "v2");
+        if host.starts_with("alpha") {
+            assert_eq!(said["greeting"], "zeta", "a reference resolves in production");
+        }
+    }
+    // The same plan again is stale now.
+    let again = fx
+        .client
+        .post(
+            &promotions,
+            json!({"from_environment_id": staging, "to_environment_id": production,
+                   "dry_run": false, "plan_id": plan["plan_id"]}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text());
+}

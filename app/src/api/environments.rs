@@ -3,7 +3,10 @@
 use railyard_shared::{
     API_V1, EnvironmentId, ProjectId, ServiceId,
     deployments::ServiceActionResponse,
-    pipeline::{Matrix, MatrixResponse, Promotion, PromotionRequest, PromotionResponse},
+    pipeline::{
+        Matrix, MatrixResponse, ProjectPromotion, ProjectPromotionResponse, Promotion, PromotionRequest,
+        PromotionResponse,
+    },
     projects::{
         CreateEnvironmentRequest, Environment, EnvironmentKind, EnvironmentResponse, UpdateEnvironmentRequest,
     },
@@ -93,6 +96,48 @@ pub async fn apply_promotion(plan: &Promotion) -> Result<Promotion, ApiError> {
     send_json::<_, PromotionResponse>(
         "POST",
         &format!("{API_V1}/services/{}/promotions", plan.service_id),
+        &body,
+        201,
+    )
+    .await
+    .map(|r| r.promotion)
+}
+
+/// The plan of promoting every service of `project` whose build differs.
+pub async fn plan_project_promotion(
+    project: ProjectId,
+    from: EnvironmentId,
+    to: EnvironmentId,
+) -> Result<ProjectPromotion, ApiError> {
+    let body = PromotionRequest {
+        from_environment_id: from,
+        to_environment_id: to,
+        dry_run: Some(true),
+        plan_id: None,
+    };
+    send_json::<_, ProjectPromotionResponse>(
+        "POST",
+        &format!("{API_V1}/projects/{project}/promotions"),
+        &body,
+        200,
+    )
+    .await
+    .map(|r| r.promotion)
+}
+
+pub async fn apply_project_promotion(
+    project: ProjectId,
+    plan: &ProjectPromotion,
+) -> Result<ProjectPromotion, ApiError> {
+    let body = PromotionRequest {
+        from_environment_id: plan.from_environment_id,
+        to_environment_id: plan.to_environment_id,
+        dry_run: Some(false),
+        plan_id: Some(plan.plan_id.clone()),
+    };
+    send_json::<_, ProjectPromotionResponse>(
+        "POST",
+        &format!("{API_V1}/projects/{project}/promotions"),
         &body,
         201,
     )

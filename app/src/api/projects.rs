@@ -8,7 +8,7 @@ use railyard_shared::{
     },
     projects::{
         CreateProjectRequest, CreateServiceRequest, Project, ProjectResponse, ProjectsResponse, Service,
-        ServiceResponse, Source,
+        ServiceResponse, ServicesResponse, Source,
     },
     variables::{NewVariable, VariableList, VariablePatch, VariableResponse},
 };
@@ -52,6 +52,12 @@ pub async fn create_service(project: ProjectId, name: String, source: Source) ->
     )
     .await
     .map(|r| r.service)
+}
+
+pub async fn list_services(project: ProjectId) -> Result<Vec<Service>, ApiError> {
+    get::<ServicesResponse>(&format!("{API_V1}/projects/{project}/services?limit=100"))
+        .await
+        .map(|r| r.services)
 }
 
 pub async fn find_service(id: ServiceId) -> Result<Service, ApiError> {

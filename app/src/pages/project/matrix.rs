@@ -83,6 +83,7 @@ fn MatrixView(project: Project) -> impl IntoView {
         );
     }
     let promoting = RwSignal::new(None::<(ServiceId, Environment, Environment)>);
+    let promoting_all = RwSignal::new(None::<(Environment, Environment)>);
     view! {
         <section class="page">
             <header class="page-header">
@@ -100,9 +101,18 @@ fn MatrixView(project: Project) -> impl IntoView {
             </header>
             <Loaded fallback=|| view! { <div class="card skeleton"></div> }>
                 {move || Suspend::new(async move {
-                    matrix.await.map(|m| view! { <MatrixTable matrix=m promoting can_write /> })
+                    matrix.await.map(|m| view! { <MatrixTable matrix=m promoting promoting_all can_write /> })
                 })}
             </Loaded>
+            {move || promoting_all.get().map(|(from, to)| view! {
+                <ProjectPromoteDialog project=id from to
+                    on_close=Callback::new(move |done: bool| {
+                        promoting_all.set(None);
+                        if done {
+                            version.update(|v| *v += 1);
+                        }
+                    }) />
+            })}
             {move || promoting.get().map(|(service, from, to)| view! {
                 <PromoteDialog service from to
                     on_close=Callback::new(move |done: bool| {
@@ -133,6 +143,7 @@ fn next_of(environments: &[Environment], env: EnvironmentId) -> Option<Environme
 fn MatrixTable(
     matrix: Matrix,
     promoting: RwSignal<Option<(ServiceId, Environment, Environment)>>,
+    promoting_all: RwSignal<Option<(Environment, Environment)>>,
     can_write: Signal<bool>,
 ) -> impl IntoView {
     if matrix.services.is_empty() {
@@ -143,10 +154,20 @@ fn MatrixTable(
     let head = environments
         .iter()
         .map(|e| {
+            let next = next_of(&environments, e.id).filter(|_| matrix.services.len() > 1);
+            let from = e.clone();
             view! {
                 <th scope="col">
                     <span class="matrix-env">{e.name.clone()}</span>
                     <span class=format!("kind kind-{}", e.kind.as_str())>{e.kind.as_str()}</span>
+                    {next.map(|to| {
+                        let label = format!("Promote all → {}", to.name);
+                        view! {
+                            <button class="button-ghost button-small matrix-all" type="button" data-testid="promote-all"
+                                disabled=move || !can_write.get()
+                                on:click=move |_| promoting_all.set(Some((from.clone(), to.clone())))>{label}</button>
+                        }
+                    })}
                 </th>
             }
         })
@@ -361,6 +382,74 @@ fn PromoteDialog(
                             })
                         })
                     }}
+                </Loaded>
+            </div>
+        </div>
+    }
+}
+
+/// Every service whose build differs, in the order their references need; "Promote all"
+/// applies the plan.
+#[component]
+fn ProjectPromoteDialog(
+    project: ProjectId,
+    from: Environment,
+    to: Environment,
+    on_close: Callback<bool>,
+) -> impl IntoView {
+    let toasts = use_toasts();
+    let (from_id, to_id) = (from.id, to.id);
+    let plan = LocalResource::new(move || api::plan_project_promotion(project, from_id, to_id));
+    let services = LocalResource::new(move || projects::list_services(project));
+    let apply = Action::new_local(move |plan: &railyard_shared::pipeline::ProjectPromotion| {
+        let plan = plan.clone();
+        async move {
+            match api::apply_project_promotion(project, &plan).await {
+                Ok(done) => {
+                    toasts.ok(format!("Promoting {} service(s).", done.services.len()));
+                    on_close.run(true);
+                }
+                Err(err) => toasts.error(err.message),
+            }
+        }
+    });
+    let applying = apply.pending();
+    let title = format!("Promote all {} → {}", from.name, to.name);
+    view! {
+        <div class="dialog-backdrop" on:click=move |_| on_close.run(false)>
+            <div class="card dialog" role="dialog" aria-modal="true" aria-label=title.clone()
+                on:click=|ev| ev.stop_propagation() data-testid="promote-all-dialog">
+                <div class="card-head">
+                    <h2>{title.clone()}</h2>
+                    <button class="button-ghost" type="button" aria-label="Close" on:click=move |_| on_close.run(false)>"✕"</button>
+                </div>
+                <Loaded fallback=|| view! { <div class="skeleton-rows"><div></div><div></div></div> }>
+                    {move || Suspend::new(async move {
+                        let names = services.await.unwrap_or_default();
+                        plan.await.map(|p| {
+                            let chosen = p.clone();
+                            let name = |id: ServiceId| names.iter().find(|s| s.id == id).map_or_else(|| id.to_string(), |s| s.name.clone());
+                            view! {
+                                <div class="plan" data-testid="plan">
+                                    <p class="muted">"In this order (a service after those its variables refer to):"</p>
+                                    <ul class="plain-list">
+                                        {p.services.iter().map(|s| {
+                                            let commits = s.commit_range.commits.as_ref().map_or(0, Vec::len);
+                                            view! {
+                                                <li><strong>{name(s.service_id)}</strong>
+                                                    <span class="muted">{format!(" · {commits} commit(s) · {} variable name(s) and {} setting(s) differ", s.variables.len(), s.settings.len())}</span></li>
+                                            }
+                                        }).collect_view()}
+                                    </ul>
+                                    <div class="row">
+                                        <button class="button" type="button" data-testid="apply-promotion"
+                                            disabled=move || applying.get()
+                                            on:click=move |_| { apply.dispatch(chosen.clone()); }>"Promote all"</button>
+                                    </div>
+                                </div>
+                            }
+                        })
+                    })}
                 </Loaded>
             </div>
         </div>
