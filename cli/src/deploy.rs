@@ -56,6 +56,10 @@ impl Api {
         serde_json::from_slice(&bytes).context("unexpected answer from the server")
     }
 
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -75,6 +75,53 @@ pub async fn create(
     Ok(ExitCode::SUCCESS)
 }
 
+#[allow(clippy::print_stdout)]
+pub async fn rename(
+    api: &Api,
+    environment: EnvironmentId,
+    name: &str,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let renamed: EnvironmentResponse = api
+        .send(
+            api.http
+                .patch(api.url(&format!("/api/v1/environments/{environment}")))
+                .json(&json!({"name": name})),
+        )
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&renamed.environment)?);
+    } else {
+        println!("Renamed to {}", renamed.environment.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes an environment once confirmed with `yes` (exit 2 without it).
+#[allow(clippy::print_stdout)]
+pub async fn delete(api: &Api, environment: EnvironmentId, yes: bool) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        yes,
+        "deleting an environment stops its apps and removes its deployments, settings and variables: add --yes"
+    );
+    let response = api
+        .http
+        .delete(api.url(&format!("/api/v1/environments/{environment}")))
+        .bearer_auth(api.token())
+        .send()
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        let bytes = response.bytes().await?;
+        if let Ok(err) = serde_json::from_slice::<railyard_shared::ErrorBody>(&bytes) {
+            anyhow::bail!("{} ({status})", err.error.message);
+        }
+        anyhow::bail!("the server answered {status}");
+    }
+    println!("Deleted environment {environment}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The matrix as a table: a row per service, a column per environment.
 #[allow(clippy::print_stdout)]
 pub async fn matrix(api: &Api, project: ProjectId, as_json: bool) -> anyhow::Result<ExitCode> {

@@ -87,6 +87,26 @@ enum Command {
         #[arg(long)]
         clone_from: Option<EnvironmentId>,
     },
+    /// Rename an environment (its services' addresses change with it).
+    #[command(name = "environment-rename")]
+    EnvironmentRename {
+        /// Environment id.
+        #[arg(long)]
+        environment: EnvironmentId,
+        /// The new name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete an environment: its apps are stopped first (production cannot be deleted).
+    #[command(name = "environment-delete")]
+    EnvironmentDelete {
+        /// Environment id.
+        #[arg(long)]
+        environment: EnvironmentId,
+        /// Confirm it (nothing is deleted without it).
+        #[arg(long)]
+        yes: bool,
+    },
     /// The environment matrix: every service in every environment, with its drift.
     Matrix {
         /// Project id.
@@ -156,6 +176,12 @@ async fn pipeline(api: &deploy::Api, command: &Command, json: bool) -> anyhow::R
             kind,
             clone_from,
         } => environments::create(api, *project, name, kind.as_deref(), *clone_from, json).await,
+        Command::EnvironmentRename { environment, name } => {
+            environments::rename(api, *environment, name, json).await
+        }
+        Command::EnvironmentDelete { environment, yes } => {
+            environments::delete(api, *environment, *yes).await
+        }
         Command::Matrix { project } => environments::matrix(api, *project, json).await,
         Command::Promote {
             service,

@@ -56,7 +56,7 @@ async fn staging_is_created_compared_and_promoted_from_the_cli() {
         .client
         .post(
             "/api/v1/tokens",
-            json!({"workspace_id": fx.workspace, "name": "cli", "role": "member"}),
+            json!({"workspace_id": fx.workspace, "name": "cli", "role": "admin"}),
         )
         .await
         .json()["token"]
@@ -164,5 +164,68 @@ async fn staging_is_created_compared_and_promoted_from_the_cli() {
     let out = railyard(promote(false), &token).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("nothing to promote"), "{}", text(&out));
+
+    // Rename staging; delete it (only with --yes); production stays.
+    let out = railyard(
+        args(&[
+            "--url",
+            &url,
+            "environment-rename",
+            "--environment",
+            &staging,
+            "--name",
+            "qa",
+        ]),
+        &token,
+    )
+    .await;
+    assert!(
+        out.status.success() && text(&out).contains("Renamed to qa"),
+        "{}",
+        text(&out)
+    );
+    let out = railyard(
+        args(&["--url", &url, "environment-delete", "--environment", &staging]),
+        &token,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = railyard(
+        args(&[
+            "--url",
+            &url,
+            "environment-delete",
+            "--environment",
+            &production,
+            "--yes",
+        ]),
+        &token,
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("cannot be deleted"), "{}", text(&out));
+    let out = railyard(
+        args(&[
+            "--url",
+            &url,
+            "environment-delete",
+            "--environment",
+            &staging,
+            "--yes",
+        ]),
+        &token,
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = railyard(
+        args(&["--url", &url, "environments", "--project", &project]),
+        &token,
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("qa"),
+        "{}",
+        text(&out)
+    );
     workers.shutdown().await;
 }
