@@ -629,7 +629,22 @@ async fn builds_see_none_of_railyards_own_environment() {
         assert!(provided.contains(&name), "{name} reached the build:\n{log}");
     }
     assert!(log.contains("RAILYARD_ENVIRONMENT=production"), "{log}");
-    for leaked in ["DATABASE_URL", "CARGO", "TEST_DATABASE_URL", "REDIS_URL"] {
+    // The app's own executables come first on PATH; output is not buffered.
+    let path = log.lines().find(|l| l.starts_with("PATH=")).unwrap_or_default();
+    assert!(
+        path.contains(".venv/bin:") && path.contains("node_modules/.bin:"),
+        "{path}"
+    );
+    assert!(log.contains("PYTHONUNBUFFERED=1"), "{log}");
+    // Toolchain homes (CARGO_HOME, RUSTUP_HOME) may pass; cargo's own variables may not.
+    for leaked in [
+        "DATABASE_URL=",
+        "CARGO=",
+        "CARGO_MANIFEST_DIR=",
+        "CARGO_PKG_NAME=",
+        "TEST_DATABASE_URL=",
+        "REDIS_URL=",
+    ] {
         assert!(
             !log.lines().any(|l| l.starts_with(leaked)),
             "{leaked} reached the build:\n{log}"

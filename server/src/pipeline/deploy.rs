@@ -379,8 +379,8 @@ impl Pipeline {
                 .await
                 .context("cannot hand the build its directories")?;
         }
-        let env = sandbox::scrubbed_env(&home, &snapshot.env(None));
         let workdir = dir.join(&plan.root);
+        let env = sandbox::scrubbed_env(&home, &workdir, sandbox::Purpose::Build, &snapshot.env(None));
         for step in &plan.build {
             match build::run_step(
                 step,

@@ -18,24 +18,77 @@ pub use jail::{Isolation, Jail, Refused, Sandbox, SandboxConfig};
 use railyard_shared::deployments::Step;
 use tokio::process::Command;
 
-/// The environment builds (and later apps) get: nothing of Railyard's own, only what a
-/// toolchain needs to run, plus `extra` (the service's variables).
-pub fn scrubbed_env(home: &Path, extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
+/// What a process is started for: a build step, or the app itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Build,
+    Run,
+}
+
+/// Toolchain homes passed through from Railyard's own environment, so a toolchain installed
+/// for the host (rustup's, cargo's, pyenv's) is found by builds and apps.
+const TOOLCHAIN_HOMES: &[&str] = &["RUSTUP_HOME", "CARGO_HOME", "PYENV_ROOT", "GOROOT"];
+
+/// The environment builds and apps get: nothing of Railyard's own, only what a toolchain
+/// needs, plus `extra` (the service's variables, which win over every default here).
+///
+/// - `PATH`: the app's own executables first (`<dir>/.venv/bin`, `<dir>/node_modules/.bin`,
+///   `<dir>/bin`, `dir` being the plan's root), then the host's.
+/// - `HOME`: the service's own home in its environment.
+/// - Builds get `CI=true`; apps do not, and get `NODE_ENV=production` unless set.
+/// - Both get `PYTHONUNBUFFERED=1` (output reaches the log as it is written) and the
+///   toolchain homes Railyard itself has (`RUSTUP_HOME`, `CARGO_HOME`, `PYENV_ROOT`,
+///   `GOROOT`; derived from Railyard's `HOME` for rustup and cargo when unset there).
+pub fn scrubbed_env(
+    home: &Path,
+    dir: &Path,
+    purpose: Purpose,
+    extra: &[(String, String)],
+) -> Vec<(OsString, OsString)> {
+    let host_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let own = [
+        dir.join(".venv/bin"),
+        dir.join("node_modules/.bin"),
+        dir.join("bin"),
+    ];
+    let path =
+        std::env::join_paths(own.into_iter().chain(std::env::split_paths(&host_path))).unwrap_or(host_path);
     let mut env: Vec<(OsString, OsString)> = vec![
-        (
-            "PATH".into(),
-            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-        ),
+        ("PATH".into(), path),
         ("HOME".into(), home.into()),
         ("LANG".into(), "C.UTF-8".into()),
-        ("CI".into(), "true".into()),
         // Tools that colour or page their output check these.
         ("TERM".into(), "dumb".into()),
         ("NO_UPDATE_NOTIFIER".into(), "1".into()),
         ("npm_config_update_notifier".into(), "false".into()),
         ("npm_config_fund".into(), "false".into()),
         ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        ("PYTHONUNBUFFERED".into(), "1".into()),
     ];
+    match purpose {
+        Purpose::Build => env.push(("CI".into(), "true".into())),
+        Purpose::Run => env.push(("NODE_ENV".into(), "production".into())),
+    }
+    let railyard_home = std::env::var_os("HOME").map(PathBuf::from);
+    for name in TOOLCHAIN_HOMES {
+        let value = std::env::var_os(name).or_else(|| {
+            let sub = match *name {
+                "RUSTUP_HOME" => ".rustup",
+                "CARGO_HOME" => ".cargo",
+                _ => return None,
+            };
+            railyard_home
+                .as_ref()
+                .map(|h| h.join(sub))
+                .filter(|p| p.is_dir())
+                .map(PathBuf::into_os_string)
+        });
+        if let Some(value) = value {
+            env.push(((*name).into(), value));
+        }
+    }
+    // The service's variables win: a default of the same name is dropped.
+    env.retain(|(name, _)| !extra.iter().any(|(k, _)| OsString::from(k) == *name));
     env.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
     env
 }
@@ -228,4 +281,41 @@ pub fn link_leaving(root: &Path) -> std::io::Result<Option<(PathBuf, PathBuf)>> 
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::*;
+
+    fn get<'a>(env: &'a [(OsString, OsString)], name: &str) -> Option<&'a OsString> {
+        env.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn apps_and_builds_get_their_own_executables_first_and_the_right_mode() {
+        let (home, dir) = (Path::new("/data/homes/a"), Path::new("/data/releases/r/web"));
+        let build = scrubbed_env(home, dir, Purpose::Build, &[]);
+        let path = get(&build, "PATH").unwrap().to_string_lossy().into_owned();
+        assert!(
+            path.starts_with("/data/releases/r/web/.venv/bin:/data/releases/r/web/node_modules/.bin:/data/releases/r/web/bin:"),
+            "{path}"
+        );
+        assert_eq!(
+            get(&build, "CI").map(|v| v.to_string_lossy().into_owned()),
+            Some("true".into())
+        );
+        assert_eq!(get(&build, "NODE_ENV"), None);
+        assert_eq!(get(&build, "HOME").unwrap(), home.as_os_str());
+
+        let run = scrubbed_env(home, dir, Purpose::Run, &[]);
+        assert_eq!(get(&run, "CI"), None, "an app is not in CI mode");
+        assert_eq!(get(&run, "NODE_ENV").unwrap(), "production");
+        assert_eq!(get(&run, "PYTHONUNBUFFERED").unwrap(), "1");
+
+        // The service's own variables win over the defaults, once.
+        let mine = scrubbed_env(home, dir, Purpose::Run, &[("NODE_ENV".into(), "staging".into())]);
+        let values: Vec<_> = mine.iter().filter(|(k, _)| k == "NODE_ENV").collect();
+        assert_eq!(values.len(), 1);
+        assert_eq!(values[0].1, "staging");
+    }
 }

@@ -76,11 +76,13 @@ impl Releaser {
                 .context("cannot hand the app its directories")?;
         }
         let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
+        let dir = release_dir.join(&plan.root);
+        let env = sandbox::scrubbed_env(&home, &dir, sandbox::Purpose::Run, &variables.env(Some(port)));
         Ok(Launch {
             instance,
-            dir: release_dir.join(&plan.root),
+            dir,
             start,
-            env: sandbox::scrubbed_env(&home, &variables.env(Some(port))),
+            env,
             port,
             log,
             restart: RestartPolicy::parse(settings.restart_policy.as_deref()),
