@@ -4,7 +4,8 @@
 use axum::{extract::State, http::StatusCode};
 use railyard_shared::{
     auth::Role,
-    pipeline::{ProjectPromotion, ProjectPromotionResponse, PromotionRequest, PromotionResponse},
+    pipeline::{ProjectPromotion, ProjectPromotionResponse, Promotion, PromotionRequest, PromotionResponse},
+    projects::Environment,
 };
 use uuid::Uuid;
 
@@ -30,6 +31,29 @@ fn plan_id(req: &PromotionRequest) -> Result<Option<&str>, AppError> {
         None => Err(AppError::unprocessable(
             "applying a promotion needs the `plan_id` of its dry run (`dry_run: true` first)",
         )),
+    }
+}
+
+/// The plan (200) or, with the plan id `apply`, the applied plan (201): its id and the
+/// services' plans.
+async fn plan_or_apply(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    scope: Scope<'_>,
+    (from, to): &(Environment, Environment),
+    apply: Option<&str>,
+    by: By<'_>,
+) -> AppResult<(StatusCode, String, Vec<Promotion>)> {
+    let (keys, config) = (&state.keys, &state.config);
+    match apply {
+        None => {
+            let (plan_id, plans) = promote::plan_scope(conn, keys, config, scope, (from, to)).await?;
+            Ok((StatusCode::OK, plan_id, plans))
+        }
+        Some(asked) => {
+            let plans = promote::apply(conn, keys, config, scope, (from, to), asked, by).await?;
+            Ok((StatusCode::CREATED, asked.to_owned(), plans))
+        }
     }
 }
 
@@ -74,32 +98,19 @@ pub async fn promote_service(
         req.to_environment_id.uuid(),
     )
     .await?;
-    let scope = Scope::Service(&service);
-    let (status, mut plans) = match apply {
-        None => {
-            let (_, plans) =
-                promote::plan_scope(&mut conn, &state.keys, &state.config, scope, (&envs.0, &envs.1)).await?;
-            (StatusCode::OK, plans)
-        }
-        Some(asked) => {
-            let by = By {
-                meta: &meta,
-                user: caller.user_id,
-                workspace,
-            };
-            let plans = promote::apply(
-                &mut conn,
-                &state.keys,
-                &state.config,
-                scope,
-                (&envs.0, &envs.1),
-                asked,
-                by,
-            )
-            .await?;
-            (StatusCode::CREATED, plans)
-        }
-    };
+    let (status, _, mut plans) = plan_or_apply(
+        &state,
+        &mut conn,
+        Scope::Service(&service),
+        &envs,
+        apply,
+        By {
+            meta: &meta,
+            user: caller.user_id,
+            workspace,
+        },
+    )
+    .await?;
     let promotion = plans
         .pop()
         .ok_or_else(|| AppError::conflict("nothing to promote"))?;
@@ -145,32 +156,19 @@ pub async fn promote_project(
         req.to_environment_id.uuid(),
     )
     .await?;
-    let scope = Scope::Project(id);
-    let (status, plan_id, services) = match apply {
-        None => {
-            let (plan_id, plans) =
-                promote::plan_scope(&mut conn, &state.keys, &state.config, scope, (&envs.0, &envs.1)).await?;
-            (StatusCode::OK, plan_id, plans)
-        }
-        Some(asked) => {
-            let by = By {
-                meta: &meta,
-                user: caller.user_id,
-                workspace,
-            };
-            let plans = promote::apply(
-                &mut conn,
-                &state.keys,
-                &state.config,
-                scope,
-                (&envs.0, &envs.1),
-                asked,
-                by,
-            )
-            .await?;
-            (StatusCode::CREATED, asked.to_owned(), plans)
-        }
-    };
+    let (status, plan_id, services) = plan_or_apply(
+        &state,
+        &mut conn,
+        Scope::Project(id),
+        &envs,
+        apply,
+        By {
+            meta: &meta,
+            user: caller.user_id,
+            workspace,
+        },
+    )
+    .await?;
     Ok((
         status,
         axum::Json(ProjectPromotionResponse {

@@ -17,6 +17,7 @@ use crate::{
     components::{
         crumbs::{Crumb, follow_crumbs},
         loading::Loaded,
+        workspace::use_workspaces,
     },
 };
 
@@ -68,6 +69,14 @@ fn ProjectView(project: Project) -> impl IntoView {
     });
     let adding = RwSignal::new(false);
     let adding_env = RwSignal::new(false);
+    // Viewers cannot add environments: the button says so.
+    let workspaces = use_workspaces();
+    let workspace = project.workspace_id;
+    let can_write = Signal::derive(move || {
+        workspaces
+            .find(workspace)
+            .is_some_and(|w| w.role.at_least(railyard_shared::auth::Role::Member))
+    });
     let name = project.name.clone();
     let switcher = project.clone();
     view! {
@@ -80,6 +89,8 @@ fn ProjectView(project: Project) -> impl IntoView {
                 <div class="row wrap">
                     <EnvironmentSwitcher project=switcher current=environment.into() path=format!("/projects/{id}") />
                     <button class="button-ghost" type="button" on:click=move |_| adding_env.set(true)
+                        disabled=move || !can_write.get()
+                        title=move || (!can_write.get()).then_some("Viewers cannot add environments")
                         data-testid="new-environment-button">"New environment"</button>
                     <A href=format!("/projects/{id}/matrix") attr:class="button-ghost" attr:data-testid="matrix-link">"Matrix"</A>
                     <button class="button" type="button" on:click=move |_| adding.set(true)>"New service"</button>
