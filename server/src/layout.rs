@@ -37,11 +37,21 @@ impl Layout {
         self.data_dir.join("cache").join(service.to_string())
     }
 
-    /// `$HOME` of a service's builds and processes in an environment: tool caches (npm,
-    /// pip) survive between its builds and are shared with nothing else (it belongs to that
-    /// service and environment's sandbox user).
+    /// `$HOME` of a service's builds in an environment, its build cache: tool caches (npm,
+    /// pip, cargo's registry and `target/`) survive between its builds and are shared with
+    /// nothing else (it belongs to that service and environment's sandbox user).
     pub fn home(&self, service: Uuid, environment: Uuid) -> PathBuf {
         self.cache(service).join(environment.to_string())
+    }
+
+    /// `$HOME` of a service's app in an environment: the app's own, not its build cache.
+    pub fn app_home(&self, service: Uuid, environment: Uuid) -> PathBuf {
+        self.cache(service).join("app").join(environment.to_string())
+    }
+
+    /// Language versions installed on demand (Node.js), shared read-only by every build.
+    pub fn toolchains(&self) -> PathBuf {
+        self.data_dir.join("toolchains")
     }
 
     /// Where the monitors write app output (one directory per service).

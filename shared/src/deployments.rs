@@ -38,6 +38,61 @@ pub struct Plan {
     pub health_check: Option<String>,
     /// The directory, relative to the source root, that the plan applies to.
     pub root: String,
+    /// The language versions the code asks for and what provides them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub toolchains: Vec<Toolchain>,
+    /// For a static site built by the plan: the directory (relative to `root`) served,
+    /// e.g. Vite's `dist`. `None` serves `root` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_dir: Option<String>,
+    /// For a static site: paths that name no file are answered with its `index.html` (a
+    /// single-page app's client-side routes).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spa: bool,
+    /// The release step found (a Procfile's `release:`, Django's `migrate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<Step>,
+    /// What the plan was read from and what was found but not used, one line each (also
+    /// in the build log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// A plan with only a provider and its steps; the rest is empty.
+    pub fn new(provider: &str, build: Vec<Step>, start: Option<Step>) -> Self {
+        Self {
+            provider: provider.to_owned(),
+            build,
+            start,
+            health_check: None,
+            root: String::new(),
+            toolchains: Vec::new(),
+            static_dir: None,
+            spa: false,
+            release: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// A language version a plan asks for (`node` `>=22` from `package.json`'s `engines.node`)
+/// and, once provided, the version used and where it lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Toolchain {
+    /// `node`, `python`, `go` or `rust`.
+    pub name: String,
+    /// The version or range asked for, as written.
+    pub requested: String,
+    /// Where it was asked for: `.nvmrc`, `package.json engines.node`, `go.mod`, …
+    pub source: String,
+    /// The version provided (set when the build provides it).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// A directory put first on `PATH` for the build and the app.
+    #[serde(default)]
+    pub bin: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -133,6 +133,15 @@ impl DeploymentAction {
     }
 }
 
+/// One deployment with its plan, history and durations.
+pub async fn find_deployment(
+    id: DeploymentId,
+) -> Result<railyard_shared::deployments::DeploymentDetail, ApiError> {
+    get::<DeploymentResponse>(&format!("{API_V1}/deployments/{id}"))
+        .await
+        .map(|r| r.deployment)
+}
+
 pub async fn act_on_deployment(id: DeploymentId, action: DeploymentAction) -> Result<Deployment, ApiError> {
     let (path, ok) = match action {
         DeploymentAction::Redeploy => ("redeploy", 201),

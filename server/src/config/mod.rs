@@ -117,8 +117,14 @@ pub struct PipelineConfig {
     /// Directories `file://` sources may come from (`RAILYARD_FILE_SOURCE_ROOTS`; none by
     /// default, so no repository on the host is clonable).
     pub file_source_roots: Vec<PathBuf>,
-    /// Jobs run at once by this process (`RAILYARD_WORKERS`, default 2; 0 runs none).
+    /// Jobs run at once by this process (`RAILYARD_WORKERS`, default the build concurrency
+    /// plus 4, so go-lives, service actions and teardowns never wait behind builds; 0 runs
+    /// none).
     pub workers: usize,
+    /// Builds run at once by this process (`RAILYARD_BUILD_CONCURRENCY`, default the number
+    /// of CPUs): a deploy holds a build slot while it fetches and builds, not while its
+    /// release starts, waits for health or drains the old one.
+    pub build_concurrency: usize,
     /// How long a claimed job holds without a heartbeat before another worker may take it
     /// (`RAILYARD_JOB_LEASE_SECS`, default 30).
     pub job_lease: Duration,
@@ -139,6 +145,10 @@ pub struct PipelineConfig {
     /// What one workspace's services may keep on disk (`RAILYARD_WORKSPACE_STORAGE_LIMIT_BYTES`,
     /// default 20 GiB): past it, uploads, pushes and new deployments are refused.
     pub workspace_storage_limit: u64,
+    /// The npm registry Node.js versions are installed from when a build asks for one the
+    /// host does not have (`RAILYARD_NODE_REGISTRY`, default `https://registry.npmjs.org`;
+    /// a mirror of it works too).
+    pub node_registry: String,
 }
 
 /// Running releases and routing to them.

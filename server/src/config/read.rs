@@ -246,9 +246,12 @@ pub(super) fn auth(env: &Env<'_>) -> Result<AuthConfig, ConfigError> {
 }
 
 pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
+    let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let build_concurrency = env.parse_in("RAILYARD_BUILD_CONCURRENCY", cpus.clamp(1, 64), 1..=64)?;
     let pipeline = PipelineConfig {
         file_source_roots: absolute_dirs(env, "RAILYARD_FILE_SOURCE_ROOTS")?,
-        workers: env.parse_in("RAILYARD_WORKERS", 2, 0..=64)?,
+        workers: env.parse_in("RAILYARD_WORKERS", build_concurrency + 4, 0..=128)?,
+        build_concurrency,
         job_lease: Duration::from_secs(env.parse_in("RAILYARD_JOB_LEASE_SECS", 30, 2..=3600)?),
         build_timeout: Duration::from_secs(env.parse_in("RAILYARD_BUILD_TIMEOUT_SECS", 1800, 5..=86_400)?),
         releases_kept: env.parse_in("RAILYARD_RELEASES_KEEP", 5, 1..=100)?,
@@ -272,6 +275,10 @@ pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
             20 * 1024 * 1024 * 1024,
             64 * 1024..=u64::MAX / 2,
         )?,
+        node_registry: env
+            .url("RAILYARD_NODE_REGISTRY", "https://registry.npmjs.org")?
+            .trim_end_matches('/')
+            .to_owned(),
     };
     Ok(pipeline)
 }

@@ -10,14 +10,9 @@
 //! [`listen`]'s.
 
 pub mod listen;
+mod static_site;
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use arc_swap::ArcSwap;
 use axum::{
@@ -38,7 +33,6 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo},
 };
 use railyard_shared::{DeploymentState, InstanceState};
-use tower::ServiceExt as _;
 
 use crate::{
     db::DbPool,
@@ -51,8 +45,9 @@ pub enum Target {
     /// An app listening on this loopback port (`authority` is `127.0.0.1:<port>`, made once
     /// per table rather than once per request).
     App { port: u16, authority: Authority },
-    /// A static site: this directory (absolute).
-    Static(PathBuf),
+    /// A static site: this directory (absolute); `spa`: paths that name no file get its
+    /// `index.html`.
+    Static { root: PathBuf, spa: bool },
     /// A known service with nothing healthy serving.
     Down,
 }
@@ -108,7 +103,14 @@ impl Edge {
             .select((services::name, environments::name, projects::name))
             .load(conn)
             .await?;
-        type Live = (String, String, String, Option<i32>, Option<String>);
+        type Live = (
+            String,
+            String,
+            String,
+            Option<i32>,
+            Option<String>,
+            Option<serde_json::Value>,
+        );
         let live: Vec<Live> = instances::table
             .inner_join(deployments::table)
             .inner_join(services::table.on(services::id.eq(instances::service_id)))
@@ -124,6 +126,7 @@ impl Edge {
                 projects::name,
                 instances::port,
                 instances::static_root,
+                deployments::plan,
             ))
             .load(conn)
             .await?;
@@ -140,7 +143,7 @@ impl Edge {
         if !contested.is_empty() {
             tracing::warn!(hosts = ?contested, "host names shared by two services are not routed: rename one");
         }
-        for (s, e, p, port, root) in live {
+        for (s, e, p, port, root, plan) in live {
             if contested.contains(&host(&s, &e, &p)) {
                 continue;
             }
@@ -149,7 +152,10 @@ impl Edge {
                     Ok(authority) => Target::App { port, authority },
                     Err(_) => continue,
                 },
-                (None, Some(root)) => Target::Static(self.data_dir.join(root)),
+                (None, Some(root)) => Target::Static {
+                    root: self.data_dir.join(root),
+                    spa: plan.is_some_and(|plan| plan.get("spa") == Some(&serde_json::Value::Bool(true))),
+                },
                 (None, None) => continue,
             };
             table.insert(host(&s, &e, &p), target);
@@ -318,24 +324,7 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
                 "The service exists, but no healthy release of it is serving right now. Deploy it, or check its logs.",
             );
         }
-        Some(Target::Static(dir)) => {
-            let (root, path) = (dir.clone(), req.uri().path().to_owned());
-            let allowed = tokio::task::spawn_blocking(move || servable(&root, &path))
-                .await
-                .unwrap_or(false);
-            if !allowed {
-                return page(
-                    StatusCode::NOT_FOUND,
-                    "Not found",
-                    "There is no file at this address.",
-                );
-            }
-            let serve = tower_http::services::ServeDir::new(dir).append_index_html_on_directories(true);
-            return match serve.oneshot(req).await {
-                Ok(res) => res.map(Body::new).into_response(),
-                Err(err) => match err {},
-            };
-        }
+        Some(Target::Static { root, spa }) => return static_site::serve(root, spa, req).await,
         Some(Target::App { port, authority }) => (port, authority),
     };
 
@@ -410,38 +399,6 @@ async fn route(edge: &Edge, client_ip: Option<&HeaderValue>, mut req: Request) -
     Response::from_parts(parts, Body::new(body))
 }
 
-/// Whether a static site may answer `path` from `root`: no segment is a dot-path (`.git`,
-/// `.env`, `..`), and the file it names, links resolved, lies beneath `root` (a release is
-/// not changed once built, so what is checked here is what is served). A path that names
-/// nothing passes: the file server answers 404.
-fn servable(root: &Path, path: &str) -> bool {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
-    let segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
-    if segments.iter().any(|s| s.starts_with('.') || s.contains('\\')) {
-        return false;
-    }
-    let Ok(root) = std::fs::canonicalize(root) else {
-        return false;
-    };
-    let mut target = root.join(segments.join("/"));
-    if target.is_dir() {
-        target.push("index.html");
-    }
-    // What does not exist is judged by its deepest existing ancestor (links resolved); a
-    // link to nothing is refused.
-    let mut probe = target.as_path();
-    loop {
-        match std::fs::canonicalize(probe) {
-            Ok(resolved) => return resolved.starts_with(&root),
-            Err(_) if probe.is_symlink() => return false,
-            Err(_) => match probe.parent() {
-                Some(parent) => probe = parent,
-                None => return false,
-            },
-        }
-    }
-}
-
 /// `host` without a trailing `:port`.
 fn without_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(name, port)| {
@@ -470,45 +427,6 @@ fn splice(parts: axum::http::response::Parts, client: hyper::upgrade::OnUpgrade)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn static_files_stay_beneath_their_release() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path();
-        std::fs::write(dir.join("index.html"), "home").unwrap();
-        std::fs::create_dir_all(dir.join("docs/.git")).unwrap();
-        std::fs::write(dir.join("docs/index.html"), "docs").unwrap();
-        std::fs::write(dir.join(".env"), "SECRET=1").unwrap();
-        std::os::unix::fs::symlink("index.html", dir.join("home.html")).unwrap();
-        std::os::unix::fs::symlink("/etc/hostname", dir.join("host.txt")).unwrap();
-        std::os::unix::fs::symlink("/", dir.join("root")).unwrap();
-        std::os::unix::fs::symlink("/nowhere/at/all", dir.join("dangling")).unwrap();
-        for ok in [
-            "/",
-            "/index.html",
-            "/home.html",
-            "/docs",
-            "/docs/",
-            "/missing.css",
-        ] {
-            assert!(servable(dir, ok), "{ok}");
-        }
-        for refused in [
-            "/.env",
-            "/%2eenv",
-            "/docs/.git/config",
-            "/docs/%2Egit/HEAD",
-            "/../etc/passwd",
-            "/%2e%2e/etc/passwd",
-            "/host.txt",
-            "/root/etc/passwd",
-            "/root",
-            "/dangling",
-            "/a%5cb",
-        ] {
-            assert!(!servable(dir, refused), "{refused}");
-        }
-    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         pairs

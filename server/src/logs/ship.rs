@@ -68,6 +68,33 @@ pub fn append_event(path: &Path, deployment: Option<Uuid>, text: &str) {
     }
 }
 
+/// The last `n` output lines (stdout and stderr, not events) deployment `deployment`'s
+/// processes wrote to the service log at `path`, read from its last 256 KiB.
+pub fn last_output(path: &Path, deployment: Uuid, n: usize) -> Vec<Record> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or_default();
+    let from = len.saturating_sub(256 * 1024);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut bytes).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<&str> = text.lines().collect();
+    if from > 0 && !lines.is_empty() {
+        lines.remove(0); // cut in the middle
+    }
+    let mine: Vec<Record> = lines
+        .into_iter()
+        .map(parse_record)
+        .filter(|r| r.deployment == Some(deployment) && r.stream != "event")
+        .collect();
+    let skip = mine.len().saturating_sub(n);
+    mine.into_iter().skip(skip).collect()
+}
+
 /// Parses one record; a line that is not one (written by something else) is kept as
 /// stdout text.
 pub fn parse_record(line: &str) -> Record {

@@ -19,7 +19,8 @@ use uuid::Uuid;
 
 use super::{
     build::{self, StepError},
-    detect, git,
+    caches, detect, git,
+    toolchain::{self, HostToolchains, Toolchains},
 };
 use crate::{
     config::PipelineConfig,
@@ -36,7 +37,7 @@ use crate::{
         project::Projects,
     },
     sandbox::{self, Sandbox},
-    schema::{deployments, releases},
+    schema::deployments,
     variables::source::VariableSource,
 };
 
@@ -64,6 +65,10 @@ pub struct Pipeline {
     bus: LogBus,
     /// Who builds run as (their jail), or that they are refused.
     sandbox: Arc<Sandbox>,
+    /// What provides the language versions plans ask for.
+    toolchains: Arc<dyn Toolchains>,
+    /// Build slots: `build_concurrency` builds at once in this process.
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Pipeline {
@@ -75,13 +80,17 @@ impl Pipeline {
         bus: LogBus,
         sandbox: Arc<Sandbox>,
     ) -> Self {
+        let toolchains = Arc::new(HostToolchains::new(layout.toolchains(), &config.node_registry));
+        let slots = Arc::new(tokio::sync::Semaphore::new(config.build_concurrency.max(1)));
         Self {
+            slots,
             db,
             layout,
             config,
             variables,
             bus,
             sandbox,
+            toolchains,
         }
     }
 
@@ -109,7 +118,7 @@ impl Pipeline {
 
 /// Why a build did not produce a release.
 enum Outcome {
-    Built { plan: Plan, commit: Option<String> },
+    Built { plan: Box<Plan>, commit: Option<String> },
     Failed(String),
     Cancelled,
 }
@@ -162,6 +171,18 @@ impl Pipeline {
         drop(conn);
 
         let log = self.log(id).await?;
+        // A build slot, held until the build ends (the go-live that follows holds none).
+        let _slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                log.event(format!(
+                    "Waiting for a build slot ({} build(s) run at once, RAILYARD_BUILD_CONCURRENCY).",
+                    self.config.build_concurrency
+                ));
+                log.flush().await?;
+                self.slots.clone().acquire_owned().await?
+            }
+        };
         let dir = self.layout.release(id);
         if restarted {
             log.event(
@@ -203,6 +224,7 @@ impl Pipeline {
         let mut conn = self.db.get().await?;
         match outcome {
             Ok(Outcome::Built { plan, commit }) => {
+                let plan = *plan;
                 log.event("Build finished; handing the release to the runtime.");
                 log.flush().await?;
                 self.finish_build(&mut conn, row, dir, &plan, commit.as_deref())
@@ -326,22 +348,14 @@ impl Pipeline {
             let (dir, settings) = (dir.to_owned(), settings.clone());
             tokio::task::spawn_blocking(move || detect::detect(&dir, &settings)).await?
         };
-        let plan = match plan {
+        let mut plan = match plan {
             Ok(plan) => plan,
             Err(err) => return Ok(Outcome::Failed(err.to_string())),
         };
-        log.event(format!(
-            "Plan: {} (root `{}`).",
-            plan.provider,
-            if plan.root.is_empty() { "." } else { &plan.root }
-        ));
-        for step in &plan.build {
-            log.event(format!("  build: {step}"));
+        if let Err(reason) = toolchain::provide_all(self.toolchains.as_ref(), &mut plan, log).await {
+            return Ok(Outcome::Failed(reason));
         }
-        match &plan.start {
-            Some(start) => log.event(format!("  start: {start}")),
-            None => log.event("  start: served by Railyard as a static site"),
-        }
+        show_plan(&plan, log);
         {
             let mut conn = self.db.get().await?;
             diesel::update(deployments::table.find(row.id))
@@ -370,7 +384,14 @@ impl Pipeline {
             let mut conn = self.db.get().await?;
             sandbox_user::number(&mut conn, row.service_id, row.environment_id).await?
         };
-        let jail = match self.sandbox.jail(number, vec![dir.to_owned(), home.clone()]) {
+        let readable = sandbox::plan_toolchains(&plan)
+            .iter()
+            .filter_map(|bin| bin.parent().map(Into::into))
+            .collect();
+        let jail = match self
+            .sandbox
+            .jail(number, vec![dir.to_owned(), home.clone()], readable)
+        {
             Ok(jail) => jail,
             Err(refused) => return Ok(Outcome::Failed(refused.to_string())),
         };
@@ -380,8 +401,27 @@ impl Pipeline {
                 .context("cannot hand the build its directories")?;
         }
         let workdir = dir.join(&plan.root);
-        let env = sandbox::scrubbed_env(&home, &workdir, sandbox::Purpose::Build, &snapshot.env(None));
-        for step in &plan.build {
+        let toolchains = sandbox::plan_toolchains(&plan);
+        let mut env = sandbox::scrubbed_env(
+            &home,
+            &workdir,
+            sandbox::Purpose::Build,
+            &toolchains,
+            &snapshot.env(None),
+        );
+        let rust_target = caches::rust_target(&workdir, &home, &mut env);
+        let modules = caches::restore_node_modules(&workdir, &home, &plan).await;
+        let skip = usize::from(modules.as_ref().is_some_and(|m| m.reused));
+        if let Some(modules) = modules.as_ref().filter(|m| m.reused) {
+            log.event(format!(
+                "Reusing node_modules from the last build ({} unchanged): skipping `{}`.",
+                modules.lock, plan.build[0]
+            ));
+        }
+        if let Err(err) = caches::next_cache(&workdir, &home, true).await {
+            log.event(format!("Could not restore Next.js's build cache: {err}"));
+        }
+        for step in plan.build.iter().skip(skip) {
             match build::run_step(
                 step,
                 &workdir,
@@ -399,7 +439,35 @@ impl Pipeline {
                 Err(err) => return Ok(Outcome::Failed(err.to_string())),
             }
         }
-        Ok(Outcome::Built { plan, commit })
+        if let Some(static_dir) = &plan.static_dir
+            && plan.start.is_none()
+            && let Err(reason) = caches::check_static_dir(dir, &workdir, static_dir)
+        {
+            return Ok(Outcome::Failed(reason));
+        }
+        if let Some(modules) = &modules
+            && let Err(err) = modules.save(&workdir).await
+        {
+            log.event(format!("Could not keep node_modules for the next build: {err}"));
+        }
+        if let Err(err) = caches::next_cache(&workdir, &home, false).await {
+            log.event(format!("Could not keep Next.js's build cache: {err}"));
+        }
+        if let Some(target) = rust_target {
+            let (target, workdir) = (target, workdir.clone());
+            let copied =
+                tokio::task::spawn_blocking(move || caches::take_binaries(&target, &workdir)).await?;
+            match copied {
+                Ok(n) => log.event(format!(
+                    "Kept target/ in the build cache; {n} program(s) copied into the release."
+                )),
+                Err(err) => return Ok(Outcome::Failed(format!("cannot copy the built programs: {err}"))),
+            }
+        }
+        Ok(Outcome::Built {
+            plan: Box::new(plan),
+            commit,
+        })
     }
 
     /// Fetches the deployment's source into `dir`: the commit it checked out, or why not.
@@ -460,134 +528,40 @@ impl Pipeline {
         }
         Ok(fetched)
     }
-
-    /// Records the release, prunes old releases, and moves the deployment to `deploying`.
-    async fn finish_build(
-        &self,
-        conn: &mut diesel_async::AsyncPgConnection,
-        row: &DeploymentRow,
-        dir: &Path,
-        plan: &Plan,
-        commit: Option<&str>,
-    ) -> anyhow::Result<bool> {
-        if plan.start.is_none() {
-            // A static site is served as it lies: its repository history is not part of it.
-            match tokio::fs::remove_dir_all(dir.join(".git")).await {
-                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
-                _ => {}
-            }
-        }
-        let relative = dir
-            .strip_prefix(&self.layout.data_dir)
-            .unwrap_or(dir)
-            .to_string_lossy()
-            .into_owned();
-        diesel::insert_into(releases::table)
-            .values((
-                releases::deployment_id.eq(row.id),
-                releases::service_id.eq(row.service_id),
-                releases::environment_id.eq(row.environment_id),
-                releases::path.eq(relative),
-                releases::plan.eq(serde_json::to_value(plan)?),
-                releases::commit_sha.eq(commit),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        // Older releases go first, so `deploying` means the release set is settled.
-        self.prune(conn, row.id, row.service_id, row.environment_id)
-            .await?;
-        self.prune_uploads(conn, row.service_id, row.environment_id)
-            .await?;
-        // What the service now keeps on disk counts against its workspace's quota.
-        if let Err(err) = crate::models::storage::measure(conn, &self.layout, row.service_id).await {
-            tracing::warn!(error = %format!("{err:#}"), service = %row.service_id, "measuring a service's storage failed");
-        }
-        match machine::transition(conn, row.id, State::Building, State::Deploying, "built").await {
-            Ok(()) => Ok(true),
-            // Cancelled at the last moment: the release is not used.
-            Err(TransitionError::Lost(_)) => {
-                remove_dir(dir).await;
-                Ok(false)
-            }
-            Err(err) => Err(err.into()),
-        }
-    }
-
-    /// Keeps the newest `releases_kept` releases of a service in an environment (and the
-    /// active one and the one just built), removing the directories of the others.
-    pub(super) async fn prune(
-        &self,
-        conn: &mut diesel_async::AsyncPgConnection,
-        just_built: Uuid,
-        service: Uuid,
-        environment: Uuid,
-    ) -> anyhow::Result<()> {
-        let kept: Vec<(Uuid, String)> = releases::table
-            .filter(releases::service_id.eq(service))
-            .filter(releases::environment_id.eq(environment))
-            .filter(releases::pruned_at.is_null())
-            .order(releases::created_at.desc())
-            .select((releases::deployment_id, releases::path))
-            .load(conn)
-            .await?;
-        // Releases that serve (or are about to): of live deployments, or reused by them.
-        let live: Vec<(Uuid, Option<Uuid>)> = deployments::table
-            .filter(deployments::service_id.eq(service))
-            .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::state.eq_any([State::Active.as_str(), State::Deploying.as_str()]))
-            .select((deployments::id, deployments::release_of))
-            .load(conn)
-            .await?;
-        let in_use =
-            |release: Uuid| release == just_built || live.iter().any(|(id, of)| of.unwrap_or(*id) == release);
-        let mut budget = self.config.releases_kept;
-        for (deployment, path) in kept {
-            if budget > 0 || in_use(deployment) {
-                budget -= 1;
-                continue;
-            }
-            remove_dir(&self.layout.data_dir.join(path)).await;
-            diesel::update(releases::table.find(deployment))
-                .set(releases::pruned_at.eq(chrono::Utc::now()))
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
-    }
 }
 
-impl Pipeline {
-    /// Removes the unpacked uploads of a service in an environment that nothing will build
-    /// again: all but the newest (a redeploy builds that one) and those of deployments still
-    /// waiting to be built. Their archives are gone already; a build copies what it needs
-    /// into its release.
-    async fn prune_uploads(
-        &self,
-        conn: &mut diesel_async::AsyncPgConnection,
-        service: Uuid,
-        environment: Uuid,
-    ) -> anyhow::Result<()> {
-        let uploads: Vec<(Option<Uuid>, String)> = deployments::table
-            .filter(deployments::service_id.eq(service))
-            .filter(deployments::environment_id.eq(environment))
-            .filter(deployments::upload_id.is_not_null())
-            .order((deployments::created_at.desc(), deployments::id.desc()))
-            .select((deployments::upload_id, deployments::state))
-            .load(conn)
-            .await?;
-        let waiting = [State::Queued.as_str(), State::Building.as_str()];
-        for (n, (upload, state)) in uploads.into_iter().enumerate() {
-            let Some(upload) = upload else { continue };
-            if n == 0 || waiting.contains(&state.as_str()) {
-                continue;
-            }
-            let dir = self.layout.upload(upload);
-            if tokio::fs::try_exists(&dir).await.unwrap_or(false) {
-                remove_dir(&dir).await;
-            }
-        }
-        Ok(())
+/// The plan in the build log: what decided it, its toolchains, steps, start, and notes.
+fn show_plan(plan: &Plan, log: &BuildLog) {
+    log.event(format!(
+        "Plan: {} (root `{}`).",
+        plan.provider,
+        if plan.root.is_empty() { "." } else { &plan.root }
+    ));
+    for t in &plan.toolchains {
+        log.event(format!(
+            "  {} {} ({} requested by {})",
+            t.name,
+            t.version.as_deref().unwrap_or("?"),
+            t.requested,
+            t.source
+        ));
+    }
+    for step in &plan.build {
+        log.event(format!("  build: {step}"));
+    }
+    match (&plan.start, &plan.static_dir) {
+        (Some(start), _) => log.event(format!("  start: {start}")),
+        (None, Some(dir)) => log.event(format!(
+            "  start: `{dir}` served by Railyard as a static site{}",
+            if plan.spa { " (single-page app)" } else { "" }
+        )),
+        (None, None) => log.event("  start: served by Railyard as a static site"),
+    }
+    if let Some(release) = &plan.release {
+        log.event(format!("  release: {release}"));
+    }
+    for note in &plan.notes {
+        log.event(format!("  note: {note}"));
     }
 }
 

@@ -5,7 +5,10 @@
 //! the runtime: the `worker` hands a built release to it.
 
 pub mod build;
+mod caches;
 pub mod deploy;
 pub mod detect;
 pub mod git;
+mod releases;
 mod reuse;
+pub mod toolchain;

@@ -1,5 +1,5 @@
 //! Waiting for a new release to be healthy: a 2xx from its health check path, or, with
-//! none set, a TCP connection accepted on its port. Polled quickly at first (20 ms, growing
+//! none set, an HTTP answer below 500 on `/`. Polled quickly at first (20 ms, growing
 //! to 500 ms), so a fast app goes live at once; an exit ends the wait immediately.
 
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub async fn wait_healthy(
         if let Some(code) = *exited.borrow() {
             return Err(format!("the app exited with code {code} before it was healthy"));
         }
-        let healthy = match probe(&client, port, path).await {
+        let healthy = match probe(&client, port, path, true).await {
             Ok(()) => true,
             Err(why) => {
                 last = why;
@@ -59,7 +59,6 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
         .build()
 }
 
-/// One health check: a 2xx from `path`, or, with none, a TCP connection accepted on `port`.
 /// The URL a health check asks: the app's own port on 127.0.0.1, whatever `path` says (it
 /// is set as the path and query, never parsed as part of an address).
 pub fn probe_url(port: u16, path: &str) -> reqwest::Url {
@@ -71,8 +70,26 @@ pub fn probe_url(port: u16, path: &str) -> reqwest::Url {
     url
 }
 
-pub async fn probe(client: &reqwest::Client, port: u16, path: Option<&str>) -> Result<(), String> {
+/// With `path`, a 2xx from it. Without one, when `ready` (the gate before a release goes
+/// live) an HTTP answer on `/` below 500: a release that answers 500 to everything does not
+/// go live; otherwise (the checks of a live app) a TCP connection accepted.
+pub async fn probe(
+    client: &reqwest::Client,
+    port: u16,
+    path: Option<&str>,
+    ready: bool,
+) -> Result<(), String> {
     match path {
+        None if ready => match client.get(probe_url(port, "/")).send().await {
+            Ok(res) if res.status().as_u16() < 500 => Ok(()),
+            Ok(res) => Err(format!(
+                "/ answered {} (with no health check path set, / must answer below 500)",
+                res.status()
+            )),
+            Err(err) if err.is_connect() => Err(format!("nothing listens on PORT {port}")),
+            Err(err) if err.is_timeout() => Err("/ did not answer within 5 s".to_owned()),
+            Err(_) => Err("/ did not answer HTTP".to_owned()),
+        },
         Some(path) => match client.get(probe_url(port, path)).send().await {
             Ok(res) if res.status().is_success() => Ok(()),
             Ok(res) => Err(format!("{path} answered {}", res.status())),

@@ -373,7 +373,7 @@ pub(super) async fn watch_health(control: Arc<Control>, launch: Launch, watch: H
         if start_ticks(group.as_raw()).is_none() {
             continue;
         }
-        match health::probe(&client, launch.port, launch.health_check.as_deref()).await {
+        match health::probe(&client, launch.port, launch.health_check.as_deref(), false).await {
             Ok(()) => failures = 0,
             Err(why) => {
                 failures += 1;

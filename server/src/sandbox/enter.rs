@@ -187,6 +187,19 @@ fn mounts(jail: &Jail) -> anyhow::Result<()> {
     {
         readable.push((dir.to_owned(), fd));
     }
+    // Toolchains beyond the system's directories, opened before anything is covered: put
+    // back (read-only) where they would be out of reach, e.g. under the hidden data
+    // directory or in a home only its owner may enter (`/root/.rustup`).
+    let mut shared = Vec::new();
+    for dir in &jail.readable {
+        if let Ok(fd) = open(
+            dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) {
+            shared.push((dir.clone(), fd));
+        }
+    }
     let nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     // The temporary directories first: the data directory may lie in one (a test's).
     for dir in PRIVATE_TMP.iter().map(Path::new) {
@@ -196,7 +209,14 @@ fn mounts(jail: &Jail) -> anyhow::Result<()> {
         }
     }
     let mut covered = Vec::new();
-    for dir in jail.hide.iter().map(PathBuf::as_path).chain([Path::new("/run")]) {
+    let closed = closed_ancestors(jail);
+    for dir in jail
+        .hide
+        .iter()
+        .map(PathBuf::as_path)
+        .chain([Path::new("/run")])
+        .chain(closed.iter().map(PathBuf::as_path))
+    {
         if is_real_dir(dir) {
             mount(
                 Some("tmpfs"),
@@ -209,10 +229,22 @@ fn mounts(jail: &Jail) -> anyhow::Result<()> {
             covered.push(dir);
         }
     }
+    // Beneath what was covered (the private temporary directories, the data directory, a
+    // closed home), a readable directory must be put back to be seen.
+    let out_of_reach = |dir: &Path| {
+        PRIVATE_TMP
+            .iter()
+            .map(Path::new)
+            .chain(jail.hide.iter().map(PathBuf::as_path))
+            .chain(closed.iter().map(PathBuf::as_path))
+            .any(|c| dir.starts_with(c))
+    };
+    shared.retain(|(dir, _)| out_of_reach(dir));
     for ((dir, fd), read_only) in kept
         .iter()
         .map(|kept| (kept, false))
         .chain(readable.iter().map(|kept| (kept, true)))
+        .chain(shared.iter().map(|kept| (kept, true)))
     {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
         let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -246,6 +278,38 @@ fn mounts(jail: &Jail) -> anyhow::Result<()> {
     )
     .context("cannot mount the PID namespace's /proc")?;
     Ok(())
+}
+
+/// The outermost directories above the jail's readable ones that others may not enter
+/// (e.g. `/root`, mode 0700): each is covered by an empty directory of its own in the jail,
+/// where only the readable ones are put back. Never one that holds a writable or hidden
+/// directory, or lies in a hidden one.
+fn closed_ancestors(jail: &Jail) -> Vec<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut closed: Vec<PathBuf> = Vec::new();
+    for dir in &jail.readable {
+        if jail.hide.iter().any(|h| dir.starts_with(h)) {
+            continue;
+        }
+        let found = dir
+            .ancestors()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .find(|a| std::fs::metadata(a).is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o001 == 0));
+        let Some(found) = found else { continue };
+        let holds_own = jail
+            .writable
+            .iter()
+            .chain(&jail.hide)
+            .any(|own| own.starts_with(found));
+        if !holds_own && found != Path::new("/") && !closed.iter().any(|c| found.starts_with(c)) {
+            closed.retain(|c| !c.starts_with(found));
+            closed.push(found.to_owned());
+        }
+    }
+    closed
 }
 
 fn is_real_dir(path: &Path) -> bool {

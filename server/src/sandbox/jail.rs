@@ -136,9 +136,15 @@ impl Sandbox {
         self.config.uid_base.saturating_add(number)
     }
 
-    /// The jail of sandbox user `number` with its own directories `writable`; `None` when
-    /// isolation is off, refused when it is required and unavailable.
-    pub fn jail(&self, number: u32, writable: Vec<PathBuf>) -> Result<Option<Jail>, Refused> {
+    /// The jail of sandbox user `number` with its own directories `writable` and the
+    /// toolchains it reads (`toolchains`: its plan's, beside the host's and the operator's);
+    /// `None` when isolation is off, refused when it is required and unavailable.
+    pub fn jail(
+        &self,
+        number: u32,
+        writable: Vec<PathBuf>,
+        toolchains: Vec<PathBuf>,
+    ) -> Result<Option<Jail>, Refused> {
         match &self.isolation {
             Isolation::Off => Ok(None),
             Isolation::Unavailable(_) => Err(Refused(self.isolation.describe())),
@@ -149,7 +155,14 @@ impl Sandbox {
                     gid: uid,
                     hide: vec![self.data_dir.clone()],
                     writable,
-                    readable: self.config.readable.clone(),
+                    readable: self
+                        .config
+                        .readable
+                        .iter()
+                        .cloned()
+                        .chain(super::host_toolchains())
+                        .chain(toolchains)
+                        .collect(),
                 }))
             }
         }
@@ -231,23 +244,34 @@ mod tests {
             landlock: "fully enforced".into(),
         });
         let jail = on
-            .jail(7, vec!["/srv/railyard/releases/a".into()])
+            .jail(
+                7,
+                vec!["/srv/railyard/releases/a".into()],
+                vec!["/srv/railyard/toolchains/node/22.1.0".into()],
+            )
             .unwrap()
             .unwrap();
         assert_eq!((jail.uid, jail.gid), (400_007, 400_007));
         assert_eq!(jail.hide, [PathBuf::from("/srv/railyard")]);
         assert_eq!(jail.writable, [PathBuf::from("/srv/railyard/releases/a")]);
-        assert_eq!(jail.readable, [PathBuf::from("/opt/tools")]);
-        assert_ne!(on.jail(8, Vec::new()).unwrap().unwrap().uid, jail.uid);
+        assert_eq!(jail.readable.first(), Some(&PathBuf::from("/opt/tools")));
+        assert_eq!(
+            jail.readable.last(),
+            Some(&PathBuf::from("/srv/railyard/toolchains/node/22.1.0"))
+        );
+        assert_ne!(on.jail(8, Vec::new(), Vec::new()).unwrap().unwrap().uid, jail.uid);
     }
 
     #[test]
     fn without_isolation_tenant_code_is_refused_unless_the_operator_turned_it_off() {
         let unavailable = sandbox(Isolation::Unavailable("Railyard does not run as root".into()));
-        let refused = unavailable.jail(1, Vec::new()).unwrap_err().to_string();
+        let refused = unavailable
+            .jail(1, Vec::new(), Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("does not run as root"), "{refused}");
         assert!(refused.contains("RAILYARD_ISOLATION=off"), "{refused}");
-        assert_eq!(sandbox(Isolation::Off).jail(1, Vec::new()), Ok(None));
+        assert_eq!(sandbox(Isolation::Off).jail(1, Vec::new(), Vec::new()), Ok(None));
         assert_eq!(Isolation::Off.mode(), "off");
     }
 }

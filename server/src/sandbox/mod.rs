@@ -26,33 +26,108 @@ pub enum Purpose {
 }
 
 /// Toolchain homes passed through from Railyard's own environment, so a toolchain installed
-/// for the host (rustup's, cargo's, pyenv's) is found by builds and apps.
-const TOOLCHAIN_HOMES: &[&str] = &["RUSTUP_HOME", "CARGO_HOME", "PYENV_ROOT", "GOROOT"];
+/// for the host (rustup's, pyenv's, Go's) is found by builds and apps. `CARGO_HOME` is not
+/// among them: it holds the operator's registry credentials, and a build's downloads belong
+/// in the service's own cache (`$HOME/.cargo`); cargo itself comes from its `bin` on `PATH`.
+const TOOLCHAIN_HOMES: &[&str] = &["RUSTUP_HOME", "PYENV_ROOT", "GOROOT"];
+
+/// Variables naming the certificate bundles the host trusts, passed through when set.
+const CA_BUNDLES: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "NODE_EXTRA_CA_CERTS",
+    "REQUESTS_CA_BUNDLE",
+    "PIP_CERT",
+    "CURL_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+];
+
+/// The host's toolchain homes, from Railyard's environment (rustup's and cargo's derived
+/// from its `HOME` when unset there): `(variable, directory)`.
+fn host_homes() -> Vec<(&'static str, PathBuf)> {
+    let railyard_home = std::env::var_os("HOME").map(PathBuf::from);
+    ["RUSTUP_HOME", "CARGO_HOME", "PYENV_ROOT", "GOROOT"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = std::env::var_os(name).map(PathBuf::from).or_else(|| {
+                let sub = match name {
+                    "RUSTUP_HOME" => ".rustup",
+                    "CARGO_HOME" => ".cargo",
+                    _ => return None,
+                };
+                railyard_home.as_ref().map(|h| h.join(sub))
+            })?;
+            value.is_dir().then_some((name, value))
+        })
+        .collect()
+}
+
+/// The `bin` directories of a plan's toolchains (the Node.js it asked for, pyenv's Python),
+/// put first on `PATH`; their parents are what a jail reads.
+pub fn plan_toolchains(plan: &railyard_shared::deployments::Plan) -> Vec<PathBuf> {
+    plan.toolchains
+        .iter()
+        .filter_map(|t| t.bin.as_deref())
+        .map(PathBuf::from)
+        .filter(|bin| bin.is_absolute() && bin.parent().is_some())
+        .collect()
+}
+
+/// The host's toolchain directories a jail may read (and run programs from): rustup's
+/// home, cargo's `bin`, pyenv's root, `GOROOT`.
+pub fn host_toolchains() -> Vec<PathBuf> {
+    host_homes()
+        .into_iter()
+        .map(|(name, dir)| {
+            if name == "CARGO_HOME" {
+                dir.join("bin")
+            } else {
+                dir
+            }
+        })
+        .filter(|dir| dir.is_dir())
+        .collect()
+}
 
 /// The environment builds and apps get: nothing of Railyard's own, only what a toolchain
 /// needs, plus `extra` (the service's variables, which win over every default here).
 ///
 /// - `PATH`: the app's own executables first (`<dir>/.venv/bin`, `<dir>/node_modules/.bin`,
-///   `<dir>/bin`, `dir` being the plan's root), then the host's.
-/// - `HOME`: the service's own home in its environment.
-/// - Builds get `CI=true`; apps do not, and get `NODE_ENV=production` unless set.
+///   `<dir>/bin`, `dir` being the plan's root), then the plan's toolchains (`toolchains`:
+///   e.g. the Node.js its `package.json` asked for), then the host's, then cargo's `bin`.
+/// - `HOME`: `home`, the build's cache or the app's own home (they differ).
+/// - Builds get `CI=true` and `CARGO_HOME=$HOME/.cargo`; apps do not, and get
+///   `NODE_ENV=production` unless set.
 /// - Both get `PYTHONUNBUFFERED=1` (output reaches the log as it is written) and the
-///   toolchain homes Railyard itself has (`RUSTUP_HOME`, `CARGO_HOME`, `PYENV_ROOT`,
-///   `GOROOT`; derived from Railyard's `HOME` for rustup and cargo when unset there).
+///   toolchain homes Railyard itself has (`RUSTUP_HOME`, `PYENV_ROOT`, `GOROOT`; rustup's
+///   derived from Railyard's `HOME` when unset there).
 pub fn scrubbed_env(
     home: &Path,
     dir: &Path,
     purpose: Purpose,
+    toolchains: &[PathBuf],
     extra: &[(String, String)],
 ) -> Vec<(OsString, OsString)> {
     let host_path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let homes = host_homes();
+    let cargo_bin = homes
+        .iter()
+        .find(|(name, _)| *name == "CARGO_HOME")
+        .map(|(_, dir)| dir.join("bin"));
+    let host: Vec<PathBuf> = std::env::split_paths(&host_path).collect();
     let own = [
         dir.join(".venv/bin"),
         dir.join("node_modules/.bin"),
         dir.join("bin"),
     ];
-    let path =
-        std::env::join_paths(own.into_iter().chain(std::env::split_paths(&host_path))).unwrap_or(host_path);
+    let cargo_bin = cargo_bin.filter(|bin| !host.contains(bin));
+    let path = std::env::join_paths(
+        own.into_iter()
+            .chain(toolchains.iter().cloned())
+            .chain(host)
+            .chain(cargo_bin),
+    )
+    .unwrap_or(host_path);
     let mut env: Vec<(OsString, OsString)> = vec![
         ("PATH".into(), path),
         ("HOME".into(), home.into()),
@@ -66,24 +141,28 @@ pub fn scrubbed_env(
         ("PYTHONUNBUFFERED".into(), "1".into()),
     ];
     match purpose {
-        Purpose::Build => env.push(("CI".into(), "true".into())),
+        Purpose::Build => {
+            env.push(("CI".into(), "true".into()));
+            // corepack fetches the pnpm or yarn a project names without asking.
+            env.push(("COREPACK_ENABLE_DOWNLOAD_PROMPT".into(), "0".into()));
+            // Without a `packageManager` version, the one this corepack knows to be good
+            // (asking the registry for the newest fails its signature check on older ones).
+            env.push(("COREPACK_DEFAULT_TO_LATEST".into(), "0".into()));
+            env.push(("CARGO_HOME".into(), home.join(".cargo").into()));
+        }
         Purpose::Run => env.push(("NODE_ENV".into(), "production".into())),
     }
-    let railyard_home = std::env::var_os("HOME").map(PathBuf::from);
-    for name in TOOLCHAIN_HOMES {
-        let value = std::env::var_os(name).or_else(|| {
-            let sub = match *name {
-                "RUSTUP_HOME" => ".rustup",
-                "CARGO_HOME" => ".cargo",
-                _ => return None,
-            };
-            railyard_home
-                .as_ref()
-                .map(|h| h.join(sub))
-                .filter(|p| p.is_dir())
-                .map(PathBuf::into_os_string)
-        });
-        if let Some(value) = value {
+    for (name, value) in homes {
+        if TOOLCHAIN_HOMES.contains(&name) {
+            env.push((name.into(), value.into()));
+        }
+    }
+    // The certificate authorities the host trusts (a proxy's own, say), for tools that do
+    // not read the system's store: paths to public certificates under /etc or /usr only.
+    for name in CA_BUNDLES {
+        if let Some(value) = std::env::var_os(name)
+            && (Path::new(&value).starts_with("/etc") || Path::new(&value).starts_with("/usr"))
+        {
             env.push(((*name).into(), value));
         }
     }
@@ -294,7 +373,7 @@ mod env_tests {
     #[test]
     fn apps_and_builds_get_their_own_executables_first_and_the_right_mode() {
         let (home, dir) = (Path::new("/data/homes/a"), Path::new("/data/releases/r/web"));
-        let build = scrubbed_env(home, dir, Purpose::Build, &[]);
+        let build = scrubbed_env(home, dir, Purpose::Build, &[], &[]);
         let path = get(&build, "PATH").unwrap().to_string_lossy().into_owned();
         assert!(
             path.starts_with("/data/releases/r/web/.venv/bin:/data/releases/r/web/node_modules/.bin:/data/releases/r/web/bin:"),
@@ -307,13 +386,19 @@ mod env_tests {
         assert_eq!(get(&build, "NODE_ENV"), None);
         assert_eq!(get(&build, "HOME").unwrap(), home.as_os_str());
 
-        let run = scrubbed_env(home, dir, Purpose::Run, &[]);
+        let run = scrubbed_env(home, dir, Purpose::Run, &[], &[]);
         assert_eq!(get(&run, "CI"), None, "an app is not in CI mode");
         assert_eq!(get(&run, "NODE_ENV").unwrap(), "production");
         assert_eq!(get(&run, "PYTHONUNBUFFERED").unwrap(), "1");
 
         // The service's own variables win over the defaults, once.
-        let mine = scrubbed_env(home, dir, Purpose::Run, &[("NODE_ENV".into(), "staging".into())]);
+        let mine = scrubbed_env(
+            home,
+            dir,
+            Purpose::Run,
+            &[],
+            &[("NODE_ENV".into(), "staging".into())],
+        );
         let values: Vec<_> = mine.iter().filter(|(k, _)| k == "NODE_ENV").collect();
         assert_eq!(values.len(), 1);
         assert_eq!(values[0].1, "staging");

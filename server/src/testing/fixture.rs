@@ -109,7 +109,13 @@ impl<'a> Fixture<'a> {
 
     /// Waits (up to 60 s) until deployment `id` is in one of `states`.
     pub async fn wait_for(&mut self, id: Uuid, states: &[DeploymentState]) -> DeploymentDetail {
-        for _ in 0..1200 {
+        self.wait_within(id, states, 60).await
+    }
+
+    /// Waits up to `secs` seconds until deployment `id` is in one of `states` (builds that
+    /// download their packages take longer).
+    pub async fn wait_within(&mut self, id: Uuid, states: &[DeploymentState], secs: u64) -> DeploymentDetail {
+        for _ in 0..secs * 20 {
             let detail = self.deployment(id).await;
             if states.contains(&detail.deployment.state) {
                 return detail;

@@ -1,6 +1,6 @@
 //! The Deployments tab: the service's deployments in this environment (redeploy, cancel,
 //! roll back; each write disabled while one is in flight and for viewers), and the selected
-//! one's build log, live.
+//! one's plan and build log, live.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use railyard_shared::WorkspaceId;
 use railyard_shared::{DeploymentId, EnvironmentId, ServiceId, UserId};
 use railyard_shared::{DeploymentState, deployments::Deployment, live::Topic};
 
-use super::deployment_badge;
+use super::{deployment_badge, plan::PlanCard};
 use crate::{
     api::{
         self,
@@ -108,6 +108,7 @@ pub fn DeploymentsTab(
             </Loaded>
         </div>
         {move || shown.get().map(|deployment| view! {
+            <PlanCard deployment version />
             <LiveLog topic=Topic::Deployment(deployment) title="Build log"
                 download=format!("/api/v1/deployments/{deployment}/logs?format=text&limit=5000") />
         })}

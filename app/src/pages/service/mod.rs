@@ -5,6 +5,7 @@
 
 mod danger;
 mod deployments;
+mod plan;
 mod settings;
 mod variables;
 
@@ -41,7 +42,7 @@ use crate::{
 };
 use danger::DangerZone;
 use deployments::DeploymentsTab;
-use settings::SettingsForm;
+use settings::{DiskUsage, SettingsForm};
 use variables::VariablesTab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -323,6 +324,7 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                 }.into_any(),
                 Tab::Settings => view! {
                     <SettingsForm service=id environment can_write tracks=tracks.clone() />
+                    <DiskUsage service=id workspace />
                     <DangerZone service=id service_name=service_name.clone() environment project=danger_project.clone() can_delete />
                 }.into_any(),
             }}

@@ -134,3 +134,31 @@ pub fn SettingsForm(
         </form>
     }
 }
+
+/// What the service keeps on disk (its releases, build cache with Rust's `target/` and the
+/// saved `node_modules`, pushed repository, uploads, app logs), as measured after its last
+/// build, against the workspace's quota.
+#[component]
+pub fn DiskUsage(service: ServiceId, workspace: railyard_shared::WorkspaceId) -> impl IntoView {
+    let usage = LocalResource::new(move || crate::api::fetch_usage(workspace));
+    move || {
+        usage.get().and_then(Result::ok).map(|usage| {
+            let mine = usage
+                .services
+                .iter()
+                .find(|s| s.service_id == service)
+                .map_or(0, |s| s.bytes);
+            let size = |bytes: u64| crate::format::memory(i64::try_from(bytes).unwrap_or(i64::MAX));
+            view! {
+                <p class="muted disk-usage" data-testid="disk-usage">
+                    {format!(
+                        "On disk: {} (releases, build cache, logs) · the workspace uses {} of {}.",
+                        size(mine),
+                        size(usage.storage_bytes),
+                        size(usage.storage_limit_bytes)
+                    )}
+                </p>
+            }
+        })
+    }
+}

@@ -61,13 +61,19 @@ impl Releaser {
         if let Some(dir) = log.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
-        let home = self.layout.home(row.service_id, row.environment_id);
+        let home = self.layout.app_home(row.service_id, row.environment_id);
         tokio::fs::create_dir_all(&home).await?;
         let release_dir = self.layout.data_dir.join(&release.path);
         let number = sandbox_user::number(conn, row.service_id, row.environment_id).await?;
-        let jail = self
-            .sandbox
-            .jail(number, vec![release_dir.clone(), home.clone()])?;
+        let toolchains = sandbox::plan_toolchains(plan);
+        let jail = self.sandbox.jail(
+            number,
+            vec![release_dir.clone(), home.clone()],
+            toolchains
+                .iter()
+                .filter_map(|bin| bin.parent().map(Into::into))
+                .collect(),
+        )?;
         if let Some(jail) = &jail {
             // A release built for another environment (or before isolation was on)
             // becomes this one's.
@@ -77,7 +83,13 @@ impl Releaser {
         }
         let variables = crate::variables::store::snapshot_of(conn, &self.variables.keys, row.id).await?;
         let dir = release_dir.join(&plan.root);
-        let env = sandbox::scrubbed_env(&home, &dir, sandbox::Purpose::Run, &variables.env(Some(port)));
+        let env = sandbox::scrubbed_env(
+            &home,
+            &dir,
+            sandbox::Purpose::Run,
+            &toolchains,
+            &variables.env(Some(port)),
+        );
         Ok(Launch {
             instance,
             dir,

@@ -38,7 +38,9 @@ impl Releaser {
         let row = &starting.row;
         let instance = Uuid::new_v4();
         if starting.plan.start.is_none() {
-            let root = PathBuf::from(&starting.release.path).join(&starting.plan.root);
+            let root = PathBuf::from(&starting.release.path)
+                .join(&starting.plan.root)
+                .join(starting.plan.static_dir.as_deref().unwrap_or_default());
             log.event("A static site: Railyard serves it.");
             diesel::insert_into(instances::table)
                 .values((
@@ -111,6 +113,7 @@ impl Releaser {
             .map_or_else(String::new, |mb| format!(" and a memory limit of {mb} MB"));
         log.event(format!("Starting `{}` with PORT={port}{limit}.", launch.start));
         let path = launch.health_check.clone();
+        let app_log = launch.log.clone();
         let started = match self.runtime.start(launch).await {
             Ok(started) => started,
             Err(err) => {
@@ -129,13 +132,31 @@ impl Releaser {
         match path.as_deref() {
             Some(path) => log.event(format!("Waiting for {path} to answer 2xx.")),
             None => log.event(format!(
-                "Waiting for the app to accept connections on PORT {port}."
+                "Waiting for the app to answer HTTP on PORT {port} (any status below 500 on /)."
             )),
         }
         match health::wait_healthy(port, path.as_deref(), self.config.health_timeout, &mut exited).await {
             Ok(took) => log.event(format!("Healthy after {} ms.", took.as_millis())),
             Err(reason) => {
                 self.stop_instance(instance).await?;
+                // What the app said before it failed belongs in the deployment's log too.
+                let deployment = starting.row.id;
+                let output = tokio::task::spawn_blocking(move || {
+                    crate::logs::ship::last_output(&app_log, deployment, 30)
+                })
+                .await
+                .unwrap_or_default();
+                if !output.is_empty() {
+                    log.event(format!("The app's last {} output line(s):", output.len()));
+                    for record in output {
+                        let stream = if record.stream == "stderr" {
+                            crate::logs::Stream::Stderr
+                        } else {
+                            crate::logs::Stream::Stdout
+                        };
+                        log.line(stream, record.text);
+                    }
+                }
                 return Ok(Err(format!("health check failed: {reason}")));
             }
         }

@@ -1,11 +1,18 @@
 //! Build detection: how to build and start the code in a directory, shown to the user as a
-//! plan (like a Nixpacks plan). First match wins: `railyard.toml` > `Procfile` (`web:`) >
-//! `package.json` > `requirements.txt`/`pyproject.toml` > `Cargo.toml` > `go.mod` > a static
-//! site (`index.html`). Explicit service settings override what is detected.
+//! plan (like a Nixpacks plan). The language decides the steps ([`node`], [`python`], Rust,
+//! Go, a static site with `index.html`); the files the code has for this or other platforms
+//! decide its commands, first match wins: the service's settings > `railyard.toml` >
+//! `railway.json`/`railway.toml` > `nixpacks.toml` > the `Procfile` ([`platforms`]). The
+//! versions it asks for are read by [`versions`] and provided by the pipeline's toolchains.
 //!
 //! Commands the user wrote (railyard.toml, Procfile, service settings) are the user's code and
 //! run with `sh -c` as such. Commands Railyard chooses are argv lists: none of Railyard's own
 //! values is ever interpolated into a shell.
+
+pub mod node;
+pub mod platforms;
+pub mod python;
+pub mod versions;
 
 use std::{fs, path::Path};
 
@@ -19,28 +26,10 @@ fn argv(parts: &[&str]) -> Step {
 /// Why no plan could be made; the message is shown on the failed deployment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DetectError {
-    #[error("railyard.toml is invalid: {0}")]
+    #[error("{0}")]
     Config(String),
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// `railyard.toml`: everything optional; unknown keys are an error (a typo must not be
-/// silently ignored).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RailyardToml {
-    build: Option<String>,
-    start: Option<String>,
-    health_check: Option<String>,
-    root: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PackageJson {
-    main: Option<String>,
-    #[serde(default)]
-    scripts: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,7 +50,7 @@ struct CargoBin {
 }
 
 /// A relative path inside the source: no absolute paths, no `..`.
-fn safe_relative(path: &str) -> Result<String, DetectError> {
+fn safe_relative(key: &str, path: &str) -> Result<String, DetectError> {
     let trimmed = path.trim().trim_start_matches("./").trim_end_matches('/');
     let ok = !trimmed.starts_with('/')
         && Path::new(trimmed)
@@ -72,27 +61,24 @@ fn safe_relative(path: &str) -> Result<String, DetectError> {
         Ok(trimmed.to_owned())
     } else {
         Err(DetectError::Config(format!(
-            "`root` must be a path inside the repository, got {path:?}"
+            "`{key}` must be a path inside the repository, got {path:?}"
         )))
     }
 }
 
-/// The `web:` command of a Procfile.
-fn procfile_web(text: &str) -> Option<String> {
-    text.lines()
-        .find_map(|line| line.strip_prefix("web:").map(|cmd| cmd.trim().to_owned()))
-        .filter(|c| !c.is_empty())
+/// The language of the plan's provider (`node (pnpm), Next.js` → `node`).
+fn language(provider: &str) -> &str {
+    provider.split([' ', ',']).next().unwrap_or(provider)
 }
 
 /// Detects the plan for the source checked out at `dir`; the service's explicit `settings`
 /// override what is found (root directory, build and start commands, health check).
 pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectError> {
-    let config: RailyardToml = match fs::read_to_string(dir.join("railyard.toml")) {
-        Ok(text) => toml::from_str(&text).map_err(|err| DetectError::Config(err.message().to_owned()))?,
-        Err(_) => RailyardToml::default(),
-    };
+    let config = platforms::RailyardToml::read(dir)?;
+    let has_config = config.is_some();
+    let config = config.unwrap_or_default();
     let root = match settings.root_dir.as_ref().or(config.root.as_ref()) {
-        Some(root) => safe_relative(root)?,
+        Some(root) => safe_relative("root", root)?,
         None => String::new(),
     };
     let base = if root.is_empty() {
@@ -105,21 +91,53 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
             "`root` {root:?} is not a directory in the repository"
         )));
     }
+    let declared = platforms::read(&base)?;
+    let commanded = settings.start_command.is_some() || config.start.is_some() || declared.start.is_some();
     let mut plan = match detect_language(&base) {
         // Explicit commands need nothing to be detected.
-        Err(DetectError::Unsupported(_)) if settings.start_command.is_some() || config.start.is_some() => {
-            Plan {
-                provider: "settings".into(),
-                build: Vec::new(),
-                start: None,
-                health_check: None,
-                root: String::new(),
-            }
+        Err(DetectError::Unsupported(_)) if commanded => {
+            let provider = match &declared.start {
+                Some(found) if settings.start_command.is_none() && config.start.is_none() => found
+                    .from
+                    .split(' ')
+                    .next()
+                    .unwrap_or("settings")
+                    .to_ascii_lowercase(),
+                _ => "settings".to_owned(),
+            };
+            Plan::new(&provider, Vec::new(), None)
         }
         other => other?,
     };
     plan.root = root;
-    if dir.join("railyard.toml").is_file() {
+    plan.toolchains = versions::requested(&base, language(&plan.provider))?;
+    plan.notes.extend(declared.notes);
+
+    // The other platforms' files, then railyard.toml, then the service's settings.
+    let from = |what: &str, found: &platforms::Found| format!("{what}: from {}", found.from);
+    let mut notes = Vec::new();
+    if let Some(found) = declared.build {
+        notes.push(from("build", &found));
+        plan.build = vec![Step::Shell(found.value)];
+    }
+    if let Some(found) = declared.start {
+        notes.push(from("start", &found));
+        plan.start = Some(Step::Shell(found.value));
+    }
+    if let Some(found) = declared.health_check {
+        notes.push(from("health check", &found));
+        plan.health_check = Some(found.value);
+    }
+    if let Some(found) = declared.release {
+        notes.push(format!(
+            "release: from {} (shown, not run: release steps are not supported yet)",
+            found.from
+        ));
+        plan.release = Some(Step::Shell(found.value));
+    }
+    plan.notes.extend(notes);
+    if has_config {
+        let starts = config.start.is_some();
         plan.provider = if plan.provider == "settings" {
             "railyard.toml".to_owned()
         } else {
@@ -131,14 +149,21 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
         if let Some(start) = config.start {
             plan.start = Some(Step::Shell(start));
         }
-        if let Some(path) = &config.health_check
-            && !railyard_shared::deployments::valid_health_path(path)
-        {
-            return Err(DetectError::Config(format!(
-                "health_check {path:?} must be a path such as /health (printable ASCII, no spaces, naming no host)"
-            )));
+        if let Some(path) = config.health_check {
+            plan.health_check = Some(path);
         }
-        plan.health_check = config.health_check;
+        if let Some(release) = config.release {
+            plan.release = Some(Step::Shell(release));
+        }
+        if let Some(static_dir) = &config.static_dir {
+            plan.static_dir = Some(safe_relative("static_dir", static_dir)?).filter(|d| !d.is_empty());
+            if !starts {
+                plan.start = None;
+            }
+        }
+        if let Some(spa) = config.spa {
+            plan.spa = spa;
+        }
     }
     if let Some(build) = &settings.build_command {
         plan.build = vec![Step::Shell(build.clone())];
@@ -149,7 +174,19 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
     if let Some(path) = &settings.health_check_path {
         plan.health_check = Some(path.clone());
     }
-    if plan.start.is_none() && plan.provider != "static" && !plan.provider.ends_with("(static)") {
+    if let Some(path) = &plan.health_check
+        && !railyard_shared::deployments::valid_health_path(path)
+    {
+        return Err(DetectError::Config(format!(
+            "health_check {path:?} must be a path such as /health (printable ASCII, no spaces, naming no host)"
+        )));
+    }
+    let is_static = plan.provider == "static" || plan.static_dir.is_some();
+    if plan.start.is_some() {
+        // An app serves itself.
+        plan.static_dir = None;
+        plan.spa = false;
+    } else if !is_static {
         return Err(DetectError::Unsupported(format!(
             "found a {} project but no way to start it: add a Procfile with `web: <command>` or `start` in railyard.toml",
             plan.provider
@@ -160,49 +197,17 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
 
 fn detect_language(dir: &Path) -> Result<Plan, DetectError> {
     let has = |name: &str| dir.join(name).is_file();
-    let procfile = fs::read_to_string(dir.join("Procfile"))
-        .ok()
-        .and_then(|text| procfile_web(&text));
-    let plan = |provider: &str, build: Vec<Step>, start: Option<Step>| Plan {
-        provider: provider.to_owned(),
-        build,
-        start: procfile.clone().map(Step::Shell).or(start),
-        health_check: None,
-        root: String::new(),
-    };
     if has("package.json") {
-        let text = fs::read_to_string(dir.join("package.json")).unwrap_or_default();
-        let package: PackageJson = serde_json::from_str(&text)
-            .map_err(|err| DetectError::Config(format!("package.json is not valid JSON: {err}")))?;
-        let mut build = vec![if has("package-lock.json") {
-            argv(&["npm", "ci"])
-        } else {
-            argv(&["npm", "install"])
-        }];
-        if package.scripts.contains_key("build") {
-            build.push(argv(&["npm", "run", "build"]));
-        }
-        let start = if package.scripts.contains_key("start") {
-            Some(argv(&["npm", "start"]))
-        } else {
-            let main = package.main.unwrap_or_else(|| "index.js".to_owned());
-            has(&main).then(|| Step::Argv(vec!["node".to_owned(), "--".to_owned(), main]))
-        };
-        return Ok(plan("node", build, start));
+        return node::plan(dir);
     }
     if has("requirements.txt") || has("pyproject.toml") {
-        let mut build = vec![argv(&["python3", "-m", "venv", ".venv"])];
-        build.push(if has("requirements.txt") {
-            argv(&[".venv/bin/pip", "install", "--no-input", "-r", "requirements.txt"])
-        } else {
-            argv(&[".venv/bin/pip", "install", "--no-input", "."])
-        });
-        let start = ["main.py", "app.py", "server.py"]
-            .into_iter()
-            .find(|f| has(f))
-            .map(|f| Step::Argv(vec![".venv/bin/python".to_owned(), f.to_owned()]));
-        return Ok(plan("python", build, start));
+        return python::plan(dir);
     }
+    let procfile_program = fs::read_to_string(dir.join("Procfile")).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("web:"))
+            .and_then(|cmd| cmd.split_whitespace().next().map(str::to_owned))
+    });
     if has("Cargo.toml") {
         let text = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
         let cargo: CargoToml = toml::from_str(&text)
@@ -213,44 +218,52 @@ fn detect_language(dir: &Path) -> Result<Plan, DetectError> {
             .map(|b| b.name.clone())
             .or(cargo.package.map(|p| p.name));
         let start = binary
-            .filter(|name| {
-                name.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            })
+            .filter(|name| plain_name(name))
             .map(|name| Step::Argv(vec![format!("target/release/{name}")]));
-        return Ok(plan(
+        // No `--locked`: a lockfile a little behind its manifest still builds, as on Heroku.
+        return Ok(Plan::new(
             "rust",
-            vec![argv(&["cargo", "build", "--release", "--locked"])],
+            vec![argv(&["cargo", "build", "--release"])],
             start,
         ));
     }
     if has("go.mod") {
-        let build = vec![argv(&["go", "build", "-o", ".railyard-app", "."])];
-        return Ok(plan("go", build, Some(argv(&["./.railyard-app"]))));
-    }
-    if let Some(web) = procfile {
-        return Ok(Plan {
-            provider: "procfile".into(),
-            build: Vec::new(),
-            start: Some(Step::Shell(web)),
-            health_check: None,
-            root: String::new(),
-        });
+        // The binary goes where the Procfile runs it (`bin/web`), else `bin/<module name>`.
+        let text = fs::read_to_string(dir.join("go.mod")).unwrap_or_default();
+        let module = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("module "))
+            .and_then(|m| m.trim().rsplit('/').next().map(str::to_owned))
+            .filter(|n| plain_name(n))
+            .unwrap_or_else(|| "app".to_owned());
+        let output = procfile_program
+            .map(|p| p.trim_start_matches("./").to_owned())
+            .filter(|p| p.split('/').all(plain_name))
+            .unwrap_or_else(|| format!("bin/{module}"));
+        let build = vec![argv(&["go", "build", "-o", &output, "."])];
+        return Ok(Plan::new(
+            "go",
+            build,
+            Some(Step::Argv(vec![format!("./{output}")])),
+        ));
     }
     if has("index.html") {
-        return Ok(Plan {
-            provider: "static".into(),
-            build: Vec::new(),
-            start: None,
-            health_check: None,
-            root: String::new(),
-        });
+        return Ok(Plan::new("static", Vec::new(), None));
     }
     Err(DetectError::Unsupported(
         "could not tell how to build this code: add railyard.toml, a Procfile, package.json, requirements.txt, \
          pyproject.toml, Cargo.toml, go.mod or index.html"
             .into(),
     ))
+}
+
+/// A program name that is only letters, digits, `-` and `_`.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
