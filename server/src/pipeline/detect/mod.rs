@@ -438,4 +438,216 @@ mod tests {
         let err = detect_default(repo(&[("package.json", "{not json")]).path()).unwrap_err();
         assert!(err.to_string().contains("package.json"), "{err}");
     }
+
+    #[test]
+    fn go_builds_the_binary_its_procfile_runs() {
+        let plan = detect_default(
+            repo(&[
+                ("go.mod", "module github.com/acme/hello\n\ngo 1.22\n"),
+                ("Procfile", "web: bin/hello-web --port $PORT\n"),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(plan.build, [argv(&["go", "build", "-o", "bin/hello-web", "."])]);
+        assert_eq!(plan.start, shell("bin/hello-web --port $PORT"));
+        assert_eq!(plan.toolchains[0].requested, "1.22");
+        let plan = detect_default(repo(&[("go.mod", "module github.com/acme/hello\n")]).path()).unwrap();
+        assert_eq!(plan.build, [argv(&["go", "build", "-o", "bin/hello", "."])]);
+        assert_eq!(plan.start, Some(argv(&["./bin/hello"])));
+    }
+
+    #[test]
+    fn python_frameworks_and_managers_are_found_from_the_code() {
+        let plan = detect_default(
+            repo(&[
+                ("pyproject.toml", "[project]\nname = \"api\"\nrequires-python = \">=3.10\"\ndependencies = [\"fastapi>=0.110\", \"uvicorn\"]\n"),
+                ("uv.lock", "version = 1\n"),
+                ("app/main.py", "from fastapi import FastAPI\napp: FastAPI = FastAPI()\n"),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(plan.provider, "python (uv), FastAPI");
+        assert!(plan.build.iter().any(|s| {
+            s.to_string()
+                .contains("uv sync --frozen --no-dev --no-install-project")
+        }));
+        assert!(
+            plan.start
+                .as_ref()
+                .unwrap()
+                .to_string()
+                .ends_with("uvicorn app.main:app")
+        );
+        assert_eq!(plan.toolchains[0].source, "pyproject.toml requires-python");
+
+        let plan = detect_default(
+            repo(&[
+                ("requirements.txt", "Flask==3.0\n"),
+                ("wsgi.py", "from app import create_app\n"),
+                ("app/__init__.py", "def create_app():\n    pass\n"),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.start,
+            Some(argv(&[".venv/bin/gunicorn", "app:create_app()"]))
+        );
+        assert!(
+            plan.build
+                .iter()
+                .any(|s| s.to_string().ends_with("pip install --no-input gunicorn"))
+        );
+
+        // A pyproject without a lock installs its dependencies, not itself.
+        let plan = detect_default(
+            repo(&[
+                (
+                    "pyproject.toml",
+                    "[project]\nname = \"x\"\ndependencies = [\"requests\"]\n",
+                ),
+                ("main.py", ""),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.build[1],
+            argv(&[".venv/bin/pip", "install", "--no-input", "--", "requests"])
+        );
+    }
+
+    #[test]
+    fn node_package_managers_and_static_builders() {
+        let plan = detect_default(
+            repo(&[
+                (
+                    "package.json",
+                    r#"{"scripts":{"build":"vite build"},"devDependencies":{"vite":"^7"}}"#,
+                ),
+                ("pnpm-lock.yaml", ""),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(plan.provider, "node (pnpm), Vite (static)");
+        assert_eq!(
+            plan.build[0],
+            argv(&["corepack", "pnpm", "install", "--frozen-lockfile"])
+        );
+        assert_eq!(
+            (plan.static_dir.as_deref(), plan.spa, plan.start),
+            (Some("dist"), true, None)
+        );
+
+        let plan = detect_default(
+            repo(&[
+                (
+                    "package.json",
+                    r#"{"scripts":{"build":"next build"},"dependencies":{"next":"15"}}"#,
+                ),
+                ("yarn.lock", "__metadata:\n"),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.build[0],
+            argv(&["corepack", "yarn", "install", "--immutable"])
+        );
+        assert_eq!(plan.start, Some(argv(&["node_modules/.bin/next", "start"])));
+
+        let plan = detect_default(
+            repo(&[
+                ("package.json", r#"{"engines":{"node":">=20 <23"}}"#),
+                (".nvmrc", "lts/iron\n"),
+                ("index.js", ""),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                plan.toolchains[0].requested.as_str(),
+                plan.toolchains[0].source.as_str()
+            ),
+            ("lts/iron", ".nvmrc")
+        );
+    }
+
+    #[test]
+    fn other_platforms_commands_are_used_and_named() {
+        let plan = detect_default(
+            repo(&[
+                ("railway.toml", "[build]\nbuildCommand = \"make\"\n[deploy]\nstartCommand = \"./web\"\nhealthcheckPath = \"/up\"\n"),
+                ("nixpacks.toml", "[start]\ncmd = \"./ignored\"\n[phases.setup]\nnixPkgs = [\"ffmpeg\"]\n"),
+                ("app.json", r#"{"scripts":{"postdeploy":"rake db:seed"}}"#),
+            ])
+            .path(),
+        )
+        .unwrap();
+        assert_eq!(plan.provider, "railway.toml");
+        assert_eq!(plan.build, [Step::Shell("make".into())]);
+        assert_eq!(plan.start, shell("./web"));
+        assert_eq!(plan.health_check.as_deref(), Some("/up"));
+        let notes = plan.notes.join("\n");
+        assert!(notes.contains("nixpacks.toml: not used: phases"), "{notes}");
+        assert!(notes.contains("app.json: not run: scripts postdeploy"), "{notes}");
+        assert!(
+            notes.contains("start: from railway.toml deploy.startCommand"),
+            "{notes}"
+        );
+
+        let plan = detect_default(repo(&[("nixpacks.toml", "[start]\ncmd = \"./serve\"\n")]).path()).unwrap();
+        assert_eq!(plan.start, shell("./serve"));
+        for (file, bad) in [
+            ("railway.toml", "[deploy"),
+            ("nixpacks.toml", "start = ["),
+            ("app.json", "{"),
+        ] {
+            let err = detect_default(repo(&[(file, bad), ("index.html", "")]).path()).unwrap_err();
+            assert!(err.to_string().starts_with(file), "{file}: {err}");
+        }
+    }
+
+    #[test]
+    fn version_requests_that_cannot_be_parsed_fail_naming_the_file() {
+        for (files, expected) in [
+            (
+                vec![
+                    ("package.json", r#"{"engines":{"node":"soon"}}"#),
+                    ("index.js", ""),
+                ],
+                "package.json engines.node",
+            ),
+            (
+                vec![
+                    (".python-version", "pypy3.10\n"),
+                    ("requirements.txt", ""),
+                    ("main.py", ""),
+                ],
+                ".python-version",
+            ),
+            (
+                vec![
+                    ("pyproject.toml", "[project]\nrequires-python = \"~=3\"\n"),
+                    ("main.py", ""),
+                ],
+                "pyproject.toml requires-python",
+            ),
+            (vec![("go.mod", "module x\ngo banana\n")], "go.mod"),
+            (
+                vec![
+                    ("Cargo.toml", "[package]\nname = \"x\"\n"),
+                    ("rust-toolchain", "stable; rm -rf /\n"),
+                ],
+                "rust-toolchain",
+            ),
+        ] {
+            let err = detect_default(repo(&files).path()).unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{expected}: {err}");
+        }
+    }
 }
