@@ -64,6 +64,8 @@ ensure_test_packages() {
   # The deploy tests build a Python sample app in a virtualenv (Debian splits venv out).
   have python3 || missing+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+  # The build tests build a Go sample app with the host's Go.
+  have go || missing+=(golang-go)
   apt_install "${missing[@]}"
   local major
   major="$(node -p 'process.versions.node.split(".")[0]')"

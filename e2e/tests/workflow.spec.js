@@ -107,6 +107,10 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await expect(page.getByTestId('service-state')).toHaveText('running');
   // The app's resident memory (a Node server: tens of MB), its uptime and restarts.
   await expect(page.getByTestId('service-usage')).toHaveText(/^[1-9]\d* MB · up \d+[sm] · 0 restarts$/);
+  // The plan it was built by, above its log.
+  const plan = page.getByTestId('plan');
+  await expect(plan).toContainText('railyard.toml');
+  await expect(plan).toContainText('node server.js');
   await shot(page, 'flow-deployment.png');
 
   // Through the router; the request shows up in the runtime log, live.
@@ -145,6 +149,8 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   // it starts with.
   await page.getByRole('tab', { name: 'Settings' }).click();
   const settings = page.getByTestId('settings');
+  // What the service keeps on disk, measured after its build.
+  await expect(page.getByTestId('disk-usage')).toContainText(/On disk: \d+ MB \(releases, build cache, logs\) · the workspace uses [\d.]+ [MG]B of [\d.]+ [MG]B\./);
   await settings.getByLabel('Health check path').fill('/healthz');
   await settings.getByLabel('Memory limit (MB)').fill('256');
   await settings.getByRole('button', { name: 'Save settings' }).click();

@@ -651,3 +651,91 @@ async fn a_build_waits_only_for_a_build_slot_not_for_anothers_go_live() {
     assert_eq!(slow_done.deployment.state, DeploymentState::Active);
     workers.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pyproject_app_with_uv_lock_gets_its_locked_dependencies_not_itself() {
+    let (app, workers, router) = instance(&[]).await;
+    let mut fx = Fixture::new(&app).await;
+    let server = "import http.server, os, sys, itsdangerous\nclass H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n        body = ('itsdangerous %s on %d.%d' % (itsdangerous.__name__, *sys.version_info[:2])).encode()\n        self.send_response(200); self.end_headers(); self.wfile.write(body)\nhttp.server.HTTPServer(('0.0.0.0', int(os.environ['PORT'])), H).serve_forever()\n";
+    let (done, log, _repo) = live(
+        &mut fx,
+        "uv",
+        &[
+            ("pyproject.toml", include_str!("fixtures/uv/pyproject.toml")),
+            ("uv.lock", include_str!("fixtures/uv/uv.lock")),
+            ("main.py", server),
+        ],
+    )
+    .await;
+    let plan = done.plan.as_ref().unwrap();
+    assert_eq!(plan.provider, "python (uv)", "{log}");
+    assert!(
+        log.contains("uv sync --frozen --no-dev --no-install-project"),
+        "{log}"
+    );
+    // requires-python = ">=3.11": the newest interpreter here that matches.
+    let newest = railyard_server::pipeline::toolchain::python::interpreters()
+        .into_iter()
+        .find(|i| i.version[..2] >= [3, 11][..])
+        .unwrap();
+    let wanted = format!("{}.{}", newest.version[0], newest.version[1]);
+    let text = get(router, "uv", "/").await.text().await.unwrap();
+    assert_eq!(text, format!("itsdangerous itsdangerous on {wanted}"), "{log}");
+    let release = app
+        .state
+        .config
+        .data_dir
+        .join("releases")
+        .join(done.deployment.id.to_string());
+    assert!(release.join(".venv").is_dir(), "uv synced into the app's .venv");
+    workers.shutdown().await;
+}
+
+const GO_SERVER: &str = "package main\n\nimport (\n\t\"fmt\"\n\t\"net/http\"\n\t\"os\"\n)\n\nfunc main() {\n\thttp.HandleFunc(\"/\", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, \"go says hi\") })\n\thttp.ListenAndServe(\":\"+os.Getenv(\"PORT\"), nil)\n}\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_go_app_is_built_to_the_binary_its_procfile_runs() {
+    // The test command installs Go (Debian's golang-go): the host's Go builds.
+    let (app, workers, router) = instance(&[]).await;
+    let mut fx = Fixture::new(&app).await;
+    let (done, log, _repo) = live(
+        &mut fx,
+        "gohello",
+        &[
+            ("go.mod", "module example.com/hello\n\ngo 1.19\n"),
+            ("main.go", GO_SERVER),
+            ("Procfile", "web: bin/hello\n"),
+        ],
+    )
+    .await;
+    let plan = done.plan.as_ref().unwrap();
+    assert_eq!(plan.build[0].to_string(), "go build -o bin/hello .", "{log}");
+    assert_eq!(plan.toolchains[0].name, "go");
+    assert!(
+        plan.toolchains[0].version.as_deref().unwrap().starts_with("1."),
+        "{log}"
+    );
+    assert_eq!(
+        get(router, "gohello", "/").await.text().await.unwrap(),
+        "go says hi"
+    );
+
+    // A Go newer than the host's fails at detection, naming both.
+    let (done, log, _repo) = deploy(
+        &mut fx,
+        "gofuture",
+        &[
+            ("go.mod", "module example.com/hello\n\ngo 1.99\n"),
+            ("main.go", GO_SERVER),
+        ],
+    )
+    .await;
+    assert_eq!(done.deployment.state, DeploymentState::Failed);
+    let reason = done.deployment.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("Go 1.99 requested by go.mod; this server has Go 1."),
+        "{reason}"
+    );
+    assert!(!log.contains("$ "), "{log}");
+    workers.shutdown().await;
+}

@@ -265,7 +265,7 @@ pub fn plan(dir: &Path) -> Result<Plan, DetectError> {
         && let Some(app) = find_app(dir, "FastAPI")
     {
         provider.push_str(", FastAPI");
-        if !deps.contains("uvicorn") && !deps.contains("fastapi[standard]") {
+        if !deps.contains("uvicorn") {
             add(&mut build, "uvicorn");
         }
         Some(uvicorn(&app))
