@@ -150,7 +150,7 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   await page.getByRole('tab', { name: 'Settings' }).click();
   const settings = page.getByTestId('settings');
   // What the service keeps on disk, measured after its build.
-  await expect(page.getByTestId('disk-usage')).toContainText(/On disk: \d+ MB \(releases, build cache, logs\) · the workspace uses [\d.]+ [MG]B of [\d.]+ [MG]B\./);
+  await expect(page.getByTestId('disk-usage')).toContainText(/On disk: [\d.]+ (B|KB|MB|GB) \(releases, build cache, logs\) · the workspace uses [\d.]+ (B|KB|MB|GB) of [\d.]+ GB\./);
   await settings.getByLabel('Health check path').fill('/healthz');
   await settings.getByLabel('Memory limit (MB)').fill('256');
   await settings.getByRole('button', { name: 'Save settings' }).click();

@@ -148,7 +148,11 @@ pub fn DiskUsage(service: ServiceId, workspace: railyard_shared::WorkspaceId) ->
                 .iter()
                 .find(|s| s.service_id == service)
                 .map_or(0, |s| s.bytes);
-            let size = |bytes: u64| crate::format::memory(i64::try_from(bytes).unwrap_or(i64::MAX));
+            let size = |bytes: u64| match bytes {
+                0..1024 => format!("{bytes} B"),
+                1024..1_048_576 => format!("{} KB", bytes / 1024),
+                _ => crate::format::memory(i64::try_from(bytes).unwrap_or(i64::MAX)),
+            };
             view! {
                 <p class="muted disk-usage" data-testid="disk-usage">
                     {format!(
