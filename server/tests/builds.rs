@@ -91,6 +91,35 @@ async fn flask_and_fastapi_apps_start_with_their_production_servers() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "flask says hi");
 
+    // Built again, unchanged: the last build's .venv, its scripts naming the new release.
+    let again = fx
+        .deploy(done.deployment.service_id.uuid(), fx.production)
+        .await
+        .deployment
+        .id
+        .uuid();
+    let redone = fx.wait_within(again, DONE, 240).await;
+    let log = fx.log(again).await;
+    assert_eq!(redone.deployment.state, DeploymentState::Active, "{log}");
+    assert!(log.contains("Reusing .venv from the last build"), "{log}");
+    assert!(!log.contains("$ .venv/bin/pip install"), "no install step ran: {log}");
+    let gunicorn = app
+        .state
+        .config
+        .data_dir
+        .join("releases")
+        .join(again.to_string())
+        .join(".venv/bin/gunicorn");
+    let script = std::fs::read_to_string(&gunicorn).unwrap();
+    assert!(
+        script.starts_with(&format!("#!{}", gunicorn.parent().unwrap().display())),
+        "{script}"
+    );
+    assert_eq!(
+        get(router, "flask", "/").await.text().await.unwrap(),
+        "flask says hi"
+    );
+
     let fastapi = "from fastapi import FastAPI\n\napi = FastAPI()\n\n@api.get('/')\ndef home():\n    return {'framework': 'fastapi'}\n";
     let (done, log, _repo) = live(
         &mut fx,

@@ -52,6 +52,10 @@ pub struct Plan {
     /// The release step found (a Procfile's `release:`, Django's `migrate`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<Step>,
+    /// How many of the first build steps install dependencies: skipped when the build
+    /// reuses what the last one installed (its lockfile unchanged).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub install_steps: usize,
     /// What the plan was read from and what was found but not used, one line each (also
     /// in the build log).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -71,9 +75,14 @@ impl Plan {
             static_dir: None,
             spa: false,
             release: None,
+            install_steps: 0,
             notes: Vec::new(),
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A language version a plan asks for (`node` `>=22` from `package.json`'s `engines.node`)

@@ -3,9 +3,8 @@
 //! a Rust build's `target/` directory (it lives in the cache, `CARGO_TARGET_DIR`, so the
 //! next build compiles only what changed; the release gets the built programs, not the
 //! gigabytes around them), `node_modules` (reused, as hard links, while its lockfile does
-//! not change) and Next.js's `.next/cache`.
-//!
-//! A `.venv` is not reused: its scripts name the release's own path in their `#!` line.
+//! not change), a Python `.venv` (reused the same way, its scripts' `#!` lines made to
+//! name the new release) and Next.js's `.next/cache`.
 
 use std::{
     ffi::OsString,
@@ -225,4 +224,133 @@ pub async fn next_cache(workdir: &Path, home: &Path, restore: bool) -> std::io::
     } else {
         Err(std::io::Error::other(format!("cp -a exited with {status}")))
     }
+}
+
+/// The files a Python plan's installed dependencies come from.
+const PYTHON_INPUTS: &[&str] = &["requirements.txt", "uv.lock", "poetry.lock", "pyproject.toml"];
+
+/// A `.venv` kept from the last build of the service in its environment.
+pub struct Venv {
+    saved: PathBuf,
+    key_file: PathBuf,
+    key: String,
+    /// Whether this build starts from the saved copy (its install steps are skipped).
+    pub reused: bool,
+}
+
+/// Reuses the saved `.venv` when the plan's install steps, the files they install from and
+/// the interpreter are unchanged: hard links into the release, with the scripts that name
+/// the old release's path (their `#!` line, `activate`) written anew for this one.
+pub async fn restore_venv(workdir: &Path, home: &Path, plan: &Plan) -> Option<Venv> {
+    if plan.install_steps == 0 || !plan.provider.starts_with("python") {
+        return None;
+    }
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+    for file in PYTHON_INPUTS {
+        if let Ok(bytes) = tokio::fs::read(workdir.join(file)).await {
+            hash.update(file.as_bytes());
+            hash.update(&bytes);
+        }
+    }
+    for step in &plan.build[..plan.install_steps.min(plan.build.len())] {
+        hash.update(step.to_string().as_bytes());
+        hash.update(b"\0");
+    }
+    for t in &plan.toolchains {
+        hash.update(format!("\0{}={:?}", t.name, t.version).as_bytes());
+    }
+    let key: String = hash
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let cache = home.join(".railyard-cache");
+    let saved = cache.join("venv");
+    let key_file = cache.join("venv.key");
+    // The key file holds the key, then the path the saved copy was built at.
+    let stored = tokio::fs::read_to_string(&key_file).await.unwrap_or_default();
+    let (stored_key, origin) = stored.split_once('\n').unwrap_or_default();
+    let target = workdir.join(".venv");
+    let usable = stored_key == key && saved.is_dir() && interpreter_exists(&saved) && !target.exists();
+    let reused = usable && hard_link_copy(&saved, &target).await.is_ok() && {
+        let (target, origin) = (target.clone(), PathBuf::from(origin));
+        tokio::task::spawn_blocking(move || relocate(&target, &origin))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    };
+    if usable && !reused {
+        let _ = tokio::fs::remove_dir_all(&target).await;
+    }
+    Some(Venv {
+        saved,
+        key_file,
+        key,
+        reused,
+    })
+}
+
+impl Venv {
+    /// After a successful build: the release's `.venv` becomes the saved copy.
+    pub async fn save(&self, workdir: &Path) -> std::io::Result<()> {
+        let built = workdir.join(".venv");
+        if self.reused || !built.is_dir() {
+            return Ok(());
+        }
+        let _ = tokio::fs::remove_file(&self.key_file).await;
+        match tokio::fs::remove_dir_all(&self.saved).await {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        if let Some(parent) = self.saved.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        hard_link_copy(&built, &self.saved).await?;
+        tokio::fs::write(&self.key_file, format!("{}\n{}", self.key, built.display())).await
+    }
+}
+
+/// Whether the interpreter a saved `.venv` runs (`home` in its `pyvenv.cfg`) is still here.
+fn interpreter_exists(venv: &Path) -> bool {
+    std::fs::read_to_string(venv.join("pyvenv.cfg")).is_ok_and(|cfg| {
+        cfg.lines()
+            .find_map(|l| {
+                l.strip_prefix("home")
+                    .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+            })
+            .is_some_and(|home| Path::new(&home).join("python3").exists())
+    })
+}
+
+/// Rewrites the files in `<venv>/bin` that name `origin` (the path the venv was built at)
+/// to name `venv` instead: each a new file (the hard link to the saved copy is broken),
+/// with the old one's mode and owner.
+fn relocate(venv: &Path, origin: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let (from, to) = (
+        origin.to_string_lossy().into_owned(),
+        venv.to_string_lossy().into_owned(),
+    );
+    if from.is_empty() || from == to {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(venv.join("bin"))?.flatten() {
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if !meta.is_file() || meta.len() > 1024 * 1024 {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue; // a binary
+        };
+        if !text.contains(&from) {
+            continue;
+        }
+        let fresh = path.with_extension("railyard-relocating");
+        std::fs::write(&fresh, text.replace(&from, &to))?;
+        std::fs::set_permissions(&fresh, meta.permissions())?;
+        std::os::unix::fs::lchown(&fresh, Some(meta.uid()), Some(meta.gid()))?;
+        std::fs::rename(&fresh, &path)?;
+    }
+    Ok(())
 }

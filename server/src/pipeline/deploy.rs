@@ -411,11 +411,18 @@ impl Pipeline {
         );
         let rust_target = caches::rust_target(&workdir, &home, &mut env);
         let modules = caches::restore_node_modules(&workdir, &home, &plan).await;
-        let skip = usize::from(modules.as_ref().is_some_and(|m| m.reused));
+        let venv = caches::restore_venv(&workdir, &home, &plan).await;
+        let mut skip = usize::from(modules.as_ref().is_some_and(|m| m.reused));
         if let Some(modules) = modules.as_ref().filter(|m| m.reused) {
             log.event(format!(
                 "Reusing node_modules from the last build ({} unchanged): skipping `{}`.",
                 modules.lock, plan.build[0]
+            ));
+        }
+        if venv.as_ref().is_some_and(|v| v.reused) {
+            skip = plan.install_steps;
+            log.event(format!(
+                "Reusing .venv from the last build (what it installs from is unchanged): skipping {skip} install step(s)."
             ));
         }
         if let Err(err) = caches::next_cache(&workdir, &home, true).await {
@@ -449,6 +456,11 @@ impl Pipeline {
             && let Err(err) = modules.save(&workdir).await
         {
             log.event(format!("Could not keep node_modules for the next build: {err}"));
+        }
+        if let Some(venv) = &venv
+            && let Err(err) = venv.save(&workdir).await
+        {
+            log.event(format!("Could not keep .venv for the next build: {err}"));
         }
         if let Err(err) = caches::next_cache(&workdir, &home, false).await {
             log.event(format!("Could not keep Next.js's build cache: {err}"));

@@ -112,6 +112,7 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
     plan.root = root;
     plan.toolchains = versions::requested(&base, language(&plan.provider))?;
     plan.notes.extend(declared.notes);
+    let detected_build = plan.build.clone();
 
     // The other platforms' files, then railyard.toml, then the service's settings.
     let from = |what: &str, found: &platforms::Found| format!("{what}: from {}", found.from);
@@ -180,6 +181,10 @@ pub fn detect(dir: &Path, settings: &ServiceSettings) -> Result<Plan, DetectErro
         return Err(DetectError::Config(format!(
             "health_check {path:?} must be a path such as /health (printable ASCII, no spaces, naming no host)"
         )));
+    }
+    if plan.build != detected_build {
+        // Commands of the user's own: none of them is known to install dependencies.
+        plan.install_steps = 0;
     }
     let is_static = plan.provider == "static" || plan.static_dir.is_some();
     if plan.start.is_some() {

@@ -242,11 +242,14 @@ pub fn plan(dir: &Path) -> Result<Plan, DetectError> {
     };
 
     let mut release = None;
+    // Steps after the dependencies are installed (those before are skipped when the
+    // build reuses the last `.venv`).
+    let mut after_install = Vec::new();
     let start = if deps.contains("django") && has("manage.py") {
         let project = django_project(dir);
         provider.push_str(", Django");
         if settings_text(dir, project.as_deref().unwrap_or_default()).contains("STATIC_ROOT") {
-            build.push(argv(&[
+            after_install.push(argv(&[
                 ".venv/bin/python",
                 "manage.py",
                 "collectstatic",
@@ -283,8 +286,11 @@ pub fn plan(dir: &Path) -> Result<Plan, DetectError> {
             .find(|f| has(f))
             .map(|f| Step::Argv(vec![".venv/bin/python".to_owned(), f.to_owned()]))
     };
+    let install_steps = build.len();
+    build.extend(after_install);
     let mut plan = Plan::new(&provider, build, start);
     plan.release = release;
+    plan.install_steps = install_steps;
     Ok(plan)
 }
 
