@@ -102,7 +102,10 @@ async fn flask_and_fastapi_apps_start_with_their_production_servers() {
     let log = fx.log(again).await;
     assert_eq!(redone.deployment.state, DeploymentState::Active, "{log}");
     assert!(log.contains("Reusing .venv from the last build"), "{log}");
-    assert!(!log.contains("$ .venv/bin/pip install"), "no install step ran: {log}");
+    assert!(
+        !log.contains("$ .venv/bin/pip install"),
+        "no install step ran: {log}"
+    );
     let gunicorn = app
         .state
         .config
