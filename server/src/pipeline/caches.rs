@@ -163,17 +163,23 @@ impl NodeModules {
         if self.reused || !built.is_dir() {
             return Ok(());
         }
-        let _ = tokio::fs::remove_file(&self.key_file).await;
-        match tokio::fs::remove_dir_all(&self.saved).await {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-            _ => {}
-        }
-        if let Some(parent) = self.saved.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        hard_link_copy(&built, &self.saved).await?;
-        tokio::fs::write(&self.key_file, &self.key).await
+        keep(&built, &self.saved, &self.key_file, &self.key).await
     }
+}
+
+/// Replaces the saved copy `saved` with hard links to `built` and writes `key` (what it
+/// was installed from) to `key_file`, which is absent while the copy is incomplete.
+async fn keep(built: &Path, saved: &Path, key_file: &Path, key: &str) -> std::io::Result<()> {
+    let _ = tokio::fs::remove_file(key_file).await;
+    match tokio::fs::remove_dir_all(saved).await {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    if let Some(parent) = saved.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    hard_link_copy(built, saved).await?;
+    tokio::fs::write(key_file, key).await
 }
 
 /// `cp -al from to`: the tree at `to` with its files hard links to those at `from` (paths
@@ -297,16 +303,8 @@ impl Venv {
         if self.reused || !built.is_dir() {
             return Ok(());
         }
-        let _ = tokio::fs::remove_file(&self.key_file).await;
-        match tokio::fs::remove_dir_all(&self.saved).await {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-            _ => {}
-        }
-        if let Some(parent) = self.saved.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        hard_link_copy(&built, &self.saved).await?;
-        tokio::fs::write(&self.key_file, format!("{}\n{}", self.key, built.display())).await
+        let key = format!("{}\n{}", self.key, built.display());
+        keep(&built, &self.saved, &self.key_file, &key).await
     }
 }
 
