@@ -7,7 +7,7 @@ use crate::{
     config::Config,
     crypto::KeyRing,
     db::DbPool,
-    github::{GitHubApi, HttpGitHub},
+    github::{GitHubApi, GitHubRest, HttpGitHub, HttpGitHubRest},
     logbus::LogBus,
     mail::{Mailer, ResendMailer},
     ratelimit::RateLimiter,
@@ -33,6 +33,8 @@ pub struct App {
     pub limits: RateLimiter,
     /// GitHub sign-in; `None` when not configured.
     pub github: Option<Arc<dyn GitHubApi>>,
+    /// GitHub's REST API with users' tokens (repositories, hooks, statuses, comments).
+    pub github_rest: Arc<dyn GitHubRest>,
     /// Outgoing email; `None` when not configured (invitation links are then shown to copy).
     pub mailer: Option<Arc<dyn Mailer>>,
     /// Who builds and apps run as (probed once per process).
@@ -74,6 +76,7 @@ impl App {
             )?)),
             None => None,
         };
+        let github_rest: Arc<dyn GitHubRest> = Arc::new(HttpGitHubRest::new(&config.github.api_url)?);
         let mailer: Option<Arc<dyn Mailer>> = match &config.auth.mail {
             Some(mail) => Some(Arc::new(ResendMailer::new(
                 &mail.resend_api_url,
@@ -94,6 +97,7 @@ impl App {
             cookies,
             limits,
             github,
+            github_rest,
             mailer,
         })
     }

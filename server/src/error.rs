@@ -107,6 +107,8 @@ pub fn default_message(code: ErrorCode) -> &'static str {
         ErrorCode::TooManyRequests => "too many requests; slow down and retry",
         ErrorCode::Internal => "an internal error occurred; it has been logged",
         ErrorCode::ServiceUnavailable => "the service is temporarily unavailable; retry shortly",
+        ErrorCode::EnvPreviewLimitReached => "this project has its 15 live preview environments",
+        ErrorCode::GithubConnectionBroken => "GitHub refused the connection's token: reconnect GitHub",
     }
 }
 

@@ -44,6 +44,7 @@ pub mod telemetry;
 pub mod testing;
 pub mod uploads;
 pub mod variables;
+pub mod webhooks;
 pub mod worker;
 
 pub use app::{App, AppState};

@@ -20,6 +20,7 @@ use utoipa::OpenApi;
         (name = "projects", description = "Projects, environments and services"),
         (name = "deployments", description = "Builds and releases of a service, their logs, rollbacks"),
         (name = "variables", description = "Variables and secrets: per service and environment, shared, sealed"),
+        (name = "github", description = "GitHub: the connection, repositories, webhooks and their deliveries, previews"),
     ),
 )]
 pub struct ApiDoc;

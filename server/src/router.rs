@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, environments, health, instance, invitations, jwks, live, logs, me, members,
-        projects, promotions, runtime, services, tokens, uploads, variables, workspaces,
+        audit, auth, deployments, environments, github, health, instance, invitations, jwks, live, logs, me,
+        members, projects, promotions, runtime, services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -37,6 +37,15 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::github::start_github))
         .routes(routes!(auth::github::github_callback))
         .routes(routes!(auth::github::create_separate))
+        .routes(routes!(auth::github::connect_github))
+        .routes(routes!(github::receive_webhook))
+        .routes(routes!(github::find_connection, github::delete_connection))
+        .routes(routes!(github::list_repositories))
+        .routes(routes!(github::list_branches))
+        .routes(routes!(github::list_deliveries))
+        .routes(routes!(github::redeliver))
+        .routes(routes!(github::approve))
+        .routes(routes!(github::find_previews, github::update_previews))
         .routes(routes!(me::find_me))
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::delete_session))

@@ -167,6 +167,9 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        preview_base_environment_id -> Nullable<Uuid>,
+        preview_ttl_days -> Int4,
+        preview_sealed_variables -> Bool,
     }
 }
 
@@ -179,6 +182,9 @@ diesel::table! {
         kind -> Text,
         position -> Int4,
         updated_at -> Timestamptz,
+        preview_repository -> Nullable<Text>,
+        preview_pr -> Nullable<Int4>,
+        preview_pushed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -192,6 +198,7 @@ diesel::table! {
         branch -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        github_repository -> Nullable<Text>,
     }
 }
 
@@ -401,3 +408,63 @@ diesel::table! {
 diesel::joinable!(service_storage -> services (service_id));
 diesel::allow_tables_to_appear_in_same_query!(service_storage, services);
 diesel::allow_tables_to_appear_in_same_query!(service_storage, projects);
+
+diesel::table! {
+    github_connections (user_id) {
+        user_id -> Uuid,
+        github_id -> Int8,
+        login -> Text,
+        token -> Bytea,
+        broken_reason -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    github_repositories (full_name) {
+        full_name -> Text,
+        connected_by -> Nullable<Uuid>,
+        hook_id -> Nullable<Int8>,
+        hook_secret -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    github_deliveries (id) {
+        id -> Uuid,
+        delivery_id -> Text,
+        event -> Text,
+        action -> Nullable<Text>,
+        repository -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Text,
+        project_ids -> Array<Uuid>,
+        deployment_ids -> Array<Uuid>,
+        payload -> Bytea,
+        redelivery_of -> Nullable<Uuid>,
+        received_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    github_deployments (deployment_id) {
+        deployment_id -> Uuid,
+        repository -> Text,
+        github_id -> Nullable<Int8>,
+        reported_state -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    github_comments (project_id, repository, pr) {
+        project_id -> Uuid,
+        repository -> Text,
+        pr -> Int4,
+        comment_id -> Int8,
+    }
+}
+
+diesel::joinable!(github_deployments -> deployments (deployment_id));
+diesel::allow_tables_to_appear_in_same_query!(github_deployments, deployments);

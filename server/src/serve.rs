@@ -181,6 +181,23 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // Pull-request previews past their project's TTL are removed (every 10 minutes).
+    let previews = {
+        let state = state_for_tasks.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                every.tick().await;
+                match crate::webhooks::previews::expire(&state, chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(removed = n, "expired previews removed"),
+                    Err(err) => {
+                        tracing::error!(error = %format!("{err:#}"), "removing expired previews failed")
+                    }
+                }
+            }
+        })
+    };
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
@@ -189,6 +206,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let ((), apps_result) = tokio::join!(api, apps);
     signals.abort();
     rotation.abort();
+    previews.abort();
     if let Some(routes) = routes {
         routes.abort();
     }

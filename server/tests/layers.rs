@@ -95,6 +95,13 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     ("routes", &["router", "serve", "worker"]),
+    // Webhooks write rows and enqueue jobs; they run nothing themselves.
+    (
+        "webhooks",
+        &[
+            "routes", "router", "serve", "worker", "runtime", "edge", "git_http",
+        ],
+    ),
     ("git_http.rs", &["routes", "router", "serve", "worker", "runtime"]),
     (
         "edge",

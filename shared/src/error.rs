@@ -20,6 +20,12 @@ pub enum ErrorCode {
     TooManyRequests,
     Internal,
     ServiceUnavailable,
+    /// A project already has its 15 live preview environments (409).
+    #[serde(rename = "ENV_PREVIEW_LIMIT_REACHED")]
+    EnvPreviewLimitReached,
+    /// The GitHub connection this needs was refused by GitHub: reconnect it (409).
+    #[serde(rename = "GITHUB_CONNECTION_BROKEN")]
+    GithubConnectionBroken,
 }
 
 impl ErrorCode {
@@ -32,7 +38,7 @@ impl ErrorCode {
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::RequestTimeout => 408,
-            Self::Conflict => 409,
+            Self::Conflict | Self::EnvPreviewLimitReached | Self::GithubConnectionBroken => 409,
             Self::PayloadTooLarge => 413,
             Self::UriTooLong => 414,
             Self::UnsupportedMediaType => 415,
@@ -81,6 +87,8 @@ impl ErrorCode {
             Self::TooManyRequests => "too_many_requests",
             Self::Internal => "internal",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::EnvPreviewLimitReached => "ENV_PREVIEW_LIMIT_REACHED",
+            Self::GithubConnectionBroken => "GITHUB_CONNECTION_BROKEN",
         }
     }
 }
@@ -136,6 +144,14 @@ mod tests {
             assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
         }
         assert_eq!(ErrorCode::InvalidJson.status(), 400);
+        for code in [
+            ErrorCode::EnvPreviewLimitReached,
+            ErrorCode::GithubConnectionBroken,
+        ] {
+            assert_eq!(code.status(), 409);
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(json, serde_json::Value::String(code.as_str().to_owned()));
+        }
         assert_eq!(ErrorCode::from_status(418), ErrorCode::BadRequest);
         assert_eq!(ErrorCode::from_status(599), ErrorCode::Internal);
     }

@@ -7,6 +7,7 @@ pub mod ansi;
 pub mod auth;
 pub mod deployments;
 pub mod error;
+pub mod github;
 pub mod health;
 pub mod ids;
 pub mod instance;

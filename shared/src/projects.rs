@@ -166,6 +166,26 @@ pub enum Source {
     Push { branch: String },
     /// Tarball uploads (`railyard up`).
     Upload {},
+    /// A GitHub repository (`owner/name`), cloned from `{GITHUB_URL}/owner/name.git` with
+    /// the token of whoever connected it; pushes to `branch` deploy through the webhook.
+    Github { repository: String, branch: String },
+}
+
+/// A GitHub `owner/name`: each part 1–100 of `A-Z a-z 0-9 - _ .`, the owner not starting
+/// with `-` and neither being `.` or `..` (GitHub's own rules are narrower).
+pub fn valid_repository(full_name: &str) -> bool {
+    let Some((owner, name)) = full_name.split_once('/') else {
+        return false;
+    };
+    let part = |p: &str| {
+        (1..=100).contains(&p.len())
+            && p != "."
+            && p != ".."
+            && !p.starts_with('-')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    part(owner) && part(name) && !name.ends_with(".git")
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +225,9 @@ pub struct ServiceResponse {
     /// On creation: the deployment it started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_id: Option<crate::DeploymentId>,
+    /// On creation from GitHub: what could not be set up (e.g. the webhook), said plainly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,6 +27,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// Who tenant code runs as (`RAILYARD_ISOLATION`, `RAILYARD_SANDBOX_*`).
     pub sandbox: crate::sandbox::SandboxConfig,
+    /// GitHub as a source: where repositories are cloned from, its API, the webhook secret.
+    pub github: GitHubIntegration,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -114,6 +116,8 @@ pub struct RedisConfig {
 /// Builds and the job workers that run them.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
+    /// `GITHUB_URL`: GitHub sources are cloned from `{GITHUB_URL}/owner/name.git`.
+    pub github_url: String,
     /// Directories `file://` sources may come from (`RAILYARD_FILE_SOURCE_ROOTS`; none by
     /// default, so no repository on the host is clonable).
     pub file_source_roots: Vec<PathBuf>,
@@ -214,6 +218,28 @@ pub struct MailConfig {
     pub from: String,
 }
 
+/// GitHub repositories, webhooks and statuses (sign-in is [`GitHubConfig`]).
+#[derive(Clone)]
+pub struct GitHubIntegration {
+    /// `GITHUB_URL` (default `https://github.com`): repositories are cloned from
+    /// `{GITHUB_URL}/owner/name.git`.
+    pub url: String,
+    /// `GITHUB_API_URL` (default `https://api.github.com`).
+    pub api_url: String,
+    /// `GITHUB_WEBHOOK_SECRET`: a GitHub App's webhook secret, valid for every repository.
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for GitHubIntegration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubIntegration")
+            .field("url", &self.url)
+            .field("api_url", &self.api_url)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "*****"))
+            .finish()
+    }
+}
+
 #[derive(Clone)]
 pub struct GitHubConfig {
     pub client_id: String,
@@ -264,6 +290,7 @@ impl Config {
             pipeline: read::pipeline(&env)?,
             runtime: read::runtime(&env)?,
             sandbox: read::sandbox(&env)?,
+            github: read::github(&env)?,
             dashboard: DashboardConfig {
                 dist_dir: env
                     .get("RAILYARD_DASHBOARD_DIR")

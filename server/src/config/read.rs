@@ -249,6 +249,7 @@ pub(super) fn pipeline(env: &Env<'_>) -> Result<PipelineConfig, ConfigError> {
     let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let build_concurrency = env.parse_in("RAILYARD_BUILD_CONCURRENCY", cpus.clamp(1, 64), 1..=64)?;
     let pipeline = PipelineConfig {
+        github_url: env.url("GITHUB_URL", "https://github.com")?,
         file_source_roots: absolute_dirs(env, "RAILYARD_FILE_SOURCE_ROOTS")?,
         workers: env.parse_in("RAILYARD_WORKERS", build_concurrency + 4, 0..=128)?,
         build_concurrency,
@@ -374,4 +375,20 @@ fn absolute_dirs(env: &Env<'_>, var: &'static str) -> Result<Vec<PathBuf>, Confi
             }
         })
         .collect()
+}
+
+pub(super) fn github(env: &Env<'_>) -> Result<super::GitHubIntegration, ConfigError> {
+    let webhook_secret = env.get("GITHUB_WEBHOOK_SECRET");
+    if webhook_secret.as_ref().is_some_and(|s| s.len() < 16) {
+        return Err(invalid(
+            "GITHUB_WEBHOOK_SECRET",
+            "*****",
+            "a random secret of at least 16 characters (the GitHub App's webhook secret)",
+        ));
+    }
+    Ok(super::GitHubIntegration {
+        url: env.url("GITHUB_URL", "https://github.com")?,
+        api_url: env.url("GITHUB_API_URL", "https://api.github.com")?,
+        webhook_secret,
+    })
 }

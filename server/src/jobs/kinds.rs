@@ -24,7 +24,13 @@ pub trait JobKind: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 /// The kinds of every job Railyard enqueues (`worker` has a handler for each).
-pub const ALL: &[&str] = &[Deploy::KIND, ServiceAction::KIND, Teardown::KIND];
+pub const ALL: &[&str] = &[
+    Deploy::KIND,
+    ServiceAction::KIND,
+    Teardown::KIND,
+    GithubStatus::KIND,
+    GithubComment::KIND,
+];
 
 /// Adds `job` inside the caller's transaction; `None` when its dedupe key existed.
 pub async fn enqueue<J: JobKind>(conn: &mut AsyncPgConnection, job: &J) -> diesel::QueryResult<Option<i64>> {
@@ -176,6 +182,49 @@ pub struct Teardown {
 
 impl JobKind for Teardown {
     const KIND: &'static str = "teardown";
+    const MAX_ATTEMPTS: i32 = 5;
+}
+
+/// Reports a deployment of a GitHub commit to GitHub: creates its GitHub Deployment when
+/// it has none, then posts the status its current state maps to. `inactive` carries what a
+/// deleted preview's deployments were (their rows are gone).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubStatus {
+    pub deployment_id: Uuid,
+    /// The state this job was enqueued for (part of the dedupe key).
+    pub state: String,
+    #[serde(default)]
+    pub inactive: Option<GithubInactive>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubInactive {
+    pub repository: String,
+    pub github_id: i64,
+}
+
+impl JobKind for GithubStatus {
+    const KIND: &'static str = "github_status";
+    const MAX_ATTEMPTS: i32 = 5;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("github_status:{}:{}", self.deployment_id, self.state))
+    }
+}
+
+/// Writes (or edits in place) the pull request's comment on a project's preview: its URLs,
+/// or `note` (removed, refused at the limit, waiting for approval).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GithubComment {
+    pub project_id: Uuid,
+    pub repository: String,
+    pub pr: i32,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl JobKind for GithubComment {
+    const KIND: &'static str = "github_comment";
     const MAX_ATTEMPTS: i32 = 5;
 }
 

@@ -1,6 +1,7 @@
 //! Rows and the queries on them, as associated functions returning `QueryResult`.
 
 pub mod deployment;
+pub mod github;
 pub mod hosts;
 pub mod invitation;
 pub mod log_lines;

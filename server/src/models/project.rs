@@ -17,6 +17,7 @@ type ServiceRow = (
     Option<String>,
     Option<String>,
     DateTime<Utc>,
+    Option<String>,
 );
 
 macro_rules! service_columns {
@@ -29,12 +30,17 @@ macro_rules! service_columns {
             services::git_url,
             services::branch,
             services::created_at,
+            services::github_repository,
         )
     };
 }
 
-fn to_service((id, project_id, name, kind, git_url, branch, created_at): ServiceRow) -> Service {
+fn to_service((id, project_id, name, kind, git_url, branch, created_at, repository): ServiceRow) -> Service {
     let source = match (kind.as_str(), git_url, branch) {
+        ("github", _, Some(branch)) => Source::Github {
+            repository: repository.unwrap_or_default(),
+            branch,
+        },
         // A URL stored with credentials before they were refused is never shown (or
         // fetched: the redacted form is refused at fetch time, saying why).
         ("git", Some(url), Some(branch)) => Source::Git {
@@ -53,12 +59,13 @@ fn to_service((id, project_id, name, kind, git_url, branch, created_at): Service
     }
 }
 
-/// `(kind, git url, branch)` as stored.
-fn source_columns(source: &Source) -> (&'static str, Option<&str>, Option<&str>) {
+/// `(kind, git url, branch, GitHub repository)` as stored.
+fn source_columns(source: &Source) -> (&'static str, Option<&str>, Option<&str>, Option<&str>) {
     match source {
-        Source::Git { url, branch } => ("git", Some(url), Some(branch)),
-        Source::Push { branch } => ("push", None, Some(branch)),
-        Source::Upload {} => ("upload", None, None),
+        Source::Git { url, branch } => ("git", Some(url), Some(branch), None),
+        Source::Push { branch } => ("push", None, Some(branch), None),
+        Source::Upload {} => ("upload", None, None, None),
+        Source::Github { repository, branch } => ("github", None, Some(branch), Some(repository)),
     }
 }
 
@@ -381,7 +388,7 @@ impl Projects {
         name: &str,
         source: &Source,
     ) -> diesel::QueryResult<Service> {
-        let (kind, url, branch) = source_columns(source);
+        let (kind, url, branch, repository) = source_columns(source);
         let row: ServiceRow = diesel::insert_into(services::table)
             .values((
                 services::id.eq(Uuid::new_v4()),
@@ -390,6 +397,7 @@ impl Projects {
                 services::source_kind.eq(kind),
                 services::git_url.eq(url),
                 services::branch.eq(branch),
+                services::github_repository.eq(repository),
             ))
             .returning(service_columns!())
             .get_result(conn)
@@ -449,13 +457,14 @@ impl Projects {
         name: &str,
         source: &Source,
     ) -> diesel::QueryResult<Service> {
-        let (kind, url, branch) = source_columns(source);
+        let (kind, url, branch, repository) = source_columns(source);
         let row: ServiceRow = diesel::update(services::table.find(id))
             .set((
                 services::name.eq(name),
                 services::source_kind.eq(kind),
                 services::git_url.eq(url),
                 services::branch.eq(branch),
+                services::github_repository.eq(repository),
                 services::updated_at.eq(Utc::now()),
             ))
             .returning(service_columns!())

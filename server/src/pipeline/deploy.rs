@@ -482,6 +482,16 @@ impl Pipeline {
         })
     }
 
+    /// The token of whoever connected `repository` to Railyard (none: cloned anonymously).
+    async fn github_token(&self, repository: &str) -> anyhow::Result<Option<String>> {
+        use crate::models::github::{Connections, Repositories};
+        let mut conn = self.db.get().await?;
+        match Repositories::connector(&mut conn, repository).await? {
+            Some(user) => Connections::token(&mut conn, &self.variables.keys, user).await,
+            None => Ok(None),
+        }
+    }
+
     /// Fetches the deployment's source into `dir`: the commit it checked out, or why not.
     async fn fetch(
         &self,
@@ -524,6 +534,22 @@ impl Pipeline {
                     .map_err(|err| err.to_string())
             }
             (Source::Upload {}, _) => Err("this service takes uploads: upload code to deploy it".to_owned()),
+            (Source::Github { repository, branch }, _) => {
+                let branch = row.branch.as_deref().unwrap_or(branch);
+                log.event(format!("Cloning {repository} from GitHub (branch {branch})."));
+                let token = self.github_token(repository).await?;
+                let checkout = git::GithubCheckout {
+                    base: &self.config.github_url,
+                    repository,
+                    branch,
+                    commit: row.commit_sha.as_deref(),
+                    token: token.as_deref(),
+                };
+                git::fetch_github(&checkout, dir, timeout)
+                    .await
+                    .map(Some)
+                    .map_err(|err| err.to_string())
+            }
         };
         if fetched.is_ok() && row.source_kind != "upload" {
             // Uploads are checked as they are unpacked; a repository is checked here.

@@ -6,6 +6,7 @@
 //! applying it after any of that changed is refused.
 
 pub mod compare;
+pub mod create;
 pub mod matrix;
 
 use std::collections::BTreeMap;

@@ -68,6 +68,14 @@ pub async fn create_deployment(
     .await?;
     let layout = Layout::new(&state.config.data_dir);
     let (source_kind, branch, upload) = match &service.source {
+        Source::Github { branch, .. } => (
+            "github",
+            Some(match req.branch.clone() {
+                Some(asked) => asked,
+                None => Deployments::branch_for(&mut conn, service.id.uuid(), environment, branch).await?,
+            }),
+            None,
+        ),
         Source::Git { branch, .. } => (
             "git",
             Some(match req.branch.clone() {

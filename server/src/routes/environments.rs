@@ -18,13 +18,14 @@ use crate::{
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
     models::{
-        deployment::Deployments,
         hosts,
         project::Projects,
         teardown::{self, Scope},
     },
-    promote::matrix,
-    variables::store,
+    promote::{
+        create::{self, NewEnvironment},
+        matrix,
+    },
 };
 
 use super::{check_host, check_name, scope::authorize_project};
@@ -69,35 +70,16 @@ pub async fn create_environment(
         ),
         None => None,
     };
-    let base = &state.config.runtime.base_domain;
-    let keys = &state.keys;
-    let (environment, copied) = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            check_host(
-                conn,
-                base,
-                hosts::Change::Environment {
-                    project: id,
-                    name: &req.name,
-                },
-            )
-            .await?;
-            let environment = Projects::add_environment(conn, id, &req.name, kind)
-                .await
-                .map_err(|err| {
-                    conflict_on_unique(err, "an environment with this name exists in the project")
-                })?;
-            let mut copied = (0, 0);
-            if let Some(from) = source {
-                let to = environment.id.uuid();
-                copied.0 = Deployments::copy_settings(conn, from, to).await?;
-                copied.1 = store::copy_environment(conn, keys, from, to, caller.user_id)
-                    .await
-                    .map_err(AppError::internal)?;
-            }
-            Ok((environment, copied))
-        })
-        .await?;
+    let new = NewEnvironment {
+        project: id,
+        name: &req.name,
+        kind,
+        clone_from: source,
+        actor: caller.user_id,
+        pull_request: None,
+    };
+    let (environment, copied) =
+        create::create(&mut conn, &state.keys, &state.config.runtime.base_domain, new).await?;
     let entry = audit::Entry::new("environment.create")
         .workspace(workspace)
         .actor(caller.user_id);

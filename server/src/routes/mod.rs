@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod deployments;
 pub mod environments;
+pub mod github;
 pub mod health;
 pub mod instance;
 pub mod invitations;

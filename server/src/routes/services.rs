@@ -28,7 +28,7 @@ use crate::{
         teardown::{self, Scope},
     },
     pagination::{self, PageParams},
-    sources,
+    sources, webhooks,
 };
 
 /// Refuses a source that could reach a shell, an option position or Railyard's own files.
@@ -45,6 +45,14 @@ fn check_source(state: &AppState, source: &Source) -> Result<(), AppError> {
         }
         Source::Push { branch } => Some(branch),
         Source::Upload {} => None,
+        Source::Github { repository, branch } => {
+            if !railyard_shared::projects::valid_repository(repository) {
+                return Err(AppError::unprocessable(
+                    "`repository` must be a GitHub `owner/name`",
+                ));
+            }
+            Some(branch)
+        }
     };
     match branch {
         Some(branch) if !valid_branch(branch) => {
@@ -107,15 +115,25 @@ pub async fn create_service(
     .await?;
     // A repository service deploys to production at once (not when the workspace is full:
     // the service is still made, and deploys once there is room).
+    let warning = match &service.source {
+        Source::Github { repository, .. } => webhooks::connect::connect(&state, caller.user_id, repository)
+            .await
+            .map_err(AppError::internal)?,
+        _ => None,
+    };
     let deployment_id = match &service.source {
-        Source::Git { branch, .. } if req.deploy.unwrap_or(true) => {
+        Source::Git { branch, .. } | Source::Github { branch, .. } if req.deploy.unwrap_or(true) => {
             let room = require_storage(&mut conn, &state.config, workspace).await.is_ok();
             match Projects::environment_of(&mut conn, id, None).await? {
                 Some(production) if room => {
                     let new = NewDeployment {
                         service: service.id.uuid(),
                         environment: production,
-                        source_kind: "git",
+                        source_kind: if matches!(service.source, Source::Github { .. }) {
+                            "github"
+                        } else {
+                            "git"
+                        },
                         branch: Some(branch.clone()),
                         commit: None,
                         upload: None,
@@ -140,6 +158,7 @@ pub async fn create_service(
         axum::Json(ServiceResponse {
             service,
             deployment_id,
+            warning,
         }),
     ))
 }
@@ -199,6 +218,7 @@ pub async fn find_service(
     Ok(axum::Json(ServiceResponse {
         service,
         deployment_id: None,
+        warning: None,
     }))
 }
 
@@ -227,6 +247,7 @@ pub async fn update_service(
     let mut conn = state.db.get().await?;
     let (current, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
     let name = req.name.unwrap_or(current.name);
+    let source_changed = req.source.is_some();
     let source = req.source.unwrap_or(current.source);
     check_name(&name, "service")?;
     check_source(&state, &source)?;
@@ -255,9 +276,18 @@ pub async fn update_service(
         entry.detail(serde_json::json!({ "name": name })),
     )
     .await?;
+    let warning = match &service.source {
+        Source::Github { repository, .. } if source_changed => {
+            webhooks::connect::connect(&state, caller.user_id, repository)
+                .await
+                .map_err(AppError::internal)?
+        }
+        _ => None,
+    };
     Ok(axum::Json(ServiceResponse {
         service,
         deployment_id: None,
+        warning,
     }))
 }
 

@@ -18,6 +18,7 @@ use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
 
 mod client;
+pub mod fake_github;
 mod fixture;
 
 pub use client::{Client, TestResponse};

@@ -413,6 +413,7 @@ pub async fn copy_environment(
     from: Uuid,
     to: Uuid,
     actor: Uuid,
+    with_sealed: bool,
 ) -> Result<usize, VarError> {
     let context = EnvContext::load(conn, from).await?;
     let rows: Vec<Stored> = variables::table
@@ -420,6 +421,7 @@ pub async fn copy_environment(
         .select(Stored::as_select())
         .load(conn)
         .await?;
+    let rows: Vec<Stored> = rows.into_iter().filter(|r| with_sealed || !r.sealed).collect();
     let workspace = context.workspace;
     for row in &rows {
         let plain = keys

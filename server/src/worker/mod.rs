@@ -3,6 +3,7 @@
 //! job strings them together here.
 
 pub mod deploy;
+pub mod github;
 pub mod service_action;
 pub mod teardown;
 
@@ -12,7 +13,7 @@ use crate::{
     app::App,
     jobs::{
         JobHandler,
-        kinds::{self, Deploy, ServiceAction, Teardown},
+        kinds::{self, Deploy, GithubComment, GithubStatus, ServiceAction, Teardown},
     },
     layout::Layout,
     pipeline::deploy::Pipeline,
@@ -37,10 +38,21 @@ pub fn handlers(app: &App, releaser: Option<Arc<Releaser>>) -> Vec<Arc<dyn JobHa
         app.bus.clone(),
         app.sandbox.clone(),
     );
-    let mut handlers = vec![kinds::handler::<Deploy, _>(deploy::DeployJob {
-        pipeline,
-        releaser: releaser.clone(),
-    })];
+    let reporter = github::GithubReporter {
+        db: app.db.clone(),
+        keys: app.keys.clone(),
+        rest: app.github_rest.clone(),
+        urls: PublicUrls::of(config),
+        public_url: config.http.public_url.clone(),
+    };
+    let mut handlers = vec![
+        kinds::handler::<Deploy, _>(deploy::DeployJob {
+            pipeline,
+            releaser: releaser.clone(),
+        }),
+        kinds::handler::<GithubStatus, _>(reporter.clone()),
+        kinds::handler::<GithubComment, _>(reporter),
+    ];
     if let Some(releaser) = releaser {
         handlers.push(kinds::handler::<ServiceAction, _>(
             service_action::ServiceActionJob {

@@ -90,8 +90,9 @@ pub fn MemberTable(
                 <tbody>
                     <Loaded fallback=|| view! { <tr><td colspan="4" class="muted">"Loading…"</td></tr> }>
                         {move || Suspend::new(async move {
+                            // Tracked: the workspaces (and so one's role) may load after the members.
+                            let mine = my_role.get().unwrap_or(Role::Viewer);
                             members.await.map(|list| list.into_iter().map(|member| {
-                                let mine = my_role.get_untracked().unwrap_or(Role::Viewer);
                                 let is_me = me() == Some(member.user_id);
                                 view! { <MemberRow member mine is_me busy=busy.into() run /> }
                             }).collect_view())

@@ -12,7 +12,10 @@ use diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
 use uuid::Uuid;
 
-use crate::schema::{deployment_events, deployments};
+use crate::{
+    jobs::kinds::{self, GithubStatus},
+    schema::{deployment_events, deployments, github_deployments},
+};
 
 pub use railyard_shared::DeploymentState as State;
 
@@ -74,6 +77,7 @@ async fn record(
     if from.is_none() {
         return Ok(());
     }
+    report_to_github(conn, id, to).await?;
     diesel::sql_query(
         "INSERT INTO audit_log (workspace_id, actor_label, action, target_type, target_id, ip, request_id, detail) \
          SELECT p.workspace_id, 'railyard', 'deployment.' || $2, 'deployment', d.id::text, '', '', \
@@ -87,6 +91,26 @@ async fn record(
     .bind::<diesel::sql_types::Text, _>(reason)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// A deployment of a GitHub repository reports each state to GitHub (a job, so GitHub being
+/// slow or down never holds a transition up).
+pub async fn report_to_github(conn: &mut AsyncPgConnection, id: Uuid, to: State) -> diesel::QueryResult<()> {
+    let tracked: Option<Uuid> = github_deployments::table
+        .find(id)
+        .select(github_deployments::deployment_id)
+        .first(conn)
+        .await
+        .optional()?;
+    if tracked.is_some() {
+        let job = GithubStatus {
+            deployment_id: id,
+            state: to.as_str().to_owned(),
+            inactive: None,
+        };
+        kinds::enqueue(conn, &job).await?;
+    }
     Ok(())
 }
 

@@ -19,7 +19,7 @@ use crate::{
     audit,
     auth::RequestMeta,
     jobs::kinds::{self, Deploy},
-    schema::{deployment_logs, deployments, releases, service_settings, services},
+    schema::{deployment_logs, deployments, github_deployments, releases, service_settings, services},
 };
 use machine::{State, TransitionError};
 
@@ -141,11 +141,11 @@ impl Deployments {
         by: RequestedBy<'_>,
     ) -> diesel::QueryResult<Uuid> {
         conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            services::table
+            let repository: Option<String> = services::table
                 .find(new.service)
-                .select(services::id)
+                .select(services::github_repository)
                 .for_update()
-                .first::<Uuid>(conn)
+                .first(conn)
                 .await?;
             let id = machine::create(
                 conn,
@@ -168,6 +168,16 @@ impl Deployments {
                 .execute(conn)
                 .await?;
             kinds::enqueue(conn, &Deploy { deployment_id: id }).await?;
+            if let Some(repository) = repository {
+                diesel::insert_into(github_deployments::table)
+                    .values((
+                        github_deployments::deployment_id.eq(id),
+                        github_deployments::repository.eq(repository),
+                    ))
+                    .execute(conn)
+                    .await?;
+                machine::report_to_github(conn, id, State::Queued).await?;
+            }
             Self::supersede_pending(conn, &new, id).await?;
             let entry = audit::Entry::new(by.action)
                 .workspace(by.workspace)

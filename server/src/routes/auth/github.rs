@@ -111,6 +111,10 @@ struct Pending {
     verifier: String,
     redirect: String,
     expires: i64,
+    /// Connecting GitHub for repositories (the `repo` scope) for this signed-in user,
+    /// rather than signing in.
+    #[serde(default)]
+    connect: Option<uuid::Uuid>,
 }
 
 /// Which sign-in methods this instance offers, and whether anyone may sign up.
@@ -165,6 +169,36 @@ pub async fn start_github(
     jar: CookieJar,
     Query(params): Query<StartParams>,
 ) -> AppResult<(CookieJar, Redirect)> {
+    authorize(&state, jar, params.redirect.as_deref(), None).await
+}
+
+/// Connect GitHub for repositories: asks GitHub for the `repo` scope (private
+/// repositories, webhooks, statuses) for the signed-in user, then back to `redirect`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/github/connect",
+    tag = "github",
+    params(StartParams),
+    responses(
+        (status = 303, description = "To GitHub"),
+        (status = 404, description = "GitHub is not configured", body = railyard_shared::ErrorBody),
+    ),
+)]
+pub async fn connect_github(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+    jar: CookieJar,
+    Query(params): Query<StartParams>,
+) -> AppResult<(CookieJar, Redirect)> {
+    authorize(&state, jar, params.redirect.as_deref(), Some(caller.user_id)).await
+}
+
+async fn authorize(
+    state: &AppState,
+    jar: CookieJar,
+    redirect: Option<&str>,
+    connect: Option<uuid::Uuid>,
+) -> AppResult<(CookieJar, Redirect)> {
     let github = state
         .github
         .clone()
@@ -172,15 +206,21 @@ pub async fn start_github(
     let pending = Pending {
         state: secret::random_token().map_err(AppError::internal)?,
         verifier: secret::random_token().map_err(AppError::internal)?,
-        redirect: local_path(params.redirect.as_deref()),
+        redirect: local_path(redirect),
         expires: Utc::now().timestamp() + TTL_SECS,
+        connect,
     };
     let challenge = URL_SAFE_NO_PAD.encode(secret::sha256(&pending.verifier));
-    let jar = OAUTH.set(&state, jar, &pending)?;
+    let jar = OAUTH.set(state, jar, &pending)?;
+    let scope = if connect.is_some() {
+        "repo read:user user:email"
+    } else {
+        "read:user user:email"
+    };
     let query = [
         ("client_id", github.client_id()),
-        ("redirect_uri", &callback_url(&state)),
-        ("scope", "read:user user:email"),
+        ("redirect_uri", &callback_url(state)),
+        ("scope", scope),
         ("state", &pending.state),
         ("code_challenge", &challenge),
         ("code_challenge_method", "S256"),
@@ -291,6 +331,31 @@ pub async fn github_callback(
             return fail(jar, Failure::GitHub);
         }
     };
+    if let Some(user_id) = pending.connect {
+        // Connecting repositories for a signed-in account: its token, sealed, and back.
+        let gh_user = match github.user(&token).await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "GitHub profile lookup failed");
+                return fail(jar, Failure::GitHub);
+            }
+        };
+        let mut conn = state.db.get().await?;
+        crate::models::github::Connections::save(
+            &mut conn,
+            &state.keys,
+            user_id,
+            (gh_user.id, &gh_user.login),
+            &token,
+        )
+        .await
+        .map_err(AppError::internal)?;
+        let entry = audit::Entry::new("github.connect")
+            .actor(user_id)
+            .detail(serde_json::json!({ "github_login": gh_user.login }));
+        audit::record(&mut conn, &meta, entry).await?;
+        return Ok((jar, Redirect::to(&pending.redirect)).into_response());
+    }
     let (gh_user, emails) = match tokio::try_join!(github.user(&token), github.emails(&token)) {
         Ok(found) => found,
         Err(err) => {

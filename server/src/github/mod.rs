@@ -157,3 +157,63 @@ impl GitHubApi for HttpGitHub {
         self.get_json("/user/emails", token).await
     }
 }
+
+mod rest;
+
+pub use rest::{GitHubRest, HttpGitHubRest, NewDeployment, RestError, RestRepository};
+
+/// Whether `header` (`X-Hub-Signature-256`: `sha256=<hex>`) is the HMAC-SHA256 of `body`
+/// under `secret`, compared in constant time (ring's `hmac::verify`).
+pub fn signature_matches(secret: &[u8], body: &[u8], header: &str) -> bool {
+    let Some(hex) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Some(tag) = decode_hex(hex.trim()) else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    ring::hmac::verify(&key, body, &tag).is_ok()
+}
+
+/// `sha256=<hex>` of `body` under `secret`: what GitHub sends (tests and redeliveries sign
+/// with it).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let tag = ring::hmac::sign(&key, body);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_verify_only_with_the_secret_and_body() {
+        // GitHub's documented example: secret "It's a Secret to Everybody", body
+        // "Hello, World!".
+        let secret = b"It's a Secret to Everybody";
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(sign(secret, b"Hello, World!"), good);
+        assert!(signature_matches(secret, b"Hello, World!", good));
+        assert!(!signature_matches(secret, b"Hello, World?", good));
+        assert!(!signature_matches(b"another secret", b"Hello, World!", good));
+        assert!(!signature_matches(
+            secret,
+            b"Hello, World!",
+            &good.replace("sha256=", "sha1=")
+        ));
+        assert!(!signature_matches(secret, b"Hello, World!", "sha256=zz"));
+        assert!(!signature_matches(secret, b"Hello, World!", ""));
+    }
+}

@@ -1,0 +1,110 @@
+//! Creating an environment, empty or cloned, in one transaction: the API's "New
+//! environment" and pull-request previews both come here. A preview is counted against the
+//! project's limit under the project's row lock, and gets the base's sealed variables only
+//! where the project allows it.
+
+use diesel::{ExpressionMethods as _, QueryDsl as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use railyard_shared::{
+    ErrorCode,
+    projects::{Environment, EnvironmentKind},
+};
+use uuid::Uuid;
+
+use crate::{
+    crypto::KeyRing,
+    error::{AppError, conflict_on_unique},
+    models::{deployment::Deployments, hosts, project::Projects},
+    schema::{environments, projects},
+    variables::store,
+};
+
+/// Live previews a project may have at once.
+pub const PREVIEW_LIMIT: i64 = 15;
+
+/// A new environment.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEnvironment<'a> {
+    pub project: Uuid,
+    pub name: &'a str,
+    pub kind: EnvironmentKind,
+    pub clone_from: Option<Uuid>,
+    pub actor: Uuid,
+    /// A pull request's preview: `(repository, number)`.
+    pub pull_request: Option<(&'a str, i32)>,
+}
+
+/// What creating it copied: `(settings, variables)`.
+pub type Copied = (usize, usize);
+
+/// Creates `new` (409 on a taken name or host, `ENV_PREVIEW_LIMIT_REACHED` past the limit).
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    keys: &KeyRing,
+    base_domain: &str,
+    new: NewEnvironment<'_>,
+) -> Result<(Environment, Copied), AppError> {
+    conn.transaction::<_, AppError, _>(async |conn| {
+        // The project's row: one creation at a time counts its previews.
+        let with_sealed: bool = projects::table
+            .find(new.project)
+            .select(projects::preview_sealed_variables)
+            .for_update()
+            .first(conn)
+            .await?;
+        if new.kind == EnvironmentKind::Preview {
+            let live: i64 = environments::table
+                .filter(environments::project_id.eq(new.project))
+                .filter(environments::kind.eq(EnvironmentKind::Preview.as_str()))
+                .count()
+                .get_result(conn)
+                .await?;
+            if live >= PREVIEW_LIMIT {
+                return Err(AppError::new(
+                    ErrorCode::EnvPreviewLimitReached,
+                    format!(
+                        "this project has {live} live preview environments, the most it may have: close a pull request or delete a preview first"
+                    ),
+                ));
+            }
+        }
+        hosts::lock(conn).await?;
+        if let Some(host) = hosts::taken(
+            conn,
+            hosts::Change::Environment {
+                project: new.project,
+                name: new.name,
+            },
+        )
+        .await?
+        {
+            return Err(AppError::conflict(format!(
+                "{host}.{base_domain} is the address of another service on this instance: choose another name"
+            )));
+        }
+        let environment = Projects::add_environment(conn, new.project, new.name, new.kind)
+            .await
+            .map_err(|err| conflict_on_unique(err, "an environment with this name exists in the project"))?;
+        let to = environment.id.uuid();
+        if let Some((repository, number)) = new.pull_request {
+            diesel::update(environments::table.find(to))
+                .set((
+                    environments::preview_repository.eq(repository.to_ascii_lowercase()),
+                    environments::preview_pr.eq(number),
+                    environments::preview_pushed_at.eq(chrono::Utc::now()),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        let mut copied = (0, 0);
+        if let Some(from) = new.clone_from {
+            copied.0 = Deployments::copy_settings(conn, from, to).await?;
+            let sealed = new.kind != EnvironmentKind::Preview || with_sealed;
+            copied.1 = store::copy_environment(conn, keys, from, to, new.actor, sealed)
+                .await
+                .map_err(AppError::internal)?;
+        }
+        Ok((environment, copied))
+    })
+    .await
+}
