@@ -311,8 +311,12 @@ async fn a_process_with_a_runtime_handles_every_job_kind() {
     let mut kinds = railyard_server::jobs::kinds::ALL.to_vec();
     kinds.sort_unstable();
     assert_eq!(handled, kinds, "one handler per job kind");
-    // A build-only process leaves what needs the runtime to one that has it.
+    // A build-only process leaves what needs the runtime to one that has it (reporting to
+    // GitHub needs none).
     let builds = railyard_server::worker::handlers(state, None);
-    assert_eq!(builds.iter().map(|h| h.kind()).collect::<Vec<_>>(), ["deploy"]);
+    assert_eq!(
+        builds.iter().map(|h| h.kind()).collect::<Vec<_>>(),
+        ["deploy", "github_status", "github_comment"]
+    );
     runtime.detach_all();
 }

@@ -14,37 +14,39 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "config",
         &[
-            "edge", "routes", "router", "serve", "pipeline", "runtime", "worker", "models",
+            "webhooks", "edge", "routes", "router", "serve", "pipeline", "runtime", "worker", "models",
         ],
     ),
     (
         "jobs",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
         ],
     ),
     (
         "layout.rs",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
         ],
     ),
     (
         "listener.rs",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge", "auth",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
+            "auth",
         ],
     ),
     (
         "sandbox",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "edge",
         ],
     ),
     // Models: rows, queries, the deployment state machine.
     (
         "models",
         &[
+            "webhooks",
             "routes",
             "router",
             "serve",
@@ -61,37 +63,43 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "variables",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
         ],
     ),
     (
         "logs",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
         ],
     ),
     // The pipeline builds; it knows nothing of running apps.
     (
         "pipeline",
         &[
-            "routes", "router", "serve", "runtime", "worker", "edge", "git_http", "status",
+            "webhooks", "routes", "router", "serve", "runtime", "worker", "edge", "git_http", "status",
         ],
     ),
     // The runtime runs releases; it knows nothing of building them.
     (
         "runtime",
         &[
-            "routes", "router", "serve", "pipeline", "worker", "edge", "git_http", "status",
+            "webhooks", "routes", "router", "serve", "pipeline", "worker", "edge", "git_http", "status",
         ],
     ),
     // Jobs wiring strings pipeline and runtime together, below the HTTP side.
-    ("worker", &["routes", "router", "serve", "edge", "git_http"]),
-    ("status.rs", &["routes", "router", "serve", "worker", "pipeline"]),
+    (
+        "worker",
+        &["webhooks", "routes", "router", "serve", "edge", "git_http"],
+    ),
+    (
+        "status.rs",
+        &["webhooks", "routes", "router", "serve", "worker", "pipeline"],
+    ),
     // The matrix and promotions read the pipeline's git history, never run anything.
     (
         "promote",
         &[
-            "routes", "router", "serve", "worker", "runtime", "edge", "git_http",
+            "webhooks", "routes", "router", "serve", "worker", "runtime", "edge", "git_http",
         ],
     ),
     ("routes", &["router", "serve", "worker"]),
@@ -102,11 +110,14 @@ const RULES: &[(&str, &[&str])] = &[
             "routes", "router", "serve", "worker", "runtime", "edge", "git_http",
         ],
     ),
-    ("git_http.rs", &["routes", "router", "serve", "worker", "runtime"]),
+    (
+        "git_http.rs",
+        &["webhooks", "routes", "router", "serve", "worker", "runtime"],
+    ),
     (
         "edge",
         &[
-            "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "git_http",
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "models", "git_http",
         ],
     ),
 ];
