@@ -76,6 +76,7 @@ module.exports = defineConfig({
       GITHUB_CLIENT_SECRET: 'e2e-secret',
       GITHUB_OAUTH_URL: `http://127.0.0.1:${githubPort}`,
       GITHUB_API_URL: `http://127.0.0.1:${githubPort}`,
+      GITHUB_URL: `http://127.0.0.1:${githubPort}`,
     },
   },
   ],

@@ -15,7 +15,7 @@ use crate::{
         new_workspace::NewWorkspacePage,
         not_found::NotFound,
         overview::Overview,
-        project::{MatrixPage, ProjectPage, ProjectsPage},
+        project::{IntegrationsPage, MatrixPage, ProjectPage, ProjectsPage},
         service::ServicePage,
         setup::{SetupPage, SignupPage},
         verify_email::VerifyEmailPage,
@@ -42,6 +42,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/projects") view=ProjectsPage />
                     <Route path=path!("/projects/:id") view=ProjectPage />
                     <Route path=path!("/projects/:id/matrix") view=MatrixPage />
+                    <Route path=path!("/projects/:id/integrations") view=IntegrationsPage />
                     <Route path=path!("/services/:id") view=ServicePage />
                 </ParentRoute>
             </Routes>

@@ -5,6 +5,7 @@
 //! deployments and variables are in [`projects`].
 
 pub mod environments;
+pub mod github;
 pub mod projects;
 
 use gloo_net::http::{Request, RequestBuilder, Response};

@@ -2,6 +2,8 @@
 //! services in one environment (selectable) as live cards, and a "New service" dialog.
 
 mod canvas;
+mod github_source;
+mod integrations;
 mod list;
 mod matrix;
 mod new_environment;
@@ -18,6 +20,7 @@ use railyard_shared::{
     projects::{EnvironmentKind, Project},
 };
 
+pub use integrations::IntegrationsPage;
 pub use list::ProjectsPage;
 pub use matrix::MatrixPage;
 pub use page::ProjectPage;

@@ -4,22 +4,26 @@ use leptos::{ev::SubmitEvent, prelude::*};
 use railyard_shared::ProjectId;
 use railyard_shared::projects::{Service, Source};
 
+use super::github_source::GithubPicker;
 use crate::{
-    api::projects as api,
+    api::{github, projects as api},
     components::{auth_card::FormError, toast::use_toasts},
 };
 
-/// Adds a service: from a git repository (with its branch), by `git push` (the remote URL
-/// to push to), or by upload (`railyard up`).
+/// Adds a service: from a GitHub repository (picked from the connected account), a git
+/// repository (with its branch), by `git push` (the remote URL to push to), or by upload
+/// (`railyard up`).
 #[component]
 pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<()>) -> impl IntoView {
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Kind {
+        Github,
         Git,
         Push,
         Upload,
     }
-    let kind = RwSignal::new(Kind::Git);
+    let kind = RwSignal::new(Kind::Github);
+    let repository = RwSignal::new(None::<String>);
     let name = RwSignal::new(String::new());
     let url = RwSignal::new(String::new());
     let branch = RwSignal::new("main".to_owned());
@@ -29,11 +33,22 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
     let add = Action::new_local(move |(text, source): &(String, Source)| {
         let (text, source) = (text.clone(), source.clone());
         async move {
-            match api::create_service(project, text, source).await {
+            let made = match source {
+                Source::Github { repository, branch } => {
+                    github::create_service(project, text, repository, branch).await.map(|made| {
+                        if let Some(warning) = made.warning {
+                            toasts.error(warning);
+                        }
+                        made.service
+                    })
+                }
+                source => api::create_service(project, text, source).await,
+            };
+            match made {
                 Ok(service) => {
                     error.try_set(None);
                     toasts.ok(format!("Service {} added.", service.name));
-                    if kind.get_untracked() == Kind::Git {
+                    if matches!(kind.get_untracked(), Kind::Git | Kind::Github) {
                         on_close.run(());
                     } else {
                         created.try_set(Some(service));
@@ -49,6 +64,16 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
     let create = move |ev: SubmitEvent| {
         ev.prevent_default();
         let source = match kind.get_untracked() {
+            Kind::Github => match repository.get_untracked() {
+                Some(repository) => Source::Github {
+                    repository,
+                    branch: branch.get_untracked(),
+                },
+                None => {
+                    error.set(Some("Pick a repository first.".to_owned()));
+                    return;
+                }
+            },
             Kind::Git => Source::Git {
                 url: url.get_untracked(),
                 branch: branch.get_untracked(),
@@ -63,6 +88,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
         }
     };
     let origin = window().location().origin().unwrap_or_default();
+    let back = format!("{}?new=service", window().location().pathname().unwrap_or_default());
     let tab = move |k: Kind, label: &'static str| {
         view! {
             <button role="tab" type="button" aria-selected=move || (kind.get() == k).to_string()
@@ -96,7 +122,8 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                     None => view! {
                         <form class="form" on:submit=create>
                             <nav class="tabs" role="tablist">
-                                {tab(Kind::Git, "Git repository")}
+                                {tab(Kind::Github, "GitHub")}
+                                {tab(Kind::Git, "Git URL")}
                                 {tab(Kind::Push, "git push")}
                                 {tab(Kind::Upload, "Upload")}
                             </nav>
@@ -104,13 +131,19 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                             <label>"Service name"
                                 <input type="text" required maxlength="39" placeholder="web" bind:value=name />
                             </label>
+                            {
+                                let back = back.clone();
+                                move || (kind.get() == Kind::Github).then(|| view! {
+                                    <GithubPicker repository branch back=back.clone() />
+                                })
+                            }
                             {move || (kind.get() == Kind::Git).then(|| view! {
                                 <label>"Git repository"
                                     <input type="text" required placeholder="https://github.com/you/app.git" bind:value=url />
                                     <span class="hint">"https://, ssh:// or file:// of a repository this server can read."</span>
                                 </label>
                             })}
-                            {move || (kind.get() != Kind::Upload).then(|| view! {
+                            {move || matches!(kind.get(), Kind::Git | Kind::Push).then(|| view! {
                                 <label>"Branch"
                                     <input type="text" required bind:value=branch />
                                 </label>

@@ -20,6 +20,7 @@ pub fn ServiceNode(
         Source::Git { url, branch } => format!("{url} · {branch}"),
         Source::Push { branch } => format!("git push · {branch}"),
         Source::Upload {} => "uploads".to_owned(),
+        Source::Github { repository, branch } => format!("GitHub {repository} · {branch}"),
     };
     let active = service.active.clone();
     let latest = service

@@ -67,7 +67,8 @@ fn ProjectView(project: Project) -> impl IntoView {
             ])
         }
     });
-    let adding = RwSignal::new(false);
+    // Back from connecting GitHub in "New service": open it again.
+    let adding = RwSignal::new(query.read_untracked().get("new").as_deref() == Some("service"));
     let adding_env = RwSignal::new(false);
     // Viewers cannot add environments: the button says so.
     let workspaces = use_workspaces();
@@ -93,6 +94,7 @@ fn ProjectView(project: Project) -> impl IntoView {
                         title=move || (!can_write.get()).then_some("Viewers cannot add environments")
                         data-testid="new-environment-button">"New environment"</button>
                     <A href=format!("/projects/{id}/matrix") attr:class="button-ghost" attr:data-testid="matrix-link">"Matrix"</A>
+                    <A href=format!("/projects/{id}/integrations") attr:class="button-ghost" attr:data-testid="integrations-link">"Integrations"</A>
                     <button class="button" type="button" on:click=move |_| adding.set(true)>"New service"</button>
                 </div>
             </header>

@@ -231,6 +231,7 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
     let deployed = move || overview.get().is_some_and(|o| o.active.is_some());
     let tracks = match &service.source {
         railyard_shared::projects::Source::Git { branch, .. }
+        | railyard_shared::projects::Source::Github { branch, .. }
         | railyard_shared::projects::Source::Push { branch } => {
             let production = project.environments.iter().any(|e| {
                 e.id == environment && e.kind == railyard_shared::projects::EnvironmentKind::Production
