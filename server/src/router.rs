@@ -46,6 +46,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(github::redeliver))
         .routes(routes!(github::approve))
         .routes(routes!(github::find_previews, github::update_previews))
+        .routes(routes!(github::create_from_template))
         .routes(routes!(me::find_me))
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::delete_session))

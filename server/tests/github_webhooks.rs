@@ -552,8 +552,27 @@ async fn the_sixteenth_preview_is_refused_and_expired_previews_are_removed() {
     );
     let mut fx = Fixture::new(&w.app).await;
     w.connect(&mut fx).await;
-    let (_web, secret) = w.service(&mut fx, "web", "octo/shop").await;
+    let (web, secret) = w.service(&mut fx, "web", "octo/shop").await;
     let v2 = w.github.commit("octo/shop", "feature", &[("version.txt", "v2")]);
+    // The base (production: there is no staging) has a plain and a sealed variable.
+    for (name, sealed) in [("GREETING", false), ("API_KEY", true)] {
+        let res = fx
+            .client
+            .post(
+                &format!("/api/v1/services/{web}/variables?environment={}", fx.production),
+                json!({"name": name, "value": "value", "sealed": sealed}),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    let names = |list: Value| -> Vec<String> {
+        list["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
 
     // One preview from a pull request, then 14 by hand: 15 live.
     let opened = pull_request("opened", 1, ("octo/shop", "feature", &v2), "MEMBER", 42);
@@ -564,15 +583,46 @@ async fn the_sixteenth_preview_is_refused_and_expired_previews_are_removed() {
         200
     );
     let first = w.preview(fx.project, "pr-1").await.expect("pr-1");
+    let copied = names(
+        fx.client
+            .get(&format!("/api/v1/services/{web}/variables?environment={first}"))
+            .await
+            .json(),
+    );
+    assert_eq!(
+        copied,
+        ["GREETING"],
+        "a preview gets no sealed variable unless the project allows it"
+    );
+    let res = fx
+        .client
+        .call(
+            "PUT",
+            &format!("/api/v1/projects/{}/previews", fx.project),
+            Some(json!({"ttl_days": 7, "sealed_variables": true})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
     for n in 0..14 {
         let res = fx
             .client
             .post(
                 &format!("/api/v1/projects/{}/environments", fx.project),
-                json!({"name": format!("manual-{n}"), "kind": "preview"}),
+                json!({"name": format!("manual-{n}"), "kind": "preview", "clone_from": fx.production}),
             )
             .await;
         assert_eq!(res.status, 201, "{}", res.text());
+        if n == 0 {
+            let id = res.json()["environment"]["id"].as_str().unwrap().to_owned();
+            let mut copied = names(
+                fx.client
+                    .get(&format!("/api/v1/services/{web}/variables?environment={id}"))
+                    .await
+                    .json(),
+            );
+            copied.sort();
+            assert_eq!(copied, ["API_KEY", "GREETING"], "allowed now");
+        }
     }
     let res = fx
         .client
@@ -705,4 +755,57 @@ async fn a_forks_pull_request_waits_for_a_members_approval() {
         )
         .await;
     assert_eq!(res.status, 409);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_project_starts_from_a_template_repository() {
+    let w = world().await;
+    let (_workers, edge) = w.app.start_runtime().await;
+    w.github.create_repo(
+        "railyard/node-starter",
+        false,
+        &[
+            ("railyard.toml", TOML),
+            ("server.js", SERVER),
+            ("version.txt", "starter"),
+        ],
+    );
+    let mut fx = Fixture::new(&w.app).await;
+    w.connect(&mut fx).await;
+    let res = fx
+        .client
+        .post(
+            "/api/v1/github/templates",
+            json!({"workspace_id": fx.workspace, "template": "railyard/node-starter", "name": "storefront", "private": true}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let made = res.json();
+    assert_eq!(made["repository"]["full_name"], "octo/storefront");
+    assert_eq!(
+        made["service"]["source"],
+        json!({"github": {"repository": "octo/storefront", "branch": "main"}})
+    );
+    let generated = &w.github.calls("POST", "/repos/railyard/node-starter/generate")[0].body;
+    assert_eq!(generated["owner"], "octo");
+    assert_eq!(generated["private"], true);
+    assert!(
+        w.github.hook_secret("octo/storefront").is_some(),
+        "its webhook is made"
+    );
+    let deployment: Uuid = made["deployment_id"].as_str().unwrap().parse().unwrap();
+    live(&mut fx, deployment).await;
+    assert_eq!(
+        serves(&edge, "storefront-production-storefront.localhost", deployment).await,
+        "starter"
+    );
+    // A template that is not `owner/name` is refused before GitHub is asked.
+    let res = fx
+        .client
+        .post(
+            "/api/v1/github/templates",
+            json!({"workspace_id": fx.workspace, "template": "../etc", "name": "x"}),
+        )
+        .await;
+    assert_eq!(res.status, 422);
 }

@@ -92,3 +92,29 @@ pub struct PreviewSettings {
     /// Whether previews get the base's sealed variables.
     pub sealed_variables: bool,
 }
+
+/// Start a project from a template repository: Railyard creates `owner/name` in the
+/// connected account from `template`, then the project `name` with a service of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FromTemplateRequest {
+    pub workspace_id: crate::WorkspaceId,
+    /// The template repository, `owner/name`.
+    pub template: String,
+    /// The new repository's, project's and service's name.
+    pub name: String,
+    #[serde(default)]
+    pub private: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FromTemplateResponse {
+    pub project: crate::projects::Project,
+    pub service: crate::projects::Service,
+    pub repository: GithubRepository,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<DeploymentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}

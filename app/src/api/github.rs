@@ -47,13 +47,21 @@ pub async fn create_service(
         source: Source::Github { repository, branch },
         deploy: None,
     };
-    send_json("POST", &format!("{API_V1}/projects/{project}/services"), &body, 201).await
+    send_json(
+        "POST",
+        &format!("{API_V1}/projects/{project}/services"),
+        &body,
+        201,
+    )
+    .await
 }
 
 pub async fn list_deliveries(project: ProjectId) -> Result<Vec<Delivery>, ApiError> {
-    get::<Deliveries>(&format!("{API_V1}/projects/{project}/github/deliveries?limit=100"))
-        .await
-        .map(|r| r.deliveries)
+    get::<Deliveries>(&format!(
+        "{API_V1}/projects/{project}/github/deliveries?limit=100"
+    ))
+    .await
+    .map(|r| r.deliveries)
 }
 
 pub async fn redeliver(project: ProjectId, delivery: uuid::Uuid) -> Result<Delivery, ApiError> {
@@ -82,6 +90,15 @@ pub async fn find_previews(project: ProjectId) -> Result<PreviewSettings, ApiErr
     get(&format!("{API_V1}/projects/{project}/previews")).await
 }
 
-pub async fn save_previews(project: ProjectId, settings: PreviewSettings) -> Result<PreviewSettings, ApiError> {
-    send_json("PUT", &format!("{API_V1}/projects/{project}/previews"), &settings, 200).await
+pub async fn save_previews(
+    project: ProjectId,
+    settings: PreviewSettings,
+) -> Result<PreviewSettings, ApiError> {
+    send_json(
+        "PUT",
+        &format!("{API_V1}/projects/{project}/previews"),
+        &settings,
+        200,
+    )
+    .await
 }

@@ -12,8 +12,8 @@ use railyard_shared::{
     ErrorCode,
     auth::Role,
     github::{
-        Deliveries as DeliveriesResponse, DeliveryResponse, GithubBranches, GithubConnection,
-        GithubRepositories, GithubRepository, PreviewSettings,
+        Deliveries as DeliveriesResponse, DeliveryResponse, FromTemplateRequest, FromTemplateResponse,
+        GithubBranches, GithubConnection, GithubRepositories, GithubRepository, PreviewSettings,
     },
     projects::valid_repository,
 };
@@ -25,10 +25,15 @@ use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
     github::RestError,
-    models::github::{Connections, Deliveries},
+    models::{
+        deployment::{Deployments, NewDeployment, RequestedBy},
+        github::{Connections, Deliveries},
+        hosts,
+        project::Projects,
+    },
     pagination::{self, PageParams},
     schema::{environments, projects},
     webhooks::{self, Inbound, Received},
@@ -382,4 +387,119 @@ pub async fn update_previews(
         .detail(serde_json::json!({ "ttl_days": req.ttl_days, "sealed_variables": req.sealed_variables }));
     audit::record(&mut conn, &meta, entry).await?;
     Ok(axum::Json(preview_settings(&mut conn, id).await?))
+}
+
+/// Start a project from a template repository: the repository is created in the caller's
+/// GitHub account (`POST /repos/{template}/generate`), then the project with a service of
+/// it, its webhook, and a first deployment to production.
+#[utoipa::path(post, path = "/api/v1/github/templates", tag = "github",
+    request_body = FromTemplateRequest,
+    responses(
+        (status = 201, description = "Created", body = FromTemplateResponse),
+        (status = 409, description = "Not connected, the token is refused, or the name is taken", body = railyard_shared::ErrorBody),
+        (status = 422, description = "Invalid template or name", body = railyard_shared::ErrorBody),
+    ))]
+pub async fn create_from_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    meta: RequestMeta,
+    Json(req): Json<FromTemplateRequest>,
+) -> AppResult<(StatusCode, axum::Json<FromTemplateResponse>)> {
+    if !valid_repository(&req.template) {
+        return Err(AppError::unprocessable(
+            "`template` must be a GitHub `owner/name`",
+        ));
+    }
+    super::check_name(&req.name, "project")?;
+    let workspace = req.workspace_id.uuid();
+    let mut conn = state.db.get().await?;
+    caller.require(&mut conn, workspace, Role::Member).await?;
+    let login = Connections::find(&mut conn, caller.user_id)
+        .await?
+        .map(|c| c.login)
+        .ok_or_else(|| AppError::conflict("connect GitHub first"))?;
+    drop(conn);
+    let token = token_of(&state, &caller).await?;
+    let made = match state
+        .github_rest
+        .generate(&token, &req.template, &login, &req.name, req.private)
+        .await
+    {
+        Ok(made) => made,
+        Err(err) => return Err(refused(&state, &caller, err).await),
+    };
+    if !valid_repository(&made.full_name) {
+        return Err(AppError::unprocessable(
+            "GitHub made a repository whose name Railyard cannot use",
+        ));
+    }
+    let source = railyard_shared::projects::Source::Github {
+        repository: made.full_name.clone(),
+        branch: made.default_branch.clone(),
+    };
+    let base = &state.config.runtime.base_domain;
+    let mut conn = state.db.get().await?;
+    let meta_ref = &meta;
+    let (project, service) =
+        diesel_async::AsyncConnection::transaction::<_, AppError, _>(&mut conn, async |conn| {
+            let project = Projects::create(conn, workspace, &req.name)
+                .await
+                .map_err(|err| conflict_on_unique(err, "a project with this name exists in the workspace"))?;
+            let change = hosts::Change::Service {
+                project: project.id.uuid(),
+                name: &req.name,
+                renamed: None,
+            };
+            super::check_host(conn, base, change).await?;
+            let service = Projects::create_service(conn, project.id.uuid(), &req.name, &source).await?;
+            let entry = audit::Entry::new("project.from_template")
+                .workspace(workspace)
+                .actor(caller.user_id)
+                .target("project", project.id)
+                .detail(serde_json::json!({ "template": req.template, "repository": made.full_name }));
+            audit::record(conn, meta_ref, entry).await?;
+            Ok((project, service))
+        })
+        .await?;
+    let warning = webhooks::connect::connect(&state, caller.user_id, &made.full_name)
+        .await
+        .map_err(AppError::internal)?;
+    let production = project
+        .environments
+        .iter()
+        .next()
+        .map(|e| e.id.uuid())
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a project without production")))?;
+    let new = NewDeployment {
+        service: service.id.uuid(),
+        environment: production,
+        source_kind: "github",
+        branch: Some(made.default_branch.clone()),
+        commit: None,
+        upload: None,
+        release_of: None,
+        promoted_from: None,
+    };
+    let by = RequestedBy {
+        meta: &meta,
+        user: caller.user_id,
+        workspace,
+        action: "deployment.create",
+    };
+    let deployment_id = Some(Deployments::request(&mut conn, new, by).await?.into());
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(FromTemplateResponse {
+            project,
+            service,
+            repository: GithubRepository {
+                full_name: made.full_name,
+                private: made.private,
+                default_branch: made.default_branch,
+                description: made.description,
+            },
+            deployment_id,
+            warning,
+        }),
+    ))
 }

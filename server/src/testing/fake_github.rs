@@ -293,11 +293,31 @@ async fn handle(
             StatusCode::OK,
             json!({"id": comment.parse::<i64>().unwrap_or(0), "body": body_json["body"]}),
         ),
-        ("POST", ["repos", _, _, "generate"]) => {
+        ("POST", ["repos", owner, repo, "generate"]) => {
+            let template = format!("{owner}/{repo}");
             let full_name = format!(
                 "{}/{}",
                 body_json["owner"].as_str().unwrap_or("octo"),
                 body_json["name"].as_str().unwrap_or("new")
+            );
+            if !state.repositories.contains_key(&template) {
+                return json_response(StatusCode::NOT_FOUND, json!({"message": "Not Found"}));
+            }
+            let private = body_json["private"].as_bool().unwrap_or(false);
+            state.repositories.insert(full_name.clone(), private);
+            drop(state);
+            // The new repository starts with the template's files, as GitHub's does.
+            let target = fake.bare(&full_name);
+            std::fs::create_dir_all(target.parent().expect("a parent")).expect("mkdir");
+            git(
+                fake.root.path(),
+                &[
+                    "clone",
+                    "--quiet",
+                    "--bare",
+                    &fake.bare(&template).to_string_lossy(),
+                    &target.to_string_lossy(),
+                ],
             );
             json_response(
                 StatusCode::CREATED,

@@ -8,7 +8,11 @@ use crate::api::github as api;
 
 /// The repository and branch picked; `back` is where connecting GitHub returns to.
 #[component]
-pub fn GithubPicker(repository: RwSignal<Option<String>>, branch: RwSignal<String>, back: String) -> impl IntoView {
+pub fn GithubPicker(
+    repository: RwSignal<Option<String>>,
+    branch: RwSignal<String>,
+    back: String,
+) -> impl IntoView {
     let connection = LocalResource::new(api::find_connection);
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Checking the GitHub connection…"</p> }>

@@ -102,7 +102,11 @@ fn Deliveries(project: ProjectId, can_write: Signal<bool>) -> impl IntoView {
                 api::redeliver(project, delivery).await
             };
             match done {
-                Ok(d) => toasts.ok(format!("Delivery {}: {}", short(&d.delivery_id), d.outcome.replace('_', " "))),
+                Ok(d) => toasts.ok(format!(
+                    "Delivery {}: {}",
+                    short(&d.delivery_id),
+                    d.outcome.replace('_', " ")
+                )),
                 Err(err) => toasts.error(err.message),
             }
             version.try_update(|v| *v += 1);
@@ -184,7 +188,11 @@ fn DeliveryRow(
 }
 
 #[component]
-fn Previews(project: ProjectId, bases: Vec<(EnvironmentId, String)>, is_admin: Signal<bool>) -> impl IntoView {
+fn Previews(
+    project: ProjectId,
+    bases: Vec<(EnvironmentId, String)>,
+    is_admin: Signal<bool>,
+) -> impl IntoView {
     let settings = LocalResource::new(move || api::find_previews(project));
     let bases = StoredValue::new(bases);
     view! {
@@ -208,7 +216,12 @@ fn PreviewForm(
     bases: Vec<(EnvironmentId, String)>,
     is_admin: Signal<bool>,
 ) -> impl IntoView {
-    let base = RwSignal::new(current.base_environment_id.map(|b| b.to_string()).unwrap_or_default());
+    let base = RwSignal::new(
+        current
+            .base_environment_id
+            .map(|b| b.to_string())
+            .unwrap_or_default(),
+    );
     let ttl = RwSignal::new(current.ttl_days.to_string());
     let sealed = RwSignal::new(current.sealed_variables);
     let error = RwSignal::new(None::<String>);

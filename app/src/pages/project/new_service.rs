@@ -35,12 +35,14 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
         async move {
             let made = match source {
                 Source::Github { repository, branch } => {
-                    github::create_service(project, text, repository, branch).await.map(|made| {
-                        if let Some(warning) = made.warning {
-                            toasts.error(warning);
-                        }
-                        made.service
-                    })
+                    github::create_service(project, text, repository, branch)
+                        .await
+                        .map(|made| {
+                            if let Some(warning) = made.warning {
+                                toasts.error(warning);
+                            }
+                            made.service
+                        })
                 }
                 source => api::create_service(project, text, source).await,
             };
@@ -88,7 +90,10 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
         }
     };
     let origin = window().location().origin().unwrap_or_default();
-    let back = format!("{}?new=service", window().location().pathname().unwrap_or_default());
+    let back = format!(
+        "{}?new=service",
+        window().location().pathname().unwrap_or_default()
+    );
     let tab = move |k: Kind, label: &'static str| {
         view! {
             <button role="tab" type="button" aria-selected=move || (kind.get() == k).to_string()
