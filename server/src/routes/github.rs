@@ -464,10 +464,7 @@ pub async fn create_from_template(
     let warning = webhooks::connect::connect(&state, caller.user_id, &made.full_name)
         .await
         .map_err(AppError::internal)?;
-    let production = project
-        .environments
-        .iter()
-        .next()
+    let production = <[_]>::first(&project.environments)
         .map(|e| e.id.uuid())
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a project without production")))?;
     let new = NewDeployment {
