@@ -82,4 +82,11 @@ test('connect GitHub, pick a repository in New service, and see its webhook deli
   await page.setViewportSize(PHONE);
   await expect(rows.first()).toContainText('processed');
   await shot(page, 'integrations-phone.png');
+
+  // The account page says who GitHub is connected as.
+  await page.setViewportSize({ width: 1360, height: 860 });
+  await page.goto('/account');
+  await expect(page.getByTestId('github-card')).toContainText('Connected as ada');
+  await expect(page.getByTestId('github-card').getByRole('button', { name: 'Disconnect' })).toBeVisible();
+  await shot(page, 'account-github.png');
 });

@@ -34,6 +34,7 @@ require('http').createServer((q, s) => {
 async function addService(page, name, url) {
   await page.getByRole('button', { name: 'New service' }).click();
   const form = page.getByTestId('new-service');
+  await form.getByRole('tab', { name: 'Git URL' }).click();
   await form.getByLabel('Service name').fill(name);
   await form.getByLabel('Git repository').fill(url);
   await form.getByRole('button', { name: 'Add service' }).click();

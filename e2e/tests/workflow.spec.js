@@ -83,6 +83,7 @@ test('deploy, watch it live, roll back from the list, and the canvas follows', a
   // deploys to production at once (as on Railway).
   await page.getByRole('button', { name: 'New service' }).click();
   const dialog = page.getByTestId('new-service');
+  await dialog.getByRole('tab', { name: 'Git URL' }).click();
   await dialog.getByLabel('Service name').fill('web');
   await dialog.getByLabel('Git repository').fill(repo.url);
   await dialog.getByRole('button', { name: 'Add service' }).click();

@@ -102,3 +102,23 @@ pub async fn save_previews(
     )
     .await
 }
+
+pub async fn disconnect() -> Result<(), ApiError> {
+    super::no_content("DELETE", &format!("{API_V1}/github/connection"), None).await
+}
+
+/// A new project from a template repository (made in the connected GitHub account).
+pub async fn create_from_template(
+    workspace: railyard_shared::WorkspaceId,
+    template: String,
+    name: String,
+    private: bool,
+) -> Result<railyard_shared::github::FromTemplateResponse, ApiError> {
+    let body = railyard_shared::github::FromTemplateRequest {
+        workspace_id: workspace,
+        template,
+        name,
+        private,
+    };
+    send_json("POST", &format!("{API_V1}/github/templates"), &body, 201).await
+}

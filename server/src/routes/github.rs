@@ -2,7 +2,7 @@
 //! from), a project's deliveries (redeliver, approve) and its preview settings.
 
 use axum::{
-    body::Bytes,
+    body::Body,
     extract::State,
     http::{HeaderMap, StatusCode},
 };
@@ -39,6 +39,8 @@ use crate::{
     webhooks::{self, Inbound, Received},
 };
 
+const WEBHOOK_LIMIT_BYTES: usize = 25 * 1024 * 1024;
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -60,8 +62,12 @@ pub async fn receive_webhook(
     State(state): State<AppState>,
     meta: RequestMeta,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> AppResult<axum::Json<serde_json::Value>> {
+    // GitHub caps a payload at 25 MB, above the API's usual body limit.
+    let body = axum::body::to_bytes(body, WEBHOOK_LIMIT_BYTES)
+        .await
+        .map_err(|_| AppError::new(ErrorCode::PayloadTooLarge, "a webhook payload is at most 25 MB"))?;
     let inbound = Inbound {
         event: header(&headers, "x-github-event").unwrap_or(""),
         delivery_id: header(&headers, "x-github-delivery").unwrap_or(""),

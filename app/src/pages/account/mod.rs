@@ -1,6 +1,7 @@
-//! `/account`: email address, password, signed-in devices, API tokens.
+//! `/account`: email address, GitHub, password, signed-in devices, API tokens.
 
 mod email;
+mod github;
 mod password;
 mod sessions;
 mod tokens;
@@ -9,6 +10,7 @@ use leptos::prelude::*;
 
 use crate::components::session::use_session;
 use email::EmailCard;
+use github::GithubCard;
 use password::PasswordForm;
 use sessions::Sessions;
 use tokens::Tokens;
@@ -25,6 +27,7 @@ pub fn AccountPage() -> impl IntoView {
                 </div>
             </header>
             <EmailCard />
+            <GithubCard />
             <Sessions />
             <Tokens />
             <PasswordForm />

@@ -130,7 +130,7 @@ fn Deliveries(project: ProjectId, can_write: Signal<bool>) -> impl IntoView {
                         let now = format::now_s();
                         view! {
                             <table class="table" data-testid="deliveries">
-                                <thead><tr><th>"Received"</th><th>"Event"</th><th class="wide-only">"Repository"</th><th>"Outcome"</th><th class="wide-only">"Detail"</th><th></th></tr></thead>
+                                <thead><tr><th class="wide-only">"Received"</th><th>"Event"</th><th class="wide-only">"Repository"</th><th>"Outcome"</th><th class="wide-only">"Detail"</th><th></th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|d| view! { <DeliveryRow delivery=d now can_write busy=busy.into() act /> }).collect_view()}
                                 </tbody>
@@ -163,13 +163,16 @@ fn DeliveryRow(
     };
     view! {
         <tr data-testid="delivery-row">
-            <td title=delivery.received_at.to_rfc3339()>{format::ago(delivery.received_at, now)}</td>
+            <td class="wide-only" title=delivery.received_at.to_rfc3339()>{format::ago(delivery.received_at, now)}</td>
             <td>
                 <span class="mono">{event}</span>
-                <span class="phone-only muted small">{delivery.detail.clone()}</span>
+                <span class="phone-only muted small">{format::ago(delivery.received_at, now)}</span>
             </td>
             <td class="mono wide-only">{delivery.repository.clone().unwrap_or_default()}</td>
-            <td><span class=outcome_class(&delivery.outcome)>{delivery.outcome.replace('_', " ")}</span></td>
+            <td>
+                <span class=outcome_class(&delivery.outcome)>{delivery.outcome.replace('_', " ")}</span>
+                <span class="phone-only muted small delivery-detail">{delivery.detail.clone()}</span>
+            </td>
             <td class="wide-only small">
                 {delivery.detail.clone()}
                 {delivery.redelivery_of.map(|_| view! { <span class="tag">"redelivery"</span> })}
@@ -265,7 +268,7 @@ fn PreviewForm(
             <label>"Removed after (days without a push)"
                 <input type="number" min="1" max="90" bind:value=ttl />
             </label>
-            <label class="check">
+            <label class="toggle">
                 <input type="checkbox" bind:checked=sealed />
                 <span>"Previews get the base's sealed variables (off: pull requests never see secrets)"</span>
             </label>

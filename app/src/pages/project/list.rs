@@ -6,7 +6,7 @@ use railyard_shared::WorkspaceId;
 use railyard_shared::auth::Role;
 
 use crate::{
-    api::projects as api,
+    api::{github, projects as api},
     components::{auth_card::FormError, loading::Loaded, workspace::use_workspaces},
 };
 
@@ -33,10 +33,20 @@ pub fn ProjectsPage() -> impl IntoView {
             .current()
             .is_some_and(|w| w.role.at_least(Role::Member))
     });
+    let template = RwSignal::new(String::new());
+    let private = RwSignal::new(true);
     let create_project = Action::new_local(move |(workspace, text): &(WorkspaceId, String)| {
         let (workspace, name_text, navigate) = (*workspace, text.clone(), navigate.clone());
+        let from = template.get_untracked().trim().to_owned();
         async move {
-            match api::create_project(workspace, name_text).await {
+            let made = if from.is_empty() {
+                api::create_project(workspace, name_text).await
+            } else {
+                github::create_from_template(workspace, from, name_text, private.get_untracked())
+                    .await
+                    .map(|made| made.project)
+            };
+            match made {
                 Ok(project) => {
                     error.try_set(None);
                     name.try_set(String::new());
@@ -76,6 +86,17 @@ pub fn ProjectsPage() -> impl IntoView {
                         title=move || (!can_write.get()).then_some("Viewers cannot create projects")>"Create project"</button>
                 </div>
                 <p class="hint">"Lowercase letters, digits and dashes: it becomes part of the apps' host names."</p>
+                <details class="template" data-testid="from-template">
+                    <summary>"Start from a GitHub template"</summary>
+                    <label>"Template repository"
+                        <input type="text" placeholder="owner/template" bind:value=template />
+                        <span class="hint">"Railyard creates a repository of this name in your GitHub account from the template, then deploys it (connect GitHub on Account first)."</span>
+                    </label>
+                    <label class="toggle">
+                        <input type="checkbox" bind:checked=private />
+                        <span>"Private repository"</span>
+                    </label>
+                </details>
             </form>
             <Loaded fallback=|| view! { <div class="card skeleton"></div> }>
                 {move || Suspend::new(async move {

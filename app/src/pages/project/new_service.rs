@@ -153,7 +153,8 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                                     <input type="text" required bind:value=branch />
                                 </label>
                             })}
-                            <div class="row"><button class="button" type="submit" disabled=move || adding.get()>"Add service"</button></div>
+                            <div class="row"><button class="button" type="submit"
+                                disabled=move || adding.get() || (kind.get() == Kind::Github && repository.get().is_none())>"Add service"</button></div>
                         </form>
                     }.into_any(),
                 }}
