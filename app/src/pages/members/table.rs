@@ -90,8 +90,8 @@ pub fn MemberTable(
                 <tbody>
                     <Loaded fallback=|| view! { <tr><td colspan="4" class="muted">"Loading…"</td></tr> }>
                         {move || Suspend::new(async move {
-                            // Tracked: the workspaces (and so one's role) may load after the members.
-                            let mine = my_role.get().unwrap_or(Role::Viewer);
+                            // A signal: the workspaces (and so one's role) may load after the members.
+                            let mine = Signal::derive(move || my_role.get().unwrap_or(Role::Viewer));
                             members.await.map(|list| list.into_iter().map(|member| {
                                 let is_me = me() == Some(member.user_id);
                                 view! { <MemberRow member mine is_me busy=busy.into() run /> }
@@ -107,14 +107,17 @@ pub fn MemberTable(
 #[component]
 fn MemberRow(
     member: Member,
-    mine: Role,
+    mine: Signal<Role>,
     is_me: bool,
     busy: Signal<bool>,
     run: Callback<Change>,
 ) -> impl IntoView {
-    let can_edit =
-        !is_me && mine.at_least(Role::Admin) && (mine == Role::Owner || member.role != Role::Owner);
-    let can_transfer = !is_me && mine == Role::Owner && member.role != Role::Owner;
+    let role = member.role;
+    let can_edit = move || {
+        let mine = mine.get();
+        !is_me && mine.at_least(Role::Admin) && (mine == Role::Owner || role != Role::Owner)
+    };
+    let can_transfer = move || !is_me && mine.get() == Role::Owner && role != Role::Owner;
     let (for_role, for_transfer, for_remove) = (member.clone(), member.clone(), member.clone());
     view! {
         <tr data-testid="member-row">
@@ -124,27 +127,33 @@ fn MemberRow(
             </td>
             <td class="mono wide-only">{member.email.clone()}</td>
             <td>
-                <select aria-label=format!("Role of {}", member.email) disabled=move || !can_edit || busy.get()
+                <select aria-label=format!("Role of {}", member.email) disabled=move || !can_edit() || busy.get()
                     on:change=move |ev| {
                         if let Some(role) = Role::parse(&event_target_value(&ev)) {
                             run.run(Change::Role(for_role.clone(), role));
                         }
                     }>
-                    {Role::ALL.into_iter().filter(|r| mine == Role::Owner || *r != Role::Owner || *r == member.role).map(|r| view! {
-                        <option value=r.as_str() selected=r == member.role>{role_label(r)}</option>
+                    {move || Role::ALL.into_iter().filter(|r| mine.get() == Role::Owner || *r != Role::Owner || *r == role).map(|r| view! {
+                        <option value=r.as_str() selected=r == role>{role_label(r)}</option>
                     }).collect_view()}
                 </select>
             </td>
             <td class="actions">
-                {can_transfer.then(|| view! {
-                    <button class="button-ghost" type="button" disabled=move || busy.get()
-                        on:click=move |_| run.run(Change::Transfer(for_transfer.clone()))>"Make owner"</button>
+                {move || can_transfer().then(|| {
+                    let member = for_transfer.clone();
+                    view! {
+                        <button class="button-ghost" type="button" disabled=move || busy.get()
+                            on:click=move |_| run.run(Change::Transfer(member.clone()))>"Make owner"</button>
+                    }
                 })}
-                {(is_me || can_edit).then(|| view! {
-                    <button class="button-ghost danger" type="button" disabled=move || busy.get()
-                        on:click=move |_| run.run(Change::Remove { member: for_remove.clone(), leaving: is_me })>
-                        {if is_me { "Leave" } else { "Remove" }}
-                    </button>
+                {move || (is_me || can_edit()).then(|| {
+                    let member = for_remove.clone();
+                    view! {
+                        <button class="button-ghost danger" type="button" disabled=move || busy.get()
+                            on:click=move |_| run.run(Change::Remove { member: member.clone(), leaving: is_me })>
+                            {if is_me { "Leave" } else { "Remove" }}
+                        </button>
+                    }
                 })}
             </td>
         </tr>
