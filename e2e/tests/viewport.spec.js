@@ -96,6 +96,7 @@ test('every page fits a 390 × 844 phone with no sideways scroll', async ({ page
     ['projects', '/projects', page.getByTestId('projects')],
     ['canvas', `/projects/${project.id}?environment=${staging}`, page.getByTestId('service-shop-frontend')],
     ['service', `/services/${service.id}?environment=${staging}`, page.getByTestId('deployment-row').first()],
+    ['integrations', `/projects/${project.id}/integrations`, page.getByTestId('preview-settings')],
     ['members', `/workspaces/${workspace}/members`, page.getByTestId('members')],
     ['audit', `/workspaces/${workspace}/audit`, page.getByTestId('audit')],
     ['account', '/account', page.getByRole('heading', { level: 1 })],

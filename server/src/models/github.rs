@@ -312,6 +312,9 @@ impl Deliveries {
         Ok((inserted == 1).then_some(id))
     }
 
+    /// Stores what processing came to. The projects it concerns are kept when this run
+    /// names none (a redelivery or an approval of a body that no longer matches anything
+    /// stays on the project's list).
     pub async fn finish(
         conn: &mut AsyncPgConnection,
         id: Uuid,
@@ -323,9 +326,32 @@ impl Deliveries {
                 github_deliveries::detail.eq(&outcome.detail),
                 github_deliveries::action.eq(&outcome.action),
                 github_deliveries::repository.eq(&outcome.repository),
-                github_deliveries::project_ids.eq(&outcome.projects),
                 github_deliveries::deployment_ids.eq(&outcome.deployments),
             ))
+            .execute(conn)
+            .await?;
+        if !outcome.projects.is_empty() {
+            diesel::update(github_deliveries::table.find(id))
+                .set(github_deliveries::project_ids.eq(&outcome.projects))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A redelivery starts on the projects of the delivery it repeats.
+    pub async fn inherit_projects(
+        conn: &mut AsyncPgConnection,
+        id: Uuid,
+        from: Uuid,
+    ) -> diesel::QueryResult<()> {
+        let projects: Vec<Uuid> = github_deliveries::table
+            .find(from)
+            .select(github_deliveries::project_ids)
+            .first(conn)
+            .await?;
+        diesel::update(github_deliveries::table.find(id))
+            .set(github_deliveries::project_ids.eq(projects))
             .execute(conn)
             .await?;
         Ok(())

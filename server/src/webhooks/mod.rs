@@ -185,6 +185,7 @@ pub async fn redeliver(app: &App, meta: &RequestMeta, original: Uuid) -> Result<
     let id = Deliveries::start(&mut conn, new)
         .await?
         .ok_or_else(|| AppError::conflict("the delivery could not be recorded again"))?;
+    Deliveries::inherit_projects(&mut conn, id, original).await?;
     drop(conn);
     run(app, meta, id, &event, &payload, None).await?;
     Ok(id)
