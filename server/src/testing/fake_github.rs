@@ -8,7 +8,7 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::Stdio,
     sync::{Arc, Mutex, PoisonError},
 };
@@ -23,6 +23,8 @@ use axum::{
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
+
+use super::git_in as git;
 
 /// A REST call Railyard made.
 #[derive(Debug, Clone)]
@@ -51,30 +53,6 @@ pub struct FakeGithub {
     pub url: String,
     pub state: Arc<Mutex<FakeState>>,
     root: Arc<tempfile::TempDir>,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Octo",
-            "-c",
-            "user.email=octo@example.com",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl FakeGithub {

@@ -113,7 +113,7 @@ pub async fn handle(
                     Previews::find(&mut conn, project, &repository, event.number).await?
                 {
                     let note = "The preview was removed: the pull request was closed.";
-                    remove(app, &mut conn, meta, environment, note).await?;
+                    remove(&mut conn, meta, environment, note).await?;
                     removed += 1;
                 }
             }
@@ -307,13 +307,11 @@ async fn enqueue_comment(
 /// Removes preview `environment` (its processes and files through the teardown job), marks
 /// its GitHub Deployments inactive and says why on the pull request, in one transaction.
 async fn remove(
-    app: &App,
     conn: &mut AsyncPgConnection,
     meta: &RequestMeta,
     environment: Uuid,
     note: &str,
 ) -> anyhow::Result<()> {
-    let _ = app;
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
         let row: Option<(Uuid, Option<String>, Option<i32>)> = environments::table
             .find(environment)
@@ -370,7 +368,7 @@ pub async fn expire(app: &App, now: DateTime<Utc>) -> anyhow::Result<usize> {
     for preview in &expired {
         let note = "The preview was removed: no push for longer than this project keeps previews.";
         tracing::info!(environment = %preview.environment, pr = preview.pr, "preview expired");
-        remove(app, &mut conn, &meta, preview.environment, note).await?;
+        remove(&mut conn, &meta, preview.environment, note).await?;
     }
     Ok(expired.len())
 }

@@ -3,7 +3,7 @@
 //! its preview settings (base environment, TTL, sealed variables).
 
 use leptos::{ev::SubmitEvent, prelude::*};
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::components::A;
 use railyard_shared::{
     EnvironmentId, ProjectId,
     auth::Role,
@@ -12,7 +12,7 @@ use railyard_shared::{
 };
 
 use crate::{
-    api::{ApiError, github as api, projects},
+    api::github as api,
     components::{
         auth_card::FormError,
         crumbs::{Crumb, set_crumbs},
@@ -25,17 +25,7 @@ use crate::{
 
 #[component]
 pub fn IntegrationsPage() -> impl IntoView {
-    let params = use_params_map();
-    let project = LocalResource::new(move || {
-        let id = params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<ProjectId>().ok());
-        async move {
-            let id = id.ok_or_else(|| ApiError::not_found("No such project."))?;
-            projects::find_project(id).await
-        }
-    });
+    let project = super::project_of_path();
     view! {
         <Loaded fallback=|| view! { <section class="page"><div class="card skeleton"></div></section> }>
             {move || Suspend::new(async move { project.await.map(|project| view! { <IntegrationsView project /> }) })}

@@ -4,7 +4,7 @@
 //! the plan. Live: any status change in any of the project's environments reads it again.
 
 use leptos::prelude::*;
-use leptos_router::{components::A, hooks::use_params_map};
+use leptos_router::components::A;
 use railyard_shared::{
     EnvironmentId, ProjectId, ServiceId,
     auth::Role,
@@ -14,7 +14,7 @@ use railyard_shared::{
 };
 
 use crate::{
-    api::{ApiError, environments as api, projects},
+    api::{environments as api, projects},
     components::{
         crumbs::{Crumb, set_crumbs},
         loading::Loaded,
@@ -27,17 +27,7 @@ use crate::{
 
 #[component]
 pub fn MatrixPage() -> impl IntoView {
-    let params = use_params_map();
-    let project = LocalResource::new(move || {
-        let id = params
-            .read()
-            .get("id")
-            .and_then(|id| id.parse::<ProjectId>().ok());
-        async move {
-            let id = id.ok_or_else(|| ApiError::not_found("No such project."))?;
-            projects::find_project(id).await
-        }
-    });
+    let project = super::project_of_path();
     view! {
         <Loaded fallback=|| view! { <section class="page"><div class="card skeleton"></div></section> }>
             {move || Suspend::new(async move { project.await.map(|project| view! { <MatrixView project /> }) })}

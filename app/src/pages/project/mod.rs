@@ -22,6 +22,21 @@ use railyard_shared::{
 
 pub use integrations::IntegrationsPage;
 pub use list::ProjectsPage;
+
+/// The project the route's `:id` names (the matrix and integrations pages load it so).
+fn project_of_path() -> LocalResource<Result<Project, crate::api::ApiError>> {
+    let params = leptos_router::hooks::use_params_map();
+    LocalResource::new(move || {
+        let id = params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<railyard_shared::ProjectId>().ok());
+        async move {
+            let id = id.ok_or_else(|| crate::api::ApiError::not_found("No such project."))?;
+            crate::api::projects::find_project(id).await
+        }
+    })
+}
 pub use matrix::MatrixPage;
 pub use page::ProjectPage;
 
