@@ -6,6 +6,7 @@ use crate::{
     auth::{cookies::CookiePolicy, jwt::Signer},
     config::Config,
     crypto::KeyRing,
+    databases::{DatabaseHost, backup::store::BackupStore},
     db::DbPool,
     github::{GitHubApi, GitHubRest, HttpGitHub, HttpGitHubRest},
     logbus::LogBus,
@@ -39,9 +40,24 @@ pub struct App {
     pub mailer: Option<Arc<dyn Mailer>>,
     /// Who builds and apps run as (probed once per process).
     pub sandbox: Arc<Sandbox>,
+    /// Where apps' databases live.
+    pub databases: Arc<dyn DatabaseHost>,
+    /// Where their backups go.
+    pub backup_store: Arc<dyn BackupStore>,
 }
 
 impl App {
+    /// The backup engine of this process.
+    pub fn backups(&self) -> crate::databases::backup::Engine {
+        crate::databases::backup::Engine {
+            db: self.db.clone(),
+            keys: self.keys.clone(),
+            host: self.databases.clone(),
+            store: self.backup_store.clone(),
+            spool: crate::layout::Layout::new(&self.config.data_dir).backup_spool(),
+        }
+    }
+
     /// Loads the key ring (refusing a weak or empty master key) and the token signing keys
     /// (creating or rotating them as due).
     pub async fn build(config: Config, db: DbPool, redis: Option<RedisBus>) -> anyhow::Result<Self> {
@@ -86,7 +102,11 @@ impl App {
             None => None,
         };
         let sandbox = Arc::new(Sandbox::detect(config.sandbox.clone(), &config.data_dir).await);
+        let databases = crate::databases::host_of(&config)?;
+        let backup_store = crate::databases::backup::store::store_of(&config)?;
         Ok(Self {
+            databases,
+            backup_store,
             sandbox,
             config,
             db,

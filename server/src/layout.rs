@@ -55,6 +55,11 @@ impl Layout {
     }
 
     /// Where the monitors write app output (one directory per service).
+    /// Backups before they are stored and after they are fetched (never kept).
+    pub fn backup_spool(&self) -> PathBuf {
+        self.data_dir.join("backup-spool")
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.data_dir.join("logs")
     }
@@ -78,6 +83,9 @@ impl Layout {
 /// owns 0700 and each file 0600. What tenants own inside (their releases, their homes) is
 /// theirs and stays 0700. (The embedded cluster's own directory, `postgres`, keeps its
 /// modes: its user passes through it.)
+/// The directories of the embedded clusters: Railyard's own and the one of apps' databases.
+pub const CLUSTERS: &[&str] = &["postgres", "app-postgres"];
+
 pub fn close(data_dir: &Path, passage: Option<u32>) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let me = nix::unistd::geteuid().as_raw();
@@ -96,7 +104,7 @@ pub fn close(data_dir: &Path, passage: Option<u32>) -> std::io::Result<()> {
         // must pass through it).
         if meta.uid() != me
             || meta.file_type().is_symlink()
-            || (passage.is_some() && entry.file_name() == "postgres")
+            || (passage.is_some() && CLUSTERS.iter().any(|name| entry.file_name() == *name))
         {
             continue;
         }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod dashboard;
+pub mod databases;
 pub mod db;
 pub mod edge;
 pub mod error;

@@ -21,6 +21,7 @@ use utoipa::OpenApi;
         (name = "deployments", description = "Builds and releases of a service, their logs, rollbacks"),
         (name = "variables", description = "Variables and secrets: per service and environment, shared, sealed"),
         (name = "github", description = "GitHub: the connection, repositories, webhooks and their deliveries, previews"),
+        (name = "databases", description = "Apps' PostgreSQL databases: state, tables, credentials, backups and restores"),
     ),
 )]
 pub struct ApiDoc;

@@ -42,14 +42,18 @@ impl EmbeddedPostgres {
     /// Initialises (first time) and starts the cluster in `<data_dir>/postgres`, and makes
     /// sure the `railyard` database exists.
     pub async fn start(data_dir: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
-        let data_dir = data_dir.to_owned();
-        let bin_override = bin_override.map(Path::to_owned);
-        let cluster =
-            tokio::task::spawn_blocking(move || Self::start_blocking(&data_dir, bin_override.as_deref()))
-                .await
-                .context("embedded PostgreSQL start-up task failed")??;
+        let cluster = Self::start_at(data_dir.join("postgres"), bin_override).await?;
         cluster.ensure_database().await?;
         Ok(cluster)
+    }
+
+    /// Initialises (first time) and starts a cluster of its own in `root` (or re-uses the
+    /// one an earlier start left running there).
+    pub async fn start_at(root: PathBuf, bin_override: Option<&Path>) -> anyhow::Result<Self> {
+        let bin_override = bin_override.map(Path::to_owned);
+        tokio::task::spawn_blocking(move || Self::start_blocking(&root, bin_override.as_deref()))
+            .await
+            .context("embedded PostgreSQL start-up task failed")?
     }
 
     /// The URL of the `railyard` database of a cluster a `serve` process started in
@@ -75,6 +79,24 @@ impl EmbeddedPostgres {
         }))
     }
 
+    /// Stops the cluster in `root` if one runs there (tests end the clusters they start).
+    pub fn stop_at(root: &Path, bin_override: Option<&Path>) -> anyhow::Result<()> {
+        let mut cluster = Self {
+            pgdata: root.join("data"),
+            bin: find_bin_dir(bin_override)?,
+            owner: cluster_owner()?,
+            port: 0,
+            password: String::new(),
+            root: root.to_owned(),
+            running: false,
+        };
+        if cluster.running_port().is_some() {
+            cluster.running = true;
+            cluster.stop()?;
+        }
+        Ok(())
+    }
+
     /// URL of the `railyard` database.
     pub fn url(&self) -> String {
         self.url_for(DB_NAME)
@@ -88,6 +110,22 @@ impl EmbeddedPostgres {
         &self.pgdata
     }
 
+    /// URL of the cluster's `postgres` database as its superuser.
+    pub fn admin_url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// Where its programs are (`pg_dump` and `pg_restore` of the same version included).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Lets the cluster outlive this value (apps keep their databases while `serve`
+    /// restarts; the next start re-uses it).
+    pub fn leave_running(mut self) {
+        self.running = false;
+    }
+
     fn url_for(&self, db: &str) -> String {
         format!(
             "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
@@ -95,12 +133,16 @@ impl EmbeddedPostgres {
         )
     }
 
-    fn start_blocking(data_dir: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
+    fn start_blocking(root: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
         let bin = find_bin_dir(bin_override)?;
-        let root = data_dir.join("postgres");
         fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
         let root = root.canonicalize()?;
         let owner = cluster_owner()?;
+        if let Some((_, gid)) = owner {
+            // Its owner passes through the cluster's directory to its data, and lists nothing.
+            nix::unistd::chown(&root, None, Some(gid))?;
+            fs::set_permissions(&root, fs::Permissions::from_mode(0o710))?;
+        }
         if let Some((uid, gid)) = owner {
             check_reachable(&root, uid, gid)?;
         }
@@ -213,8 +255,16 @@ impl EmbeddedPostgres {
         }
         self.chown(&log)?;
         let mut last_error = None;
-        for _ in 0..3 {
-            self.port = free_port()?;
+        // The port of the last start first: apps' databases are addressed by it.
+        let saved = self.root.join("port");
+        let previous: Option<u16> = fs::read_to_string(&saved)
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        for attempt in 0..3 {
+            self.port = match previous {
+                Some(port) if attempt == 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() => port,
+                _ => free_port()?,
+            };
             let conf = self.pgdata.join("railyard.conf");
             let settings = format!(
                 "# Written by railyard-server at every start; edits are overwritten.\n\
@@ -233,6 +283,7 @@ impl EmbeddedPostgres {
                 .args(["--wait", "--timeout=60", "--silent"])
                 .output()?;
             if output.status.success() {
+                let _ = fs::write(&saved, self.port.to_string());
                 tracing::info!(port = self.port, "embedded PostgreSQL started");
                 return Ok(());
             }
@@ -298,6 +349,28 @@ diesel::table! {
     pg_database (datname) {
         datname -> Text,
     }
+}
+
+/// The client programs (`pg_dump`, `pg_restore`) of a server of major version `major`:
+/// Debian's `/usr/lib/postgresql/<major>/bin`, or the `PATH`'s when they are that version.
+pub fn bin_dir_for_major(major: u32) -> anyhow::Result<PathBuf> {
+    let debian = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+    if debian.join("pg_dump").is_file() {
+        return Ok(debian);
+    }
+    let dir = find_bin_dir(None)?;
+    let version = Command::new(dir.join("pg_dump")).arg("--version").output()?;
+    let text = String::from_utf8_lossy(&version.stdout);
+    if text
+        .split_whitespace()
+        .any(|word| word.split('.').next() == Some(&major.to_string()))
+    {
+        return Ok(dir);
+    }
+    bail!(
+        "the database server is PostgreSQL {major}, and no pg_dump of that version is installed \
+         (install Debian's postgresql-client-{major})"
+    )
 }
 
 /// `initdb` and `pg_ctl`: from `RAILYARD_PG_BIN_DIR`, the `PATH`, or Debian's

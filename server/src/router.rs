@@ -17,8 +17,8 @@ use crate::{
     middleware,
     openapi::ApiDoc,
     routes::{
-        audit, auth, deployments, environments, github, health, instance, invitations, jwks, live, logs, me,
-        members, projects, promotions, runtime, services, tokens, uploads, variables, workspaces,
+        audit, auth, databases, deployments, environments, github, health, instance, invitations, jwks, live,
+        logs, me, members, projects, promotions, runtime, services, tokens, uploads, variables, workspaces,
     },
 };
 
@@ -47,6 +47,14 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(github::approve))
         .routes(routes!(github::find_previews, github::update_previews))
         .routes(routes!(github::create_from_template))
+        .routes(routes!(databases::find_database))
+        .routes(routes!(databases::reveal_credentials))
+        .routes(routes!(databases::list_backups, databases::create_backup))
+        .routes(routes!(databases::update_backup_settings))
+        .routes(routes!(databases::find_backup))
+        .routes(routes!(databases::restore_backup))
+        .routes(routes!(databases::find_restore))
+        .routes(routes!(databases::download_backup))
         .routes(routes!(me::find_me))
         .routes(routes!(me::list_sessions))
         .routes(routes!(me::delete_session))

@@ -468,3 +468,78 @@ diesel::table! {
 
 diesel::joinable!(github_deployments -> deployments (deployment_id));
 diesel::allow_tables_to_appear_in_same_query!(github_deployments, deployments);
+
+diesel::table! {
+    app_databases (id) {
+        id -> Uuid,
+        service_id -> Uuid,
+        environment_id -> Uuid,
+        driver -> Text,
+        name -> Text,
+        role_name -> Text,
+        password_sealed -> Bytea,
+        host -> Text,
+        port -> Int4,
+        external_id -> Nullable<Text>,
+        state -> Text,
+        reason -> Nullable<Text>,
+        branched_from -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    backup_schedules (database_id) {
+        database_id -> Uuid,
+        schedule -> Text,
+        keep_daily -> Int4,
+        keep_weekly -> Int4,
+        scheduled_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    backups (id) {
+        id -> Uuid,
+        database_id -> Uuid,
+        state -> Text,
+        trigger -> Text,
+        store -> Text,
+        object_key -> Text,
+        size_bytes -> Nullable<Int8>,
+        reason -> Nullable<Text>,
+        tables -> Jsonb,
+        requested_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        verified_at -> Nullable<Timestamptz>,
+        pruned_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    restores (id) {
+        id -> Uuid,
+        backup_id -> Uuid,
+        target -> Text,
+        database_name -> Text,
+        state -> Text,
+        reason -> Nullable<Text>,
+        tables -> Jsonb,
+        requested_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(backups -> app_databases (database_id));
+diesel::joinable!(restores -> backups (backup_id));
+diesel::joinable!(app_databases -> services (service_id));
+diesel::joinable!(backup_schedules -> app_databases (database_id));
+diesel::allow_tables_to_appear_in_same_query!(backups, app_databases, restores, backup_schedules);
+diesel::allow_tables_to_appear_in_same_query!(app_databases, services);
+diesel::allow_tables_to_appear_in_same_query!(app_databases, environments);
+diesel::allow_tables_to_appear_in_same_query!(app_databases, projects);
+diesel::allow_tables_to_appear_in_same_query!(backups, services);
+diesel::allow_tables_to_appear_in_same_query!(backups, projects);

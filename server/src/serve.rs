@@ -27,9 +27,15 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // recognised by their (absolute) working directory.
     config.data_dir = std::fs::canonicalize(&config.data_dir)
         .with_context(|| format!("cannot resolve RAILYARD_DATA_DIR {}", config.data_dir.display()))?;
-    let passage = match &config.database.url {
-        None => crate::postgres::cluster_owner()?.map(|(_, gid)| gid.as_raw()),
-        Some(_) => None,
+    // The embedded clusters' (Railyard's own, apps' databases') owner passes through.
+    let passage = match (&config.database.url, &config.databases.admin_url) {
+        (None, _) => crate::postgres::cluster_owner()?.map(|(_, gid)| gid.as_raw()),
+        // Apps' databases' cluster, if it is ever used (it says why it cannot start then).
+        (Some(_), None) => crate::postgres::cluster_owner()
+            .ok()
+            .flatten()
+            .map(|(_, gid)| gid.as_raw()),
+        (Some(_), Some(_)) => None,
     };
     crate::layout::close(&config.data_dir, passage).with_context(|| {
         format!(
@@ -198,6 +204,33 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // Apps' databases: their cluster is up with the apps (it was set up before), and each
+    // database's backup schedule is checked every minute.
+    let backups = {
+        let state = state_for_tasks.clone();
+        tokio::spawn(async move {
+            if let Err(err) = state.databases.start_if_set_up().await {
+                tracing::error!(error = %format!("{err:#}"), "the server of apps' databases is not available");
+            }
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                match crate::databases::schedule::enqueue_due(
+                    &state.db,
+                    &*state.backup_store,
+                    chrono::Utc::now(),
+                )
+                .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(queued = n, "scheduled backups queued"),
+                    Err(err) => {
+                        tracing::error!(error = %format!("{err:#}"), "queueing scheduled backups failed")
+                    }
+                }
+            }
+        })
+    };
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight requests");
@@ -207,6 +240,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     signals.abort();
     rotation.abort();
     previews.abort();
+    backups.abort();
     if let Some(routes) = routes {
         routes.abort();
     }

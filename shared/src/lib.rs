@@ -5,6 +5,7 @@
 
 pub mod ansi;
 pub mod auth;
+pub mod databases;
 pub mod deployments;
 pub mod error;
 pub mod github;

@@ -169,6 +169,16 @@ pub enum Source {
     /// A GitHub repository (`owner/name`), cloned from `{GITHUB_URL}/owner/name.git` with
     /// the token of whoever connected it; pushes to `branch` deploy through the webhook.
     Github { repository: String, branch: String },
+    /// A PostgreSQL database Railyard provisions: one database and role per environment,
+    /// nothing built or deployed.
+    Postgres {},
+}
+
+impl Source {
+    /// Whether deployments build and run it (a database service is provisioned instead).
+    pub fn deploys(&self) -> bool {
+        !matches!(self, Source::Postgres {})
+    }
 }
 
 /// A GitHub `owner/name`: each part 1–100 of `A-Z a-z 0-9 - _ .`, the owner not starting

@@ -29,6 +29,8 @@ pub struct Config {
     pub sandbox: crate::sandbox::SandboxConfig,
     /// GitHub as a source: where repositories are cloned from, its API, the webhook secret.
     pub github: GitHubIntegration,
+    /// Apps' databases and backups.
+    pub databases: DatabasesConfig,
     /// Where Railyard keeps its state: the embedded PostgreSQL cluster, later releases and logs.
     pub data_dir: PathBuf,
 }
@@ -240,6 +242,57 @@ impl std::fmt::Debug for GitHubIntegration {
     }
 }
 
+/// Where apps' databases live and where backups go.
+#[derive(Clone)]
+pub struct DatabasesConfig {
+    /// `RAILYARD_APP_POSTGRES_ADMIN_URL`: a superuser connection to an existing server that
+    /// holds apps' databases; unset, Railyard runs a cluster of its own in
+    /// `<data>/app-postgres`.
+    pub admin_url: Option<String>,
+    /// `NEON_API_KEY` (+ `NEON_API_URL`, `NEON_PROJECT_ID`): apps' databases become branches
+    /// of a Neon project.
+    pub neon: Option<NeonConfig>,
+    pub backup_store: BackupStoreConfig,
+}
+
+#[derive(Clone)]
+pub struct NeonConfig {
+    /// Default `https://console.neon.tech/api/v2`.
+    pub api_url: String,
+    pub api_key: String,
+    pub project_id: String,
+}
+
+/// `RAILYARD_BACKUP_STORE`: `local` (default) or `s3`.
+#[derive(Clone)]
+pub enum BackupStoreConfig {
+    /// `RAILYARD_BACKUP_DIR`, default `<data>/backups`.
+    Local { dir: Option<PathBuf> },
+    /// `RAILYARD_S3_ENDPOINT`, `RAILYARD_S3_BUCKET`, `RAILYARD_S3_REGION` (default
+    /// `us-east-1`), `RAILYARD_S3_ACCESS_KEY_ID`, `RAILYARD_S3_SECRET_ACCESS_KEY`; path-style.
+    S3 {
+        endpoint: String,
+        bucket: String,
+        region: String,
+        access_key: String,
+        secret_key: String,
+    },
+}
+
+impl std::fmt::Debug for DatabasesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let store = match &self.backup_store {
+            BackupStoreConfig::Local { dir } => format!("local {dir:?}"),
+            BackupStoreConfig::S3 { endpoint, bucket, .. } => format!("s3 {endpoint} {bucket}"),
+        };
+        f.debug_struct("DatabasesConfig")
+            .field("admin_url", &self.admin_url.as_deref().map(redact_url))
+            .field("neon", &self.neon.as_ref().map(|n| (&n.api_url, &n.project_id)))
+            .field("backup_store", &store)
+            .finish()
+    }
+}
+
 #[derive(Clone)]
 pub struct GitHubConfig {
     pub client_id: String,
@@ -291,6 +344,7 @@ impl Config {
             runtime: read::runtime(&env)?,
             sandbox: read::sandbox(&env)?,
             github: read::github(&env)?,
+            databases: read::databases(&env)?,
             dashboard: DashboardConfig {
                 dist_dir: env
                     .get("RAILYARD_DASHBOARD_DIR")

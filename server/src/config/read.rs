@@ -392,3 +392,58 @@ pub(super) fn github(env: &Env<'_>) -> Result<super::GitHubIntegration, ConfigEr
         webhook_secret,
     })
 }
+
+pub(super) fn databases(env: &Env<'_>) -> Result<super::DatabasesConfig, ConfigError> {
+    use super::{BackupStoreConfig, NeonConfig};
+    let admin_url = env.get("RAILYARD_APP_POSTGRES_ADMIN_URL");
+    if let Some(url) = &admin_url
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err(invalid(
+            "RAILYARD_APP_POSTGRES_ADMIN_URL",
+            &redact_url(url),
+            "a postgres:// URL of a superuser (or a role with CREATEDB and CREATEROLE)",
+        ));
+    }
+    let neon = match env.get("NEON_API_KEY") {
+        Some(api_key) => Some(NeonConfig {
+            api_url: env.url("NEON_API_URL", "https://console.neon.tech/api/v2")?,
+            api_key,
+            project_id: env.get("NEON_PROJECT_ID").ok_or_else(|| {
+                invalid(
+                    "NEON_PROJECT_ID",
+                    "",
+                    "the id of the Neon project apps' branches are made in",
+                )
+            })?,
+        }),
+        None => None,
+    };
+    let backup_store = match env.get("RAILYARD_BACKUP_STORE").as_deref().map(str::trim) {
+        None | Some("" | "local") => BackupStoreConfig::Local {
+            dir: env.get("RAILYARD_BACKUP_DIR").map(PathBuf::from),
+        },
+        Some("s3") => {
+            let need = |var: &'static str| {
+                env.get(var)
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| invalid(var, "", "set (RAILYARD_BACKUP_STORE=s3)"))
+            };
+            BackupStoreConfig::S3 {
+                endpoint: env.url("RAILYARD_S3_ENDPOINT", "https://s3.amazonaws.com")?,
+                bucket: need("RAILYARD_S3_BUCKET")?,
+                region: env
+                    .get("RAILYARD_S3_REGION")
+                    .unwrap_or_else(|| "us-east-1".to_owned()),
+                access_key: need("RAILYARD_S3_ACCESS_KEY_ID")?,
+                secret_key: need("RAILYARD_S3_SECRET_ACCESS_KEY")?,
+            }
+        }
+        Some(other) => return Err(invalid("RAILYARD_BACKUP_STORE", other, "local or s3")),
+    };
+    Ok(super::DatabasesConfig {
+        admin_url,
+        neon,
+        backup_store,
+    })
+}

@@ -30,6 +30,9 @@ pub const ALL: &[&str] = &[
     Teardown::KIND,
     GithubStatus::KIND,
     GithubComment::KIND,
+    ProvisionDatabase::KIND,
+    BackupDatabase::KIND,
+    RestoreBackup::KIND,
 ];
 
 /// Adds `job` inside the caller's transaction; `None` when its dedupe key existed.
@@ -178,6 +181,22 @@ pub struct Teardown {
     /// Release directories, relative to the data directory.
     pub releases: Vec<String>,
     pub uploads: Vec<Uuid>,
+    /// Apps' databases whose environment or service went.
+    #[serde(default)]
+    pub databases: Vec<DroppedDatabase>,
+    /// Their backups' objects in the store.
+    #[serde(default)]
+    pub backup_objects: Vec<String>,
+}
+
+/// An app's database to drop, as its row said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DroppedDatabase {
+    pub name: String,
+    pub role: String,
+    pub driver: String,
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
 impl JobKind for Teardown {
@@ -226,6 +245,56 @@ pub struct GithubComment {
 impl JobKind for GithubComment {
     const KIND: &'static str = "github_comment";
     const MAX_ATTEMPTS: i32 = 5;
+}
+
+/// Creates an app's database (empty, or a copy of the environment it branches from) and
+/// writes its variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionDatabase {
+    pub database_id: Uuid,
+    /// Who asked (the variables' writer).
+    pub actor: Uuid,
+}
+
+impl JobKind for ProvisionDatabase {
+    const KIND: &'static str = "provision_database";
+    /// A branch waits for its source's database to be ready: retried with backoff.
+    const MAX_ATTEMPTS: i32 = 8;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("provision_database:{}", self.database_id))
+    }
+}
+
+/// Takes one backup, stores it and verifies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupDatabase {
+    pub backup_id: Uuid,
+}
+
+impl JobKind for BackupDatabase {
+    const KIND: &'static str = "backup_database";
+    /// A failed backup is an outcome (its reason is stored), not a retry.
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("backup_database:{}", self.backup_id))
+    }
+}
+
+/// Restores a backup into a new database or in place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreBackup {
+    pub restore_id: Uuid,
+}
+
+impl JobKind for RestoreBackup {
+    const KIND: &'static str = "restore_backup";
+    const MAX_ATTEMPTS: i32 = 1;
+
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("restore_backup:{}", self.restore_id))
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Rows and the queries on them, as associated functions returning `QueryResult`.
 
+pub mod database;
 pub mod deployment;
 pub mod github;
 pub mod hosts;

@@ -48,6 +48,7 @@ fn to_service((id, project_id, name, kind, git_url, branch, created_at, reposito
             branch,
         },
         ("push", _, Some(branch)) => Source::Push { branch },
+        ("postgres", _, _) => Source::Postgres {},
         _ => Source::Upload {},
     };
     Service {
@@ -66,6 +67,7 @@ fn source_columns(source: &Source) -> (&'static str, Option<&str>, Option<&str>,
         Source::Push { branch } => ("push", None, Some(branch), None),
         Source::Upload {} => ("upload", None, None, None),
         Source::Github { repository, branch } => ("github", None, Some(branch), Some(repository)),
+        Source::Postgres {} => ("postgres", None, None, None),
     }
 }
 

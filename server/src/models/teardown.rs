@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     audit,
     auth::RequestMeta,
-    jobs::kinds::{self, Teardown, TornInstance},
+    jobs::kinds::{self, DroppedDatabase, Teardown, TornInstance},
     models::{project::Projects, workspace::Workspaces},
 };
 
@@ -81,6 +81,18 @@ struct PathRow {
 }
 
 #[derive(diesel::QueryableByName)]
+struct DatabaseRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    role_name: String,
+    #[diesel(sql_type = Text)]
+    driver: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    external_id: Option<String>,
+}
+
+#[derive(diesel::QueryableByName)]
 struct IdRow {
     #[diesel(sql_type = SqlUuid)]
     id: Uuid,
@@ -114,6 +126,21 @@ pub async fn collect(conn: &mut AsyncPgConnection, scope: Scope) -> diesel::Quer
         "SELECT DISTINCT d.upload_id AS id {from} JOIN deployments d ON d.service_id = s.id \
          WHERE d.upload_id IS NOT NULL AND {}",
         scope.condition("d.environment_id")
+    ))
+    .bind::<SqlUuid, _>(scope.id())
+    .load(conn)
+    .await?;
+    let databases: Vec<DatabaseRow> = diesel::sql_query(format!(
+        "SELECT a.name, a.role_name, a.driver, a.external_id {from} JOIN app_databases a ON a.service_id = s.id WHERE {}",
+        scope.condition("a.environment_id")
+    ))
+    .bind::<SqlUuid, _>(scope.id())
+    .load(conn)
+    .await?;
+    let backup_objects: Vec<PathRow> = diesel::sql_query(format!(
+        "SELECT b.object_key AS path {from} JOIN app_databases a ON a.service_id = s.id \
+         JOIN backups b ON b.database_id = a.id WHERE {}",
+        scope.condition("a.environment_id")
     ))
     .bind::<SqlUuid, _>(scope.id())
     .load(conn)
@@ -154,6 +181,16 @@ pub async fn collect(conn: &mut AsyncPgConnection, scope: Scope) -> diesel::Quer
         logs,
         releases: releases.into_iter().map(|r| r.path).collect(),
         uploads: uploads.into_iter().map(|u| u.id).collect(),
+        databases: databases
+            .into_iter()
+            .map(|d| DroppedDatabase {
+                name: d.name,
+                role: d.role_name,
+                driver: d.driver,
+                external_id: d.external_id,
+            })
+            .collect(),
+        backup_objects: backup_objects.into_iter().map(|b| b.path).collect(),
     })
 }
 
@@ -177,7 +214,8 @@ pub async fn delete(
             && teardown.services.is_empty()
             && teardown.logs.is_empty()
             && teardown.releases.is_empty()
-            && teardown.uploads.is_empty();
+            && teardown.uploads.is_empty()
+            && teardown.databases.is_empty();
         if !nothing {
             kinds::enqueue(conn, &teardown).await?;
         }

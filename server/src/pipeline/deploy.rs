@@ -534,6 +534,7 @@ impl Pipeline {
                     .map_err(|err| err.to_string())
             }
             (Source::Upload {}, _) => Err("this service takes uploads: upload code to deploy it".to_owned()),
+            (Source::Postgres {}, _) => Err("a database service is provisioned, not deployed".to_owned()),
             (Source::Github { repository, branch }, _) => {
                 let branch = row.branch.as_deref().unwrap_or(branch);
                 log.event(format!("Cloning {repository} from GitHub (branch {branch})."));

@@ -38,7 +38,7 @@ pub fn history(config: &Config, service: &Service) -> Option<PathBuf> {
                 .map(PathBuf::from)
                 .filter(|p| p.exists())
         }
-        Source::Upload {} | Source::Github { .. } => None,
+        Source::Upload {} | Source::Github { .. } | Source::Postgres {} => None,
     }
 }
 

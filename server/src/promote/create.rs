@@ -13,10 +13,11 @@ use uuid::Uuid;
 
 use crate::{
     crypto::KeyRing,
+    databases::{DatabaseHost, provision},
     error::{AppError, conflict_on_unique},
     models::{deployment::Deployments, hosts, project::Projects},
-    schema::{environments, projects},
-    variables::store,
+    schema::{environments, projects, services},
+    variables::{PublicUrls, store},
 };
 
 /// Live previews a project may have at once.
@@ -37,13 +38,45 @@ pub struct NewEnvironment<'a> {
 /// What creating it copied: `(settings, variables)`.
 pub type Copied = (usize, usize);
 
-/// Creates `new` (409 on a taken name or host, `ENV_PREVIEW_LIMIT_REACHED` past the limit).
+/// What creating an environment reaches beyond the database.
+pub struct Context<'a> {
+    pub keys: &'a KeyRing,
+    pub base_domain: &'a str,
+    pub urls: PublicUrls,
+    /// Where its databases (of `postgres` services) are made.
+    pub databases: &'a dyn DatabaseHost,
+}
+
+impl<'a> Context<'a> {
+    pub fn of(app: &'a crate::app::App) -> Self {
+        Self {
+            keys: &app.keys,
+            base_domain: &app.config.runtime.base_domain,
+            urls: PublicUrls::of(&app.config),
+            databases: &*app.databases,
+        }
+    }
+}
+
+/// Creates `new` (409 on a taken name or host, `ENV_PREVIEW_LIMIT_REACHED` past the limit),
+/// with a database (a branch of the source's, when cloned) for each `postgres` service.
 pub async fn create(
     conn: &mut AsyncPgConnection,
-    keys: &KeyRing,
-    base_domain: &str,
+    context: &Context<'_>,
     new: NewEnvironment<'_>,
 ) -> Result<(Environment, Copied), AppError> {
+    let (keys, base_domain) = (context.keys, context.base_domain);
+    let has_databases: bool = diesel::select(diesel::dsl::exists(
+        services::table
+            .filter(services::project_id.eq(new.project))
+            .filter(services::source_kind.eq("postgres")),
+    ))
+    .get_result(conn)
+    .await?;
+    let placed = match has_databases {
+        true => Some(context.databases.place().await.map_err(AppError::internal)?),
+        false => None,
+    };
     conn.transaction::<_, AppError, _>(async |conn| {
         // The project's row: one creation at a time counts its previews.
         let with_sealed: bool = projects::table
@@ -103,6 +136,18 @@ pub async fn create(
             copied.1 = store::copy_environment(conn, keys, from, to, new.actor, sealed)
                 .await
                 .map_err(AppError::internal)?;
+        }
+        if let Some(placed) = &placed {
+            let writer = provision::Writer {
+                keys,
+                urls: &context.urls,
+                driver: context.databases.driver(),
+                placed,
+                actor: new.actor,
+            };
+            provision::for_environment(conn, &writer, new.project, to, new.clone_from)
+                .await
+                .map_err(AppError::from)?;
         }
         Ok((environment, copied))
     })

@@ -68,6 +68,11 @@ pub async fn create_deployment(
     .await?;
     let layout = Layout::new(&state.config.data_dir);
     let (source_kind, branch, upload) = match &service.source {
+        Source::Postgres {} => {
+            return Err(AppError::unprocessable(
+                "a database service is not deployed: its database is provisioned in every environment",
+            ));
+        }
         Source::Github { branch, .. } => (
             "github",
             Some(match req.branch.clone() {

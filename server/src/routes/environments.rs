@@ -78,8 +78,7 @@ pub async fn create_environment(
         actor: caller.user_id,
         pull_request: None,
     };
-    let (environment, copied) =
-        create::create(&mut conn, &state.keys, &state.config.runtime.base_domain, new).await?;
+    let (environment, copied) = create::create(&mut conn, &create::Context::of(&state), new).await?;
     let entry = audit::Entry::new("environment.create")
         .workspace(workspace)
         .actor(caller.user_id);

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod databases;
 pub mod deployments;
 pub mod environments;
 pub mod github;

@@ -17,6 +17,7 @@ use crate::{
     auth::{Caller, RequestMeta},
     error::{AppError, AppResult},
     models::{
+        database::{AppDatabase, BackupRow, Backups, Databases},
         deployment::{DeploymentRow, Deployments},
         invitation::Invitations,
         member::Members,
@@ -109,6 +110,27 @@ pub async fn environment_of(
                 AppError::unprocessable("the project has no `production` environment: name `environment_id`")
             }
         })
+}
+
+/// A backup, its database and the caller's workspace, or 404 (unknown and foreign look
+/// the same: a backup of another workspace is not found).
+pub async fn authorize_backup(
+    conn: &mut AsyncPgConnection,
+    caller: &Caller,
+    id: Uuid,
+    needed: Role,
+) -> Result<(BackupRow, AppDatabase, Uuid), AppError> {
+    let backup = Backups::find(conn, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup not found"))?;
+    let database = Databases::find(conn, backup.database_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup not found"))?;
+    let workspace = Databases::workspace_of(conn, database.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("backup not found"))?;
+    caller.require_for(conn, workspace, needed, "backup").await?;
+    Ok((backup, database, workspace))
 }
 
 /// The deployment and the caller's workspace, or 404 (unknown and foreign look the same).

@@ -19,6 +19,7 @@ use crate::{
     app::AppState,
     audit,
     auth::{Caller, RequestMeta},
+    databases::provision,
     error::{AppError, AppResult, conflict_on_unique},
     extract::{Json, Path, Query},
     models::{
@@ -28,7 +29,9 @@ use crate::{
         teardown::{self, Scope},
     },
     pagination::{self, PageParams},
-    sources, webhooks,
+    sources,
+    variables::PublicUrls,
+    webhooks,
 };
 
 /// Refuses a source that could reach a shell, an option position or Railyard's own files.
@@ -44,7 +47,7 @@ fn check_source(state: &AppState, source: &Source) -> Result<(), AppError> {
             Some(branch)
         }
         Source::Push { branch } => Some(branch),
-        Source::Upload {} => None,
+        Source::Upload {} | Source::Postgres {} => None,
         Source::Github { repository, branch } => {
             if !railyard_shared::projects::valid_repository(repository) {
                 return Err(AppError::unprocessable(
@@ -89,6 +92,18 @@ pub async fn create_service(
     let mut conn = state.db.get().await?;
     let workspace = authorize_project(&mut conn, &caller, id, Role::Member, "project").await?;
     let base = &state.config.runtime.base_domain;
+    // A database service: where the host puts its databases (its cluster starts on first use).
+    let placed = match req.source {
+        Source::Postgres {} => Some(state.databases.place().await.map_err(|err| {
+            tracing::error!(error = %format!("{err:#}"), "the server of apps' databases is not available");
+            AppError::new(
+                railyard_shared::ErrorCode::ServiceUnavailable,
+                "the PostgreSQL server of apps' databases is not available: an admin finds why in the server's log",
+            )
+        })?),
+        _ => None,
+    };
+    let urls = PublicUrls::of(&state.config);
     let service = conn
         .transaction::<_, AppError, _>(async |conn| {
             let change = hosts::Change::Service {
@@ -97,9 +112,20 @@ pub async fn create_service(
                 renamed: None,
             };
             check_host(conn, base, change).await?;
-            Projects::create_service(conn, id, &req.name, &req.source)
+            let service = Projects::create_service(conn, id, &req.name, &req.source)
                 .await
-                .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))
+                .map_err(|err| conflict_on_unique(err, "a service with this name exists in the project"))?;
+            if let Some(placed) = &placed {
+                let writer = provision::Writer {
+                    keys: &state.keys,
+                    urls: &urls,
+                    driver: state.databases.driver(),
+                    placed,
+                    actor: caller.user_id,
+                };
+                provision::for_service(conn, &writer, id, service.id.uuid()).await?;
+            }
+            Ok(service)
         })
         .await?;
     let entry = audit::Entry::new("service.create")
@@ -248,6 +274,13 @@ pub async fn update_service(
     let (current, workspace) = authorize_service(&mut conn, &caller, id, Role::Member).await?;
     let name = req.name.unwrap_or(current.name);
     let source_changed = req.source.is_some();
+    if let Some(new) = &req.source
+        && new.deploys() != current.source.deploys()
+    {
+        return Err(AppError::unprocessable(
+            "a database service stays a database, and a service that deploys code cannot become one: add a new service",
+        ));
+    }
     let source = req.source.unwrap_or(current.source);
     check_name(&name, "service")?;
     check_source(&state, &source)?;

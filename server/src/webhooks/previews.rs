@@ -188,7 +188,7 @@ async fn open(
                     actor,
                     pull_request: Some((repository, event.number)),
                 };
-                match create::create(&mut conn, &app.keys, &app.config.runtime.base_domain, new).await {
+                match create::create(&mut conn, &create::Context::of(app), new).await {
                     Ok((environment, _)) => environment.id.uuid(),
                     Err(err) => {
                         let refused = err.code == ErrorCode::EnvPreviewLimitReached;

@@ -2,6 +2,7 @@
 //! it. The pipeline (builds) and the runtime (apps) know nothing of each other; the deploy
 //! job strings them together here.
 
+pub mod databases;
 pub mod deploy;
 pub mod github;
 pub mod service_action;
@@ -13,7 +14,10 @@ use crate::{
     app::App,
     jobs::{
         JobHandler,
-        kinds::{self, Deploy, GithubComment, GithubStatus, ServiceAction, Teardown},
+        kinds::{
+            self, BackupDatabase, Deploy, GithubComment, GithubStatus, ProvisionDatabase, RestoreBackup,
+            ServiceAction, Teardown,
+        },
     },
     layout::Layout,
     pipeline::deploy::Pipeline,
@@ -53,13 +57,27 @@ pub fn handlers(app: &App, releaser: Option<Arc<Releaser>>) -> Vec<Arc<dyn JobHa
         kinds::handler::<GithubStatus, _>(reporter.clone()),
         kinds::handler::<GithubComment, _>(reporter),
     ];
+    let databases = databases::DatabaseJobs {
+        db: app.db.clone(),
+        keys: app.keys.clone(),
+        urls: PublicUrls::of(config),
+        host: app.databases.clone(),
+        backups: app.backups(),
+    };
+    handlers.push(kinds::handler::<ProvisionDatabase, _>(databases.clone()));
+    handlers.push(kinds::handler::<BackupDatabase, _>(databases.clone()));
+    handlers.push(kinds::handler::<RestoreBackup, _>(databases));
     if let Some(releaser) = releaser {
         handlers.push(kinds::handler::<ServiceAction, _>(
             service_action::ServiceActionJob {
                 releaser: releaser.clone(),
             },
         ));
-        handlers.push(kinds::handler::<Teardown, _>(teardown::TeardownJob { releaser }));
+        handlers.push(kinds::handler::<Teardown, _>(teardown::TeardownJob {
+            releaser,
+            databases: app.databases.clone(),
+            store: app.backup_store.clone(),
+        }));
     }
     handlers
 }
