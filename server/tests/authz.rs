@@ -18,7 +18,9 @@ use railyard_server::{
     },
     router,
     schema::{github_deliveries, memberships, projects, releases, services},
-    testing::{Client, TestApp, git_main, git_repo, new_project, new_service, new_workspace, typed},
+    testing::{
+        Client, TestApp, admin_url, git_main, git_repo, new_project, new_service, new_workspace, typed,
+    },
 };
 use railyard_shared::{auth::Role, projects::EnvironmentResponse};
 use serde_json::{Value, json};
@@ -338,6 +340,43 @@ const POLICY: &[(&str, &str, Access)] = &[
         "/api/v1/projects/{id}/previews",
         Access::Workspace(Role::Admin),
     ),
+    (
+        "get",
+        "/api/v1/services/{id}/database",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/database/credentials",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "get",
+        "/api/v1/services/{id}/backups",
+        Access::Workspace(Role::Viewer),
+    ),
+    (
+        "post",
+        "/api/v1/services/{id}/backups",
+        Access::Workspace(Role::Member),
+    ),
+    (
+        "put",
+        "/api/v1/services/{id}/backup-settings",
+        Access::Workspace(Role::Admin),
+    ),
+    ("get", "/api/v1/backups/{id}", Access::Workspace(Role::Viewer)),
+    (
+        "post",
+        "/api/v1/backups/{id}/restore",
+        Access::Workspace(Role::Admin),
+    ),
+    (
+        "get",
+        "/api/v1/backups/{id}/download",
+        Access::Workspace(Role::Admin),
+    ),
+    ("get", "/api/v1/restores/{id}", Access::Workspace(Role::Viewer)),
 ];
 
 const PASSWORD: &str = "correct horse battery";
@@ -431,6 +470,11 @@ struct World<'a> {
     environment: String,
     production: String,
     service: String,
+    /// A `postgres` service with a ready database in production, a verified backup of it
+    /// (its sealed file in the store) and a restore.
+    database_service: String,
+    backup: String,
+    restore: String,
     deployment: String,
     _repo: tempfile::TempDir,
     target_member: String,
@@ -578,6 +622,9 @@ async fn world(app: &TestApp) -> World<'_> {
         .await
         .unwrap();
 
+    let actor = user_id(&mut users[0].1).await;
+    let (database_service, backup, restore) = database_in(app, &mut conn, &project, production, actor).await;
+
     let mut outsider = signup(app, "outsider@example.com").await;
     let res = outsider
         .post("/api/v1/workspaces", json!({"name": "elsewhere"}))
@@ -590,6 +637,9 @@ async fn world(app: &TestApp) -> World<'_> {
         environment,
         production: production.to_string(),
         service,
+        database_service,
+        backup,
+        restore,
         deployment: deployment.to_string(),
         _repo: repo,
         target_member: target_id.to_string(),
@@ -600,11 +650,93 @@ async fn world(app: &TestApp) -> World<'_> {
     }
 }
 
+/// The rows of a ready database (no server is asked: the authz app's database host is the
+/// test server, where it does not exist), a verified backup whose sealed file is stored,
+/// and a restore.
+async fn database_in(
+    app: &TestApp,
+    conn: &mut diesel_async::AsyncPgConnection,
+    project: &str,
+    production: uuid::Uuid,
+    actor: uuid::Uuid,
+) -> (String, String, String) {
+    use railyard_server::{
+        databases::backup::{self, crypt},
+        models::database::{Backups, Restores, password_aad},
+        schema::app_databases,
+    };
+    let service = Projects::create_service(
+        conn,
+        project.parse().unwrap(),
+        "postgres",
+        &railyard_shared::projects::Source::Postgres {},
+    )
+    .await
+    .unwrap();
+    let id = uuid::Uuid::new_v4();
+    let name = railyard_server::databases::name_of(id);
+    let sealed = app
+        .state
+        .keys
+        .encrypt(b"0123456789abcdef0123", &password_aad(id))
+        .unwrap();
+    diesel::insert_into(app_databases::table)
+        .values((
+            app_databases::id.eq(id),
+            app_databases::service_id.eq(service.id.uuid()),
+            app_databases::environment_id.eq(production),
+            app_databases::driver.eq("local"),
+            app_databases::name.eq(&name),
+            app_databases::role_name.eq(&name),
+            app_databases::password_sealed.eq(sealed),
+            app_databases::host.eq("127.0.0.1"),
+            app_databases::port.eq(5432),
+            app_databases::state.eq("ready"),
+        ))
+        .execute(conn)
+        .await
+        .unwrap();
+    let backup_id = uuid::Uuid::new_v4();
+    let key = backup::object_key(id, backup_id);
+    let row = Backups::insert(conn, backup_id, id, "manual", "local", &key, None)
+        .await
+        .unwrap();
+    Backups::verified(conn, backup_id, 10, &[]).await.unwrap();
+    let database = railyard_server::models::database::Databases::find(conn, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let path = app.state.config.data_dir.join("backups").join(&key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut file = Vec::new();
+    crypt::seal(
+        &app.state.keys,
+        &backup::header_of(&row, &database),
+        &b"PGDMP"[..],
+        &mut file,
+    )
+    .await
+    .unwrap();
+    std::fs::write(&path, file).unwrap();
+    let restore = uuid::Uuid::new_v4();
+    Restores::insert(conn, restore, backup_id, "new", "restore_x", actor)
+        .await
+        .unwrap();
+    (service.id.to_string(), backup_id.to_string(), restore.to_string())
+}
+
 impl World<'_> {
     fn path(&self, template: &str) -> String {
         // `{id}` names the resource the path is about.
+        let database = ["/database", "/backups", "/backup-settings"];
         let id = if template.starts_with("/api/v1/projects/") {
             &self.project
+        } else if template.starts_with("/api/v1/services/") && database.iter().any(|d| template.contains(d)) {
+            &self.database_service
+        } else if template.starts_with("/api/v1/backups/") {
+            &self.backup
+        } else if template.starts_with("/api/v1/restores/") {
+            &self.restore
         } else if template.starts_with("/api/v1/services/") {
             &self.service
         } else if template.starts_with("/api/v1/deployments/") {
@@ -658,6 +790,13 @@ impl World<'_> {
                 | "/api/v1/projects/{id}/github/deliveries/{delivery}/approve",
             ) => json!({}),
             ("post", "/api/v1/services/{id}/deployments") => json!({}),
+            ("post", "/api/v1/services/{id}/backups" | "/api/v1/services/{id}/database/credentials") => {
+                json!({})
+            }
+            ("put", "/api/v1/services/{id}/backup-settings") => {
+                json!({"schedule": "0 3 * * *", "keep_daily": 7, "keep_weekly": 4})
+            }
+            ("post", "/api/v1/backups/{id}/restore") => json!({"target": "new"}),
             ("post", "/api/v1/services/{id}/variables" | "/api/v1/environments/{id}/shared-variables") => {
                 json!({"name": "NEW", "value": "v"})
             }
@@ -697,6 +836,10 @@ impl World<'_> {
             "github_deliveries",
             "github_connections",
             "github_repositories",
+            "app_databases",
+            "backups",
+            "backup_schedules",
+            "restores",
         ] {
             let query = format!(
                 "SELECT coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS digest FROM {table} t"
@@ -749,7 +892,14 @@ async fn every_forbidden_call_is_refused_and_changes_nothing() {
             continue;
         };
         // A fresh world per route, so the allowed call at the end cannot disturb the next.
-        let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+        let app = TestApp::with(
+            &[
+                ("RAILYARD_OPEN_SIGNUP", "true"),
+                ("RAILYARD_APP_POSTGRES_ADMIN_URL", &admin_url()),
+            ],
+            axum::Router::new(),
+        )
+        .await;
         let mut world = world(&app).await;
         let path = world.path(template);
         let body = world.body(method, template);
@@ -816,7 +966,14 @@ async fn signed_in_routes_refuse_anonymous_callers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn instance_routes_are_for_instance_admins_only() {
-    let app = TestApp::with(&[("RAILYARD_OPEN_SIGNUP", "true")], axum::Router::new()).await;
+    let app = TestApp::with(
+        &[
+            ("RAILYARD_OPEN_SIGNUP", "true"),
+            ("RAILYARD_APP_POSTGRES_ADMIN_URL", &admin_url()),
+        ],
+        axum::Router::new(),
+    )
+    .await;
     let mut admin = app.admin().await;
     let mut user = signup(&app, "someone@example.com").await;
     // Even the owner of a workspace of their own is no instance admin.

@@ -312,11 +312,18 @@ async fn a_process_with_a_runtime_handles_every_job_kind() {
     kinds.sort_unstable();
     assert_eq!(handled, kinds, "one handler per job kind");
     // A build-only process leaves what needs the runtime to one that has it (reporting to
-    // GitHub needs none).
+    // GitHub and apps' databases need none).
     let builds = railyard_server::worker::handlers(state, None);
     assert_eq!(
         builds.iter().map(|h| h.kind()).collect::<Vec<_>>(),
-        ["deploy", "github_status", "github_comment"]
+        [
+            "deploy",
+            "github_status",
+            "github_comment",
+            "provision_database",
+            "backup_database",
+            "restore_backup"
+        ]
     );
     runtime.detach_all();
 }

@@ -57,6 +57,7 @@ const RULES: &[(&str, &[&str])] = &[
             "git_http",
             "variables",
             "logs",
+            "databases",
         ],
     ),
     // Variables and log writers sit on the models.
@@ -70,6 +71,15 @@ const RULES: &[(&str, &[&str])] = &[
         "logs",
         &[
             "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
+        ],
+    ),
+    // Apps' databases: provisioning and backups sit on the models and variables, beside the
+    // pipeline and the runtime.
+    (
+        "databases",
+        &[
+            "webhooks", "routes", "router", "serve", "pipeline", "runtime", "worker", "edge", "git_http",
+            "promote", "status",
         ],
     ),
     // The pipeline builds; it knows nothing of running apps.
