@@ -135,7 +135,7 @@ impl EmbeddedPostgres {
 
     fn start_blocking(root: &Path, bin_override: Option<&Path>) -> anyhow::Result<Self> {
         let bin = find_bin_dir(bin_override)?;
-        fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+        fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
         let root = root.canonicalize()?;
         let owner = cluster_owner()?;
         if let Some((_, gid)) = owner {

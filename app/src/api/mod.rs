@@ -4,6 +4,7 @@
 //! writes carry the CSRF token from the `railyard_csrf` cookie. Projects, services,
 //! deployments and variables are in [`projects`].
 
+pub mod databases;
 pub mod environments;
 pub mod github;
 pub mod projects;

@@ -67,7 +67,7 @@ impl LocalHost {
                                 .load(&mut conn)
                                 .await?;
                         let major = version
-                            .iter()
+                            .into_iter()
                             .next()
                             .and_then(|v| v.value.parse::<u32>().ok())
                             .map(|n| n / 10_000)
@@ -221,7 +221,11 @@ impl DatabaseHost for LocalHost {
             .bind::<Text, _>(name)
             .load(&mut conn)
             .await?;
-            if done.iter().next().is_some_and(|d| d.value == "railyard:ready") {
+            if done
+                .into_iter()
+                .next()
+                .is_some_and(|d| d.value == "railyard:ready")
+            {
                 return Ok(placed);
             }
             conn.batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
@@ -349,8 +353,8 @@ impl DatabaseHost for LocalHost {
         .load(&mut db)
         .await?;
         Ok(Stats {
-            size_bytes: size.iter().next().map_or(0, |s| s.n),
-            connections: connections.iter().next().map_or(0, |c| c.n),
+            size_bytes: size.into_iter().next().map_or(0, |s| s.n),
+            connections: connections.into_iter().next().map_or(0, |c| c.n),
             tables: tables
                 .into_iter()
                 .map(|t| Table {

@@ -21,6 +21,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
         Git,
         Push,
         Upload,
+        Postgres,
     }
     let kind = RwSignal::new(Kind::Github);
     let repository = RwSignal::new(None::<String>);
@@ -50,7 +51,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                 Ok(service) => {
                     error.try_set(None);
                     toasts.ok(format!("Service {} added.", service.name));
-                    if matches!(kind.get_untracked(), Kind::Git | Kind::Github) {
+                    if matches!(kind.get_untracked(), Kind::Git | Kind::Github | Kind::Postgres) {
                         on_close.run(());
                     } else {
                         created.try_set(Some(service));
@@ -84,6 +85,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                 branch: branch.get_untracked(),
             },
             Kind::Upload => Source::Upload {},
+            Kind::Postgres => Source::Postgres {},
         };
         if !adding.get_untracked() {
             add.dispatch((name.get_untracked(), source));
@@ -131,6 +133,7 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                                 {tab(Kind::Git, "Git URL")}
                                 {tab(Kind::Push, "git push")}
                                 {tab(Kind::Upload, "Upload")}
+                                {tab(Kind::Postgres, "PostgreSQL")}
                             </nav>
                             <FormError error=error.into() />
                             <label>"Service name"
@@ -147,6 +150,9 @@ pub fn NewService(project: ProjectId, project_name: String, on_close: Callback<(
                                     <input type="text" required placeholder="https://github.com/you/app.git" bind:value=url />
                                     <span class="hint">"https://, ssh:// or file:// of a repository this server can read."</span>
                                 </label>
+                            })}
+                            {move || (kind.get() == Kind::Postgres).then(|| view! {
+                                <p class="hint" data-testid="postgres-hint">"A database of its own in every environment (a copy of the source's in a clone or preview), backed up daily and verified. Reference it from other services as "<code>"${{ postgres.DATABASE_URL }}"</code>"."</p>
                             })}
                             {move || matches!(kind.get(), Kind::Git | Kind::Push).then(|| view! {
                                 <label>"Branch"

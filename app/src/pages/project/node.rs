@@ -21,6 +21,7 @@ pub fn ServiceNode(
         Source::Push { branch } => format!("git push · {branch}"),
         Source::Upload {} => "uploads".to_owned(),
         Source::Github { repository, branch } => format!("GitHub {repository} · {branch}"),
+        Source::Postgres {} => "PostgreSQL".to_owned(),
     };
     let active = service.active.clone();
     let latest = service

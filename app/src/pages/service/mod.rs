@@ -4,8 +4,10 @@
 //! live socket (the project topic); nothing polls.
 
 mod danger;
+mod database;
 mod deployments;
 mod plan;
+mod restore;
 mod settings;
 mod variables;
 
@@ -41,12 +43,14 @@ use crate::{
     pages::project::{EnvironmentSwitcher, chosen_environment, dot_class},
 };
 use danger::DangerZone;
+use database::DatabaseTab;
 use deployments::DeploymentsTab;
 use settings::{DiskUsage, SettingsForm};
 use variables::VariablesTab;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tab {
+    Database,
     Deployments,
     Logs,
     Variables,
@@ -151,7 +155,12 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
         Crumb::here(env_name.clone()),
         Crumb::here(service.name.clone()),
     ]);
-    let tab = RwSignal::new(Tab::Deployments);
+    let is_database = !service.source.deploys();
+    let tab = RwSignal::new(if is_database {
+        Tab::Database
+    } else {
+        Tab::Deployments
+    });
     // Bumped by every status change: the deployment list reads itself again.
     let version = RwSignal::new(0u32);
     let overview = RwSignal::new(None::<ServiceOverview>);
@@ -243,6 +252,7 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
             }
         }
         railyard_shared::projects::Source::Upload {} => "uploads: no branch".to_owned(),
+        railyard_shared::projects::Source::Postgres {} => "a database: nothing deploys".to_owned(),
     };
     let switcher = project.clone();
     let danger_project = project.clone();
@@ -300,18 +310,26 @@ fn ServiceView(service: Service, project: Project, environment: EnvironmentId) -
                         view! { <span class=class title="Live status"><span class="dot"></span>{label}</span> }
                     }}
                     <EnvironmentSwitcher project=switcher current=Signal::derive(move || Some(environment)) path=format!("/services/{id}") />
-                    <button class="button" type="button" on:click=on_deploy data-testid="deploy"
-                        disabled=move || deploying.get() || !can_write.get()
-                        title=move || (!can_write.get()).then_some("Viewers cannot deploy")>"Deploy"</button>
+                    {(!is_database).then(|| view! {
+                        <button class="button" type="button" on:click=on_deploy data-testid="deploy"
+                            disabled=move || deploying.get() || !can_write.get()
+                            title=move || (!can_write.get()).then_some("Viewers cannot deploy")>"Deploy"</button>
+                    })}
                 </div>
             </header>
             <nav class="tabs" role="tablist">
-                {tab_button(Tab::Deployments, "Deployments")}
-                {tab_button(Tab::Logs, "Logs")}
+                {if is_database {
+                    tab_button(Tab::Database, "Database").into_any()
+                } else {
+                    view! { {tab_button(Tab::Deployments, "Deployments")} {tab_button(Tab::Logs, "Logs")} }.into_any()
+                }}
                 {tab_button(Tab::Variables, "Variables")}
                 {tab_button(Tab::Settings, "Settings")}
             </nav>
             {move || match tab.get() {
+                Tab::Database => view! {
+                    <DatabaseTab service=id name=service_name.clone() environment can_write can_admin=can_delete />
+                }.into_any(),
                 Tab::Deployments => view! {
                     <DeploymentsTab service=id environment workspace version selected can_write deploying=deploying.into() />
                 }.into_any(),

@@ -100,9 +100,9 @@ pub async fn dump_sealed(
         .load(&mut source)
         .await?;
     let snapshot = snapshot
-        .iter()
+        .into_iter()
         .next()
-        .map(|s| s.value.clone())
+        .map(|s| s.value)
         .context("no snapshot")?;
     let mut dump = tools::dump(bin, url, Some(&snapshot))?;
     let stdout = dump.stdout.take().context("pg_dump's stdout")?;

@@ -15,7 +15,7 @@ const FAILED_KEPT: usize = 20;
 /// `backups` newest first; returns those to remove. Queued and running ones always stay.
 pub fn expired(backups: &[BackupRow], keep_daily: i32, keep_weekly: i32) -> Vec<BackupRow> {
     let mut newest_first: Vec<&BackupRow> = backups.iter().collect();
-    newest_first.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    newest_first.sort_by_key(|b| std::cmp::Reverse(b.created_at));
     let verified: Vec<&BackupRow> = newest_first
         .iter()
         .copied()
